@@ -1,0 +1,268 @@
+// locality_bench: every rung of the CPU matmul ladder and its peers, timed
+// with Google Benchmark, beside the machine probes they are measured against.
+//
+// Names:  cpu/matmul/<variant>/<m>x<n>x<k>/omp_threads:<t>
+//         cpu/probe/fma/omp_threads:<t>, cpu/probe/stream/triad/<MiB>MiB/omp_threads:<t>
+// (Google Benchmark's own "threads" field counts its driver threads, which we
+// keep at 1; OpenMP teams are part of the name and of the `omp_threads` counter.)
+//
+// Own flags (everything else is Google Benchmark's):
+//   --locality_sweep=default|full   sizes and rungs to run (see below)
+//   --locality_sizes=64,256,...     square sizes instead of the sweep's
+//   --locality_threads=1,2          OpenMP team sizes (default 1 and 2)
+#include <benchmark/benchmark.h>
+
+#include <atomic>
+#include <cstdio>
+#include <functional>
+#include <iostream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "cli_args.hpp"
+#include "locality/matmul.hpp"
+#include "locality/verify.hpp"
+#include "microkernel.hpp"
+#include "peers.hpp"
+#include "probes.hpp"
+
+namespace locality::bench {
+namespace {
+
+std::atomic<bool> g_verification_failed{false};
+
+struct Options {
+  std::vector<std::int64_t> sizes;
+  std::vector<int> threads{1, 2};
+  bool full = false;
+};
+
+// Square sizes, each chosen for the cache level its working set (3 n^2 floats)
+// lands in on the reference machine (48 KiB L1d, 2 MiB L2 per core, large L3):
+//   64 -> 48 KiB (L1)   256 -> 768 KiB (L2)   512 -> 3 MiB (just past L2)
+//   1024 -> 12 MiB, 2048 -> 48 MiB, 4096 -> 192 MiB (L3 and DRAM)
+const std::vector<std::int64_t> kDefaultSizes{64, 256, 512, 1024, 2048, 4096};
+const std::vector<std::int64_t> kFullSizes{64,  96,  128,  192,  256,  384,  512,
+                                           768, 1024, 1536, 2048, 3072, 4096};
+
+// The slow rungs stop where one call would take more than a few seconds here:
+// naive runs near 0.5 GFLOP/s (n = 1024: ~4 s a call), reordered near 40.
+std::int64_t largest_size_for(std::string_view variant) {
+  if (variant == "naive") return 1024;
+  if (variant == "reordered") return 2048;
+  return 1 << 20;
+}
+
+std::vector<std::int64_t> parse_list(std::string_view text, std::int64_t lo, std::int64_t hi,
+                                     std::string_view what) {
+  std::vector<std::int64_t> out;
+  std::size_t start = 0;
+  while (start <= text.size()) {
+    const std::size_t comma = std::min(text.find(',', start), text.size());
+    out.push_back(cli::parse_int(text.substr(start, comma - start), lo, hi, what));
+    start = comma + 1;
+  }
+  return out;
+}
+
+// Removes our flags from argv (Google Benchmark rejects what it does not know).
+Options parse_own_flags(int& argc, char** argv) {
+  Options opts;
+  bool sizes_given = false;
+  int out = 1;
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    const auto value = [&](std::string_view flag) -> std::optional<std::string_view> {
+      if (arg.substr(0, flag.size()) == flag && arg.size() > flag.size() &&
+          arg[flag.size()] == '=') {
+        return arg.substr(flag.size() + 1);
+      }
+      return std::nullopt;
+    };
+    if (auto v = value("--locality_sweep")) {
+      if (*v != "default" && *v != "full") {
+        throw cli::UsageError{"--locality_sweep must be 'default' or 'full', got '" +
+                              std::string(*v) + "'"};
+      }
+      opts.full = *v == "full";
+    } else if (auto s = value("--locality_sizes")) {
+      opts.sizes = parse_list(*s, 1, cli::kMaxDimension, "--locality_sizes entry");
+      sizes_given = true;
+    } else if (auto t = value("--locality_threads")) {
+      opts.threads.clear();
+      for (std::int64_t n : parse_list(*t, 1, kMaxThreads, "--locality_threads entry")) {
+        opts.threads.push_back(static_cast<int>(n));
+      }
+    } else if (arg.substr(0, 11) == "--locality_") {
+      throw cli::UsageError{"unknown flag '" + std::string(arg) + "'"};
+    } else {
+      argv[out++] = argv[i];
+    }
+  }
+  argc = out;
+  if (!sizes_given) opts.sizes = opts.full ? kFullSizes : kDefaultSizes;
+  for (std::int64_t n : opts.sizes) {
+    cli::require_memory(cli::matmul_bytes(n, n, n, true), "size " + std::to_string(n));
+  }
+  return opts;
+}
+
+// Rows the pre-timing check looks at: all of C up to 2^27 multiply-adds, else
+// 64 rows spread over C (first and last included). The tests check every
+// element on many shapes; this guard catches a kernel broken on this machine.
+std::vector<std::ptrdiff_t> rows_to_check(std::int64_t m, std::int64_t n, std::int64_t k) {
+  std::vector<std::ptrdiff_t> rows;
+  const std::int64_t count = (m * n * k <= (std::int64_t{1} << 27)) ? m : std::min<std::int64_t>(m, 64);
+  for (std::int64_t r = 0; r < count; ++r) rows.push_back(count == m ? r : r * (m - 1) / (count - 1));
+  return rows;
+}
+
+using Kernel = std::function<void(ConstView<float>, ConstView<float>, View<float>, int)>;
+
+void matmul_benchmark(benchmark::State& state, const Kernel& kernel, std::int64_t n, int threads,
+                      double peak_flops) {
+  const std::int64_t m = n, k = n;
+  Matrix<float> a(m, k), b(k, n), c(m, n);
+  fill_random(a.view(), 1);
+  fill_random(b.view(), 2);
+  poison(c.view());
+
+  kernel(a.cview(), b.cview(), c.view(), threads);  // also the warm-up
+  const VerifyResult check = verify_matmul_rows(a.cview(), b.cview(), c.cview(), rows_to_check(m, n, k));
+  if (!check.ok) {
+    g_verification_failed = true;
+    state.SkipWithError(("wrong result: " + check.message).c_str());
+    return;
+  }
+
+  for (auto _ : state) {
+    kernel(a.cview(), b.cview(), c.view(), threads);
+    benchmark::ClobberMemory();
+  }
+
+  const double flops = 2.0 * static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k);
+  const double bytes = 4.0 * static_cast<double>(m * k + k * n + m * n);
+  using benchmark::Counter;
+  state.counters["flops"] = Counter(flops, Counter::kIsIterationInvariantRate);
+  state.counters["peak_fraction"] = Counter(flops / peak_flops, Counter::kIsIterationInvariantRate);
+  state.counters["omp_threads"] = threads;
+  state.counters["min_bytes"] = bytes;
+  state.counters["arithmetic_intensity"] = flops / bytes;
+  state.counters["max_error_over_bound"] = check.max_bound_ratio;
+}
+
+std::string matmul_name(std::string_view variant, std::int64_t n, int threads) {
+  std::ostringstream name;
+  name << "cpu/matmul/" << variant << "/" << n << "x" << n << "x" << n << "/omp_threads:" << threads;
+  return name.str();
+}
+
+void register_all(const Options& opts) {
+  std::map<int, double> peak;
+  for (int t : opts.threads) {
+    peak[t] = measure_fma_peak(t);
+    benchmark::AddCustomContext("fma_peak_flops_omp_threads_" + std::to_string(t),
+                                std::to_string(peak[t]));
+  }
+
+  for (int t : opts.threads) {
+    benchmark::RegisterBenchmark(("cpu/probe/fma/omp_threads:" + std::to_string(t)).c_str(),
+                                 [t](benchmark::State& state) {
+                                   constexpr std::int64_t kReps = 1'000'000;
+                                   for (auto _ : state) benchmark::DoNotOptimize(fma_probe(t, kReps));
+                                   state.counters["flops"] = benchmark::Counter(
+                                       static_cast<double>(fma_probe_flops(t, kReps)),
+                                       benchmark::Counter::kIsIterationInvariantRate);
+                                   state.counters["omp_threads"] = t;
+                                 })
+        ->UseRealTime()
+        ->Unit(benchmark::kMillisecond);
+  }
+  // STREAM arrays: 3 x 128 MiB, past any L3 we expect to meet.
+  constexpr std::int64_t kStreamFloats = std::int64_t{32} << 20;
+  for (int t : opts.threads) {
+    benchmark::RegisterBenchmark(
+        ("cpu/probe/stream/triad/" + std::to_string(kStreamFloats * 4 >> 20) + "MiB/omp_threads:" +
+         std::to_string(t))
+            .c_str(),
+        [t](benchmark::State& state) {
+          StreamArrays* arrays = stream_arrays(kStreamFloats, t);
+          for (auto _ : state) {
+            stream_triad(arrays, t);
+            benchmark::ClobberMemory();
+          }
+          state.SetBytesProcessed(state.iterations() * stream_triad_bytes(kStreamFloats));
+          state.counters["omp_threads"] = t;
+        })
+        ->UseRealTime()
+        ->Unit(benchmark::kMillisecond);
+  }
+
+  struct Entry {
+    std::string_view name;
+    Kernel kernel;
+  };
+  std::vector<Entry> entries;
+  for (const MatmulVariant& v : cpu::matmul_variants()) {
+    entries.push_back({v.name, [&v](ConstView<float> a, ConstView<float> b, View<float> c,
+                                    int t) { matmul(v, a, b, c, t); }});
+  }
+  for (const MatmulPeer& p : matmul_peers()) entries.push_back({p.name, p.run});
+
+  for (std::int64_t n : opts.sizes) {
+    for (const Entry& e : entries) {
+      if (n > largest_size_for(e.name)) continue;
+      for (int t : opts.threads) {
+        benchmark::RegisterBenchmark(matmul_name(e.name, n, t).c_str(),
+                                     [kernel = e.kernel, n, t, p = peak[t]](benchmark::State& s) {
+                                       try {
+                                         matmul_benchmark(s, kernel, n, t, p);
+                                       } catch (const std::exception& ex) {
+                                         g_verification_failed = true;
+                                         s.SkipWithError(ex.what());
+                                       }
+                                     })
+            ->UseRealTime()
+            ->Unit(benchmark::kMillisecond);
+      }
+    }
+  }
+}
+
+void add_context(const Options& opts) {
+  benchmark::AddCustomContext("locality_version", LOCALITY_VERSION);
+  benchmark::AddCustomContext("compiler", LOCALITY_COMPILER);
+  benchmark::AddCustomContext("compiler_flags", LOCALITY_CXX_FLAGS);
+  benchmark::AddCustomContext("locality_microkernel", std::string(cpu::best_microkernel().name));
+  benchmark::AddCustomContext("locality_sweep", opts.full ? "full" : "default");
+  for (const auto& [key, value] : peer_context()) benchmark::AddCustomContext(key, value);
+}
+
+}  // namespace
+}  // namespace locality::bench
+
+int main(int argc, char** argv) {
+  using namespace locality;
+  try {
+    const bench::Options opts = bench::parse_own_flags(argc, argv);
+    benchmark::Initialize(&argc, argv);
+    if (argc > 1) {
+      std::cerr << "locality_bench: unknown argument '" << argv[1] << "' (see --help)\n";
+      return 2;
+    }
+    bench::add_context(opts);
+    bench::register_all(opts);
+    benchmark::RunSpecifiedBenchmarks();
+    benchmark::Shutdown();
+  } catch (const cli::UsageError& e) {
+    std::cerr << "locality_bench: " << e.message << "\n";
+    return 2;
+  }
+  if (bench::g_verification_failed) {
+    std::cerr << "locality_bench: at least one kernel gave a wrong result (see the errors above)\n";
+    return 1;
+  }
+  return 0;
+}

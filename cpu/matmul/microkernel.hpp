@@ -1,0 +1,57 @@
+// Micro-kernels and their block sizes: the only machine-specific part of the
+// packed rungs (BLIS's split: portable loops around a tiny per-ISA kernel).
+//
+// A micro-kernel multiplies an MR x kc micro-panel of packed A by a kc x NR
+// micro-panel of packed B and writes (or adds) the MR x NR product into C:
+//
+//   packed A: for p in [0, kc): MR consecutive floats, column p of the panel
+//   packed B: for p in [0, kc): NR consecutive floats, row p of the panel
+//
+// Both panels are zero-padded to full MR / NR, so a kernel never branches on
+// edges; the caller handles partial tiles of C (see packing.hpp).
+#pragma once
+
+#include <cstddef>
+#include <span>
+#include <string_view>
+
+#include "locality/matrix.hpp"
+
+namespace locality::cpu {
+
+// Largest MR x NR tile in the table; the macro-kernel's edge scratch holds one.
+inline constexpr std::ptrdiff_t kMaxMicroTileFloats = 512;
+
+// c[0..MR) x [0..NR) with row stride ldc; accumulate: C += A*B, else C = A*B.
+using MicroKernelFn = void (*)(std::ptrdiff_t kc, const float* __restrict a_panel,
+                               const float* __restrict b_panel, float* __restrict c,
+                               std::ptrdiff_t ldc, bool accumulate);
+
+struct MicroKernel {
+  std::string_view name;  // microkernel_<isa>_<MR>x<NR>
+  std::ptrdiff_t mr;      // rows of C per call (A values broadcast)
+  std::ptrdiff_t nr;      // columns of C per call (vector lanes of B)
+  // Block sizes, BLIS-style, each sized for one level of the cache:
+  std::ptrdiff_t kc;  // depth: a kc x NR panel of B stays in L1 across the ir loop
+  std::ptrdiff_t mc;  // rows: the mc x kc block of packed A stays in L2
+  std::ptrdiff_t nc;  // columns: the kc x nc panel of packed B stays in L3
+  MicroKernelFn run;
+};
+
+// Micro-kernels compiled into this build (the instruction sets the compiler
+// was allowed to target), fastest first. Never empty: the portable one is
+// always there.
+std::span<const MicroKernel> available_microkernels();
+
+// The first of available_microkernels(): what the packed rungs use.
+const MicroKernel& best_microkernel();
+
+// The loops of rung 3 (packed) and rung 4 (parallel) around a chosen
+// micro-kernel; the rungs call these with best_microkernel(), and the tests
+// call them with every available one. Shapes must already be checked.
+void packed_matmul_with(const MicroKernel& uk, ConstView<float> a, ConstView<float> b,
+                        View<float> c);
+void parallel_matmul_with(const MicroKernel& uk, ConstView<float> a, ConstView<float> b,
+                          View<float> c, int threads);
+
+}  // namespace locality::cpu

@@ -1,0 +1,55 @@
+// Rung 3 -- packed: BLIS's five loops around a register-blocked micro-kernel.
+//
+// Idea: split C = A * B into blocks sized for each cache level, copy (pack)
+//   each block of A and B into the exact order the micro-kernel consumes it,
+//   and let a micro-kernel keep an MR x NR tile of C in vector registers for
+//   the whole kc-long inner product.
+// Locality: registers hold the C tile (no loads or stores of C in the inner
+//   loop); L1 holds a kc x NR micro-panel of B across the ir loop; L2 holds the
+//   mc x kc block of A across the jr loop; L3 holds the kc x nc panel of B
+//   across the ic loop. Packed panels are read at unit stride, aligned, with
+//   no TLB misses from walking down a column.
+// Cost: two copies (O(mk + kn) per block, small next to O(mnk) work), a
+//   ragged-edge path for tiles that overhang C, and a kernel per ISA.
+// Here: see the ladder table in README.md (results/ holds the run).
+#include <algorithm>
+
+#include "locality/matmul.hpp"
+#include "microkernel.hpp"
+#include "packing.hpp"
+
+namespace locality::cpu {
+
+void packed_matmul_with(const MicroKernel& uk, ConstView<float> a, ConstView<float> b,
+                        View<float> c) {
+  const std::ptrdiff_t m = a.rows(), k = a.cols(), n = b.cols();
+  thread_local PackBuffer a_buffer, b_buffer;
+  float* packed_a = a_buffer.get(packed_a_floats(uk, std::min(uk.mc, m), std::min(uk.kc, k)));
+  float* packed_b = b_buffer.get(packed_b_floats(uk, std::min(uk.kc, k), std::min(uk.nc, n)));
+
+  for (std::ptrdiff_t jc = 0; jc < n; jc += uk.nc) {  // loop 5: nc columns of B and C
+    const std::ptrdiff_t nc = std::min(uk.nc, n - jc);
+    for (std::ptrdiff_t pc = 0; pc < k; pc += uk.kc) {  // loop 4: kc-deep slices of k
+      const std::ptrdiff_t kc = std::min(uk.kc, k - pc);
+      const ConstView<float> b_panel = b.block(pc, jc, kc, nc);
+      for (std::ptrdiff_t q = 0; q < micropanel_count(nc, uk.nr); ++q) {
+        pack_b_micropanel(uk, b_panel, q, packed_b);
+      }
+      for (std::ptrdiff_t ic = 0; ic < m; ic += uk.mc) {  // loop 3: mc rows of A and C
+        const std::ptrdiff_t mc = std::min(uk.mc, m - ic);
+        const ConstView<float> a_block = a.block(ic, pc, mc, kc);
+        for (std::ptrdiff_t q = 0; q < micropanel_count(mc, uk.mr); ++q) {
+          pack_a_micropanel(uk, a_block, q, packed_a);
+        }
+        // Loops 2 and 1 (jr, ir) and the micro-kernel.
+        macro_kernel(uk, kc, packed_a, packed_b, c.block(ic, jc, mc, nc), pc > 0);
+      }
+    }
+  }
+}
+
+void packed_matmul(ConstView<float> a, ConstView<float> b, View<float> c) {
+  packed_matmul_with(best_microkernel(), a, b, c);
+}
+
+}  // namespace locality::cpu

@@ -1,0 +1,96 @@
+// The CPU matrix-multiplication ladder. Adding a rung: one file, one line here.
+#include <omp.h>
+
+#include <algorithm>
+#include <string>
+
+#include "locality/matmul.hpp"
+
+namespace locality {
+namespace cpu {
+namespace {
+
+constexpr MatmulVariant kVariants[] = {
+    {"naive", 0, "i-j-k: B is walked down its columns, one cache line per element",
+     row_split<naive_matmul>},
+    {"reordered", 1, "i-k-j: every inner access is unit-stride, so lines are used whole",
+     row_split<reordered_matmul>},
+    {"tiled", 2, "cache blocking: a block of B is reused from L1 by a block of C held in L2",
+     row_split<tiled_matmul>},
+    {"packed", 3,
+     "five loops around a register-blocked micro-kernel, A and B packed into "
+     "contiguous panels sized for L2 and L1",
+     row_split<packed_matmul>},
+    {"parallel", 4,
+     "OpenMP on the ic loop: each core packs A into its own L2, all share one packed "
+     "B panel in L3",
+     parallel_matmul},
+};
+
+}  // namespace
+
+std::span<const MatmulVariant> matmul_variants() { return kVariants; }
+
+const MatmulVariant* find_matmul_variant(std::string_view name) {
+  for (const MatmulVariant& v : kVariants) {
+    if (v.name == name) return &v;
+  }
+  return nullptr;
+}
+
+void split_rows(SerialMatmulFn kernel, ConstView<float> a, ConstView<float> b, View<float> c,
+                int threads) {
+  const std::ptrdiff_t m = a.rows();
+  const int team = static_cast<int>(std::min<std::ptrdiff_t>(threads, m));
+  if (team <= 1) {
+    kernel(a, b, c);
+    return;
+  }
+#pragma omp parallel num_threads(team)
+  {
+    const std::ptrdiff_t t = omp_get_thread_num(), nt = omp_get_num_threads();
+    const std::ptrdiff_t i0 = m * t / nt, i1 = m * (t + 1) / nt;
+    if (i1 > i0) kernel(a.block(i0, 0, i1 - i0, a.cols()), b, c.block(i0, 0, i1 - i0, c.cols()));
+  }
+}
+
+}  // namespace cpu
+
+void check_matmul_args(ConstView<float> a, ConstView<float> b, View<float> c, int threads) {
+  const auto shape = [](std::ptrdiff_t r, std::ptrdiff_t cols) {
+    return std::to_string(r) + "x" + std::to_string(cols);
+  };
+  if (a.cols() != b.rows() || c.rows() != a.rows() || c.cols() != b.cols()) {
+    throw ShapeError("matmul shape mismatch: A is " + shape(a.rows(), a.cols()) + ", B is " +
+                     shape(b.rows(), b.cols()) + ", C is " + shape(c.rows(), c.cols()) +
+                     " (need A m x k, B k x n, C m x n)");
+  }
+  const auto overlaps = [](const float* x, std::ptrdiff_t x_rows, std::ptrdiff_t x_cols,
+                           std::ptrdiff_t x_ld, View<float> out) {
+    if (x_rows == 0 || x_cols == 0 || out.rows() == 0 || out.cols() == 0) return false;
+    const float* x_end = x + (x_rows - 1) * x_ld + x_cols;
+    const float* out_end = out.data() + (out.rows() - 1) * out.ld() + out.cols();
+    return x < out_end && out.data() < x_end;
+  };
+  if (overlaps(a.data(), a.rows(), a.cols(), a.ld(), c) ||
+      overlaps(b.data(), b.rows(), b.cols(), b.ld(), c)) {
+    throw ShapeError("matmul output C overlaps an input; C = A * B needs a separate C");
+  }
+  if (threads < 1 || threads > kMaxThreads) {
+    throw std::invalid_argument("thread count " + std::to_string(threads) +
+                                " is outside 1.." + std::to_string(kMaxThreads));
+  }
+}
+
+void matmul(const MatmulVariant& variant, ConstView<float> a, ConstView<float> b, View<float> c,
+            int threads) {
+  check_matmul_args(a, b, c, threads);
+  if (c.rows() == 0 || c.cols() == 0) return;
+  if (a.cols() == 0) {  // empty sum: C = 0
+    for (std::ptrdiff_t i = 0; i < c.rows(); ++i) std::fill_n(c.row(i), c.cols(), 0.0f);
+    return;
+  }
+  variant.run(a, b, c, threads);
+}
+
+}  // namespace locality

@@ -1,0 +1,109 @@
+#include "locality/verify.hpp"
+
+#include <Eigen/Core>
+#include <cmath>
+#include <limits>
+#include <numeric>
+#include <random>
+#include <sstream>
+#include <vector>
+
+namespace locality {
+namespace {
+
+using MatrixXdRow = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+using MatrixXfRow = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+using ConstMapF =
+    Eigen::Map<const MatrixXfRow, Eigen::Unaligned, Eigen::OuterStride<Eigen::Dynamic>>;
+
+ConstMapF map(ConstView<float> v) {
+  return ConstMapF(v.data(), v.rows(), v.cols(), Eigen::OuterStride<Eigen::Dynamic>(v.ld()));
+}
+
+double gamma(std::ptrdiff_t k, double u) {
+  const double ku = static_cast<double>(k) * u;
+  return ku < 1.0 ? ku / (1.0 - ku) : std::numeric_limits<double>::infinity();
+}
+
+}  // namespace
+
+double matmul_error_factor(std::ptrdiff_t k) {
+  return gamma(k, std::ldexp(1.0, -24)) + gamma(k, std::ldexp(1.0, -53));
+}
+
+VerifyResult verify_matmul_rows(ConstView<float> a, ConstView<float> b, ConstView<float> c,
+                                std::span<const std::ptrdiff_t> rows) {
+  VerifyResult result;
+  if (a.cols() != b.rows() || c.rows() != a.rows() || c.cols() != b.cols()) {
+    result.ok = false;
+    result.message = "verify_matmul: shapes do not match";
+    return result;
+  }
+  const std::ptrdiff_t k = a.cols();
+  const MatrixXdRow bd = map(b).cast<double>();
+  const MatrixXdRow b_abs = bd.cwiseAbs();
+  const double factor = matmul_error_factor(k);
+  const double underflow = static_cast<double>(k) * std::numeric_limits<float>::denorm_min() / 2;
+
+  for (const std::ptrdiff_t i : rows) {
+    if (i < 0 || i >= c.rows()) {
+      result.ok = false;
+      result.message = "verify_matmul_rows: row " + std::to_string(i) + " is outside C";
+      return result;
+    }
+    const Eigen::RowVectorXd a_row = map(a).row(i).cast<double>();
+    const Eigen::RowVectorXd reference = a_row * bd;
+    const Eigen::RowVectorXd magnitude = a_row.cwiseAbs() * b_abs;
+    for (std::ptrdiff_t j = 0; j < c.cols(); ++j) {
+      const double got = c(i, j), want = reference(j);
+      const double bound = factor * magnitude(j) + underflow;
+      const double error = std::abs(got - want);
+      bool good;
+      if (!std::isfinite(want)) {
+        good = std::isnan(want) ? std::isnan(got) : got == want;
+      } else {
+        good = error <= bound;  // false when got is NaN
+        if (good) {
+          result.max_error = std::max(result.max_error, error);
+          result.max_bound_ratio = std::max(result.max_bound_ratio, error / bound);
+        }
+      }
+      if (!good && result.ok) {
+        result.ok = false;
+        result.max_error = result.max_bound_ratio = std::numeric_limits<double>::infinity();
+        std::ostringstream out;
+        out.precision(9);
+        out << "C(" << i << "," << j << ") = " << got << ", reference " << want << " (error "
+            << error << ", bound " << bound << ", k = " << k << ")";
+        result.message = out.str();
+      }
+    }
+  }
+  return result;
+}
+
+VerifyResult verify_matmul(ConstView<float> a, ConstView<float> b, ConstView<float> c) {
+  std::vector<std::ptrdiff_t> rows(static_cast<std::size_t>(std::max<std::ptrdiff_t>(c.rows(), 0)));
+  std::iota(rows.begin(), rows.end(), std::ptrdiff_t{0});
+  return verify_matmul_rows(a, b, c, rows);
+}
+
+void fill_random(View<float> m, std::uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<float> magnitude(1.0f / 64, 1.0f);
+  std::bernoulli_distribution negative(0.5);
+  for (std::ptrdiff_t i = 0; i < m.rows(); ++i) {
+    for (std::ptrdiff_t j = 0; j < m.cols(); ++j) {
+      const float v = magnitude(rng);
+      m(i, j) = negative(rng) ? -v : v;
+    }
+  }
+}
+
+void poison(View<float> m) {
+  for (std::ptrdiff_t i = 0; i < m.rows(); ++i) {
+    for (std::ptrdiff_t j = 0; j < m.cols(); ++j) m(i, j) = std::numeric_limits<float>::quiet_NaN();
+  }
+}
+
+}  // namespace locality

@@ -1,0 +1,109 @@
+// The command-line tools as a user meets them: bad input gets one line on
+// stderr naming the problem and exit code 2; good input runs and verifies.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <string>
+
+namespace {
+
+struct Outcome {
+  int exit_code;
+  std::string output;  // stdout and stderr together
+};
+
+Outcome run(const std::string& binary, const std::string& args) {
+  const std::string command = "'" + binary + "' " + args + " 2>&1";
+  FILE* pipe = popen(command.c_str(), "r");
+  if (!pipe) return {-1, "popen failed"};
+  std::string output;
+  std::array<char, 4096> buf{};
+  while (const std::size_t n = std::fread(buf.data(), 1, buf.size(), pipe)) output.append(buf.data(), n);
+  const int status = pclose(pipe);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
+}
+
+void expect_usage_error(const std::string& binary, const std::string& args,
+                        const std::string& message) {
+  const Outcome o = run(binary, args);
+  EXPECT_EQ(o.exit_code, 2) << args << "\n" << o.output;
+  EXPECT_NE(o.output.find(message), std::string::npos) << args << "\n" << o.output;
+  // One line: the message and its newline, nothing else.
+  EXPECT_EQ(o.output.find('\n'), o.output.size() - 1) << args << "\n" << o.output;
+}
+
+const std::string kCli = LOCALITY_CLI;
+const std::string kBench = LOCALITY_BENCH;
+
+TEST(LocalityCli, ListNamesEveryRung) {
+  const Outcome o = run(kCli, "list");
+  EXPECT_EQ(o.exit_code, 0);
+  for (const char* name : {"naive", "reordered", "tiled", "packed", "parallel"}) {
+    EXPECT_NE(o.output.find(name), std::string::npos) << name;
+  }
+}
+
+TEST(LocalityCli, RunVerifiesAgainstEigen) {
+  const Outcome o = run(kCli, "run matmul parallel --m 37 --n 41 --k 300 --threads 2 --repeat 3");
+  EXPECT_EQ(o.exit_code, 0) << o.output;
+  EXPECT_NE(o.output.find("verify: ok"), std::string::npos) << o.output;
+  EXPECT_NE(o.output.find("GFLOP/s"), std::string::npos) << o.output;
+}
+
+TEST(LocalityCli, RunOnceWithoutReference) {
+  const Outcome o = run(kCli, "run matmul naive --size 16 --no-verify");
+  EXPECT_EQ(o.exit_code, 0) << o.output;
+  EXPECT_NE(o.output.find("verify: skipped"), std::string::npos) << o.output;
+}
+
+TEST(LocalityCli, SizeZeroNegativeOrNotANumber) {
+  expect_usage_error(kCli, "run matmul packed --size 0", "--size must be between 1 and");
+  expect_usage_error(kCli, "run matmul packed --m -5", "--m must be between 1 and");
+  expect_usage_error(kCli, "run matmul packed --n abc", "--n must be a whole number, got 'abc'");
+  expect_usage_error(kCli, "run matmul packed --k 12x", "--k must be a whole number");
+  expect_usage_error(kCli, "run matmul packed --size 99999999999999999999999",
+                     "--size must be between 1 and");
+}
+
+TEST(LocalityCli, SizeTooLargeForMemory) {
+  expect_usage_error(kCli, "run matmul packed --size 1000000", "needs");
+}
+
+TEST(LocalityCli, UnknownVariantFamilyFlagOrDevice) {
+  expect_usage_error(kCli, "run matmul fastest", "unknown variant 'fastest'");
+  expect_usage_error(kCli, "run convolution packed", "unknown family 'convolution'");
+  expect_usage_error(kCli, "run matmul packed --fast", "unknown flag '--fast'");
+  expect_usage_error(kCli, "run matmul packed --size", "--size needs a value");
+  expect_usage_error(kCli, "run matmul packed --device tpu", "device 'tpu'");
+  expect_usage_error(kCli, "frobnicate", "unknown command 'frobnicate'");
+}
+
+TEST(LocalityCli, ThreadCountsOutOfRange) {
+  expect_usage_error(kCli, "run matmul parallel --threads 0", "--threads must be between 1 and");
+  expect_usage_error(kCli, "run matmul parallel --threads 100000", "--threads must be between");
+}
+
+TEST(LocalityBench, BadOwnFlags) {
+  expect_usage_error(kBench, "--locality_sizes=0", "--locality_sizes entry must be between");
+  expect_usage_error(kBench, "--locality_sizes=64,abc", "must be a whole number, got 'abc'");
+  expect_usage_error(kBench, "--locality_threads=0", "--locality_threads entry must be between");
+  expect_usage_error(kBench, "--locality_sweep=huge", "--locality_sweep must be");
+  expect_usage_error(kBench, "--locality_colour=red", "unknown flag '--locality_colour=red'");
+  expect_usage_error(kBench, "--locality_sizes=1000000", "needs");
+}
+
+TEST(LocalityBench, RunsAndChecksASmallSweep) {
+  const Outcome o = run(kBench,
+                        "--locality_sizes=48 --locality_threads=1 "
+                        "--benchmark_filter=cpu/matmul/ --benchmark_min_time=0.01");
+  EXPECT_EQ(o.exit_code, 0) << o.output;
+  for (const char* name : {"cpu/matmul/naive/48x48x48/omp_threads:1",
+                           "cpu/matmul/parallel/48x48x48/omp_threads:1",
+                           "cpu/matmul/eigen/48x48x48/omp_threads:1"}) {
+    EXPECT_NE(o.output.find(name), std::string::npos) << name << "\n" << o.output;
+  }
+}
+
+}  // namespace

@@ -21,6 +21,8 @@ namespace locality::cpu {
 
 // Largest MR x NR tile in the table; the macro-kernel's edge scratch holds one.
 inline constexpr std::ptrdiff_t kMaxMicroTileFloats = 512;
+// Largest MR in the table; packing keeps one row pointer per row of a tile.
+inline constexpr std::ptrdiff_t kMaxMicroTileRows = 16;
 
 // c[0..MR) x [0..NR) with row stride ldc; accumulate: C += A*B, else C = A*B.
 using MicroKernelFn = void (*)(std::ptrdiff_t kc, const float* __restrict a_panel,

@@ -23,7 +23,7 @@ constexpr MicroKernel kMicroKernels[] = {
 
 constexpr bool tiles_fit_scratch() {
   for (const MicroKernel& uk : kMicroKernels) {
-    if (uk.mr * uk.nr > kMaxMicroTileFloats) return false;
+    if (uk.mr * uk.nr > kMaxMicroTileFloats || uk.mr > kMaxMicroTileRows) return false;
   }
   return true;
 }

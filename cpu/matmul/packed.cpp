@@ -32,9 +32,7 @@ void packed_matmul_with(const MicroKernel& uk, ConstView<float> a, ConstView<flo
     for (std::ptrdiff_t pc = 0; pc < k; pc += uk.kc) {  // loop 4: kc-deep slices of k
       const std::ptrdiff_t kc = std::min(uk.kc, k - pc);
       const ConstView<float> b_panel = b.block(pc, jc, kc, nc);
-      for (std::ptrdiff_t q = 0; q < micropanel_count(nc, uk.nr); ++q) {
-        pack_b_micropanel(uk, b_panel, q, packed_b);
-      }
+      pack_b_micropanels(uk, b_panel, 0, micropanel_count(nc, uk.nr), packed_b);
       for (std::ptrdiff_t ic = 0; ic < m; ic += uk.mc) {  // loop 3: mc rows of A and C
         const std::ptrdiff_t mc = std::min(uk.mc, m - ic);
         const ConstView<float> a_block = a.block(ic, pc, mc, kc);

@@ -1,6 +1,7 @@
 #include "packing.hpp"
 
 #include <algorithm>
+#include <cstring>
 
 namespace locality::cpu {
 
@@ -26,27 +27,35 @@ void pack_a_micropanel(const MicroKernel& uk, ConstView<float> a, std::ptrdiff_t
   const std::ptrdiff_t kc = a.cols(), mr = uk.mr;
   const std::ptrdiff_t i0 = index * mr;
   const std::ptrdiff_t rows = std::min(mr, a.rows() - i0);
-  float* dst = packed + index * mr * kc;
-  // Read each of the MR rows sequentially; write them interleaved.
-  for (std::ptrdiff_t r = 0; r < rows; ++r) {
-    const float* src = a.row(i0 + r);
-    for (std::ptrdiff_t p = 0; p < kc; ++p) dst[p * mr + r] = src[p];
-  }
-  for (std::ptrdiff_t r = rows; r < mr; ++r) {
-    for (std::ptrdiff_t p = 0; p < kc; ++p) dst[p * mr + r] = 0.0f;
+  float* __restrict dst = packed + index * mr * kc;
+  // Walk the MR rows side by side (MR sequential read streams) and write the
+  // panel front to back, one column of MR values after another.
+  const float* src[kMaxMicroTileRows];
+  for (std::ptrdiff_t r = 0; r < rows; ++r) src[r] = a.row(i0 + r);
+  for (std::ptrdiff_t p = 0; p < kc; ++p) {
+    for (std::ptrdiff_t r = 0; r < rows; ++r) dst[r] = src[r][p];
+    for (std::ptrdiff_t r = rows; r < mr; ++r) dst[r] = 0.0f;
+    dst += mr;
   }
 }
 
-void pack_b_micropanel(const MicroKernel& uk, ConstView<float> b, std::ptrdiff_t index,
-                       float* packed) {
+void pack_b_micropanels(const MicroKernel& uk, ConstView<float> b, std::ptrdiff_t first,
+                        std::ptrdiff_t last, float* packed) {
   const std::ptrdiff_t kc = b.rows(), nr = uk.nr;
-  const std::ptrdiff_t j0 = index * nr;
-  const std::ptrdiff_t cols = std::min(nr, b.cols() - j0);
-  float* dst = packed + index * nr * kc;
+  const std::ptrdiff_t j0 = first * nr, j1 = std::min(last * nr, b.cols());
+  // Row by row: each row of B is read once, front to back, and its NR-wide
+  // pieces go to the same row of consecutive micro-panels.
   for (std::ptrdiff_t p = 0; p < kc; ++p) {
-    const float* src = b.row(p) + j0;
-    std::copy_n(src, cols, dst + p * nr);
-    std::fill(dst + p * nr + cols, dst + (p + 1) * nr, 0.0f);
+    const float* __restrict src = b.row(p);
+    float* __restrict dst = packed + first * nr * kc + p * nr;
+    std::ptrdiff_t j = j0;
+    for (; j + nr <= j1; j += nr, dst += nr * kc) {
+      std::memcpy(dst, src + j, static_cast<std::size_t>(nr) * sizeof(float));
+    }
+    if (j < j1) {  // the ragged last micro-panel: copy what exists, zero the rest
+      std::memcpy(dst, src + j, static_cast<std::size_t>(j1 - j) * sizeof(float));
+      std::memset(dst + (j1 - j), 0, static_cast<std::size_t>(nr - (j1 - j)) * sizeof(float));
+    }
   }
 }
 

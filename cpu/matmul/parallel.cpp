@@ -54,10 +54,12 @@ void parallel_matmul_with(const MicroKernel& uk, ConstView<float> a, ConstView<f
       for (std::ptrdiff_t pc = 0; pc < k; pc += uk.kc) {  // loop 4
         const std::ptrdiff_t kc = std::min(uk.kc, k - pc);
         const ConstView<float> b_panel = b.block(pc, jc, kc, nc);
-#pragma omp for schedule(static)  // the team packs B together; implicit barrier
-        for (std::ptrdiff_t q = 0; q < micropanel_count(nc, uk.nr); ++q) {
-          pack_b_micropanel(uk, b_panel, q, packed_b);
+        {  // the team packs B together, each thread a contiguous run of micro-panels
+          const std::ptrdiff_t panels = micropanel_count(nc, uk.nr);
+          const std::ptrdiff_t t = omp_get_thread_num(), nt = omp_get_num_threads();
+          pack_b_micropanels(uk, b_panel, panels * t / nt, panels * (t + 1) / nt, packed_b);
         }
+#pragma omp barrier
 #pragma omp for schedule(static)  // loop 3, split across threads; implicit barrier
         for (std::ptrdiff_t block = 0; block < ic_blocks; ++block) {
           const std::ptrdiff_t ic = block * mc_step;

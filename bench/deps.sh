@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs what locality needs from Debian's packages, only what is missing.
+# Sourced by bench/run.sh and tests/run.sh; safe to run again.
+set -euo pipefail
+
+LOCALITY_PACKAGES=(
+  build-essential cmake git python3
+  libeigen3-dev libbenchmark-dev libgtest-dev   # the reference, the timer, the tests
+  libdnnl-dev libopenblas-dev                   # the peers beside the ladder
+)
+
+locality_install_deps() {
+  local missing=()
+  for pkg in "${LOCALITY_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" ||
+      missing+=("$pkg")
+  done
+  if ((${#missing[@]} == 0)); then
+    return 0
+  fi
+  echo "locality: installing ${missing[*]}" >&2
+  local sudo=()
+  if [[ $(id -u) -ne 0 ]]; then sudo=(sudo); fi
+  "${sudo[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends \
+    "${missing[@]}" >/dev/null
+}

@@ -1,0 +1,199 @@
+#!/usr/bin/env python3
+"""Turns a locality_bench JSON file into the ladder tables.
+
+    python3 bench/report.py results/<machine>/cpu_matmul.json
+    python3 bench/report.py results/<machine>/cpu_matmul.json --readme README.md
+
+The first prints the tables (Markdown). The second also rewrites the part of
+README.md between the markers <!-- cpu-matmul-ladder:begin --> and
+<!-- cpu-matmul-ladder:end -->, atomically (temporary file, then rename).
+
+Exit status 2, with one line on stderr, for a missing, empty, truncated or
+non-benchmark file; nothing is written then.
+"""
+
+import argparse
+import json
+import os
+import re
+import statistics
+import sys
+import tempfile
+
+NAME = re.compile(r"^cpu/matmul/(?P<variant>[^/]+)/(?P<m>\d+)x(?P<n>\d+)x(?P<k>\d+)"
+                  r"/omp_threads:(?P<threads>\d+)(?:/real_time)?$")
+BEGIN, END = "<!-- cpu-matmul-ladder:begin -->", "<!-- cpu-matmul-ladder:end -->"
+RUNGS = ["naive", "reordered", "tiled", "packed", "parallel"]
+PEERS = ["onednn", "openblas", "eigen"]
+HEADLINE_SIZE = 1024  # every rung runs at this size, the slowest included
+
+
+class ReportError(Exception):
+    pass
+
+
+def load(path):
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except OSError as e:
+        raise ReportError(f"cannot read {path}: {e.strerror}")
+    if not text.strip():
+        raise ReportError(f"{path} is empty")
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ReportError(f"{path} is not valid JSON (truncated?): {e.msg} at line {e.lineno}")
+    if not isinstance(doc, dict) or not isinstance(doc.get("benchmarks"), list) \
+            or not isinstance(doc.get("context"), dict):
+        raise ReportError(f"{path} is not Google Benchmark JSON (no context and benchmarks)")
+    return doc
+
+
+def collect(doc):
+    """{(variant, n, threads): median GFLOP/s} and the same for peak_fraction."""
+    samples, fractions, errors = {}, {}, []
+    for b in doc["benchmarks"]:
+        name = b.get("run_name") or b.get("name", "")
+        match = NAME.match(name)
+        if not match:
+            continue
+        if b.get("error_occurred"):
+            errors.append(f"{name}: {b.get('error_message', 'error')}")
+            continue
+        if b.get("run_type") == "aggregate":
+            continue  # medians are recomputed from the repetitions below
+        key = (match["variant"], int(match["n"]), int(match["threads"]))
+        try:
+            samples.setdefault(key, []).append(float(b["flops"]) / 1e9)
+            fractions.setdefault(key, []).append(float(b["peak_fraction"]))
+        except (KeyError, TypeError, ValueError):
+            raise ReportError(f"benchmark {name} has no flops or peak_fraction counter")
+    if not samples and not errors:
+        raise ReportError("no cpu/matmul benchmark in the file")
+    med = {k: statistics.median(v) for k, v in samples.items()}
+    frac = {k: statistics.median(v) for k, v in fractions.items()}
+    return med, frac, errors
+
+
+def fmt(x, digits=1):
+    return "—" if x is None else f"{x:.{digits}f}"
+
+
+def ratio(a, b):
+    return None if a is None or b is None or b == 0 else a / b
+
+
+def tables(doc):
+    med, frac, errors = collect(doc)
+    ctx = doc["context"]
+    threads = sorted({t for (_, _, t) in med})
+    sizes = sorted({n for (_, n, _) in med})
+    variants = [v for v in RUNGS + PEERS if any(k[0] == v for k in med)]
+    out = []
+
+    peaks = ", ".join(f"{float(ctx[k]) / 1e9:.0f} GFLOP/s with {k.rsplit('_', 1)[1]} thread(s)"
+                      for k in sorted(ctx) if k.startswith("fma_peak_flops_omp_threads_"))
+    out.append(f"Measured on {ctx.get('cpu_model', '?')} ({ctx.get('num_cpus', '?')} cores), "
+               f"{ctx.get('compiler', '?')}, `{ctx.get('compiler_flags', '?').strip()}`, "
+               f"commit {ctx.get('git_commit', '?')}, {ctx.get('date', '?')}; "
+               f"micro-kernel {ctx.get('locality_microkernel', '?')}. "
+               f"FMA probe: {peaks}. Medians of {ctx.get('repetitions', '?')} interleaved "
+               f"repetitions. Peers: oneDNN {ctx.get('onednn_version', '?')} "
+               f"({ctx.get('onednn_isa', '?')}), OpenBLAS core {ctx.get('openblas_corename', '?')} "
+               f"(OPENBLAS_CORETYPE {ctx.get('openblas_coretype_env', '?')}), "
+               f"Eigen {ctx.get('eigen_version', '?')}.")
+    out.append("")
+
+    n0 = HEADLINE_SIZE
+    head = "| rung | variant | " + " | ".join(
+        f"GFLOP/s, {t} thr | × naive | × rung below | % of FMA peak" for t in threads) + " |"
+    out += [f"The ladder at n = {n0} (square, float32):", "", head,
+            "|" + "---|" * (2 + 4 * len(threads))]
+    for i, v in enumerate(variants):
+        rung = str(RUNGS.index(v)) if v in RUNGS else "peer"
+        cells = []
+        for t in threads:
+            g = med.get((v, n0, t))
+            below = med.get((RUNGS[i - 1], n0, t)) if v in RUNGS and i > 0 else None
+            naive = med.get(("naive", n0, t))
+            f = frac.get((v, n0, t))
+            cells += [fmt(g), fmt(ratio(g, naive)) if v != "naive" else "1.0",
+                      fmt(ratio(g, below), 2) if below else "—",
+                      fmt(None if f is None else 100 * f, 0)]
+        out.append(f"| {rung} | {v} | " + " | ".join(cells) + " |")
+    out.append("")
+
+    top = RUNGS[-1] if any(k[0] == RUNGS[-1] for k in med) else None
+    if top:
+        out += [f"Top rung against the peers (ratio = {top} / peer, same run):", ""]
+        peers = [p for p in PEERS if any(k[0] == p for k in med)]
+        out.append("| n | threads | " + top + " GFLOP/s | " +
+                   " | ".join(f"{p} GFLOP/s | ×{p}" for p in peers) + " |")
+        out.append("|" + "---|" * (3 + 2 * len(peers)))
+        for n in [s for s in sizes if s >= 1024]:
+            for t in threads:
+                g = med.get((top, n, t))
+                cells = []
+                for p in peers:
+                    pg = med.get((p, n, t))
+                    cells += [fmt(pg), fmt(ratio(g, pg), 2)]
+                out.append(f"| {n} | {t} | {fmt(g)} | " + " | ".join(cells) + " |")
+        out.append("")
+
+    for t in threads:
+        out += [f"GFLOP/s by size, {t} thread(s) (— : not run at that size):", ""]
+        out.append("| variant | " + " | ".join(str(n) for n in sizes) + " |")
+        out.append("|" + "---|" * (1 + len(sizes)))
+        for v in variants:
+            out.append(f"| {v} | " + " | ".join(fmt(med.get((v, n, t))) for n in sizes) + " |")
+        out.append("")
+
+    if errors:
+        out += ["Benchmarks that stopped with an error:", ""] + [f"- {e}" for e in errors] + [""]
+    return "\n".join(out)
+
+
+def write_atomically(path, text):
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".report-")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def update_readme(readme, body):
+    try:
+        with open(readme, encoding="utf-8") as f:
+            text = f.read()
+    except OSError as e:
+        raise ReportError(f"cannot read {readme}: {e.strerror}")
+    if text.count(BEGIN) != 1 or text.count(END) != 1 or text.index(BEGIN) > text.index(END):
+        raise ReportError(f"{readme} needs exactly one {BEGIN} ... {END} pair")
+    before, rest = text.split(BEGIN)
+    _, after = rest.split(END)
+    write_atomically(readme, before + BEGIN + "\n" + body + "\n" + END + after)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("results", help="locality_bench JSON (--benchmark_out)")
+    parser.add_argument("--readme", help="rewrite the ladder section of this README")
+    args = parser.parse_args()
+    try:
+        body = tables(load(args.results))
+        print(body)
+        if args.readme:
+            update_readme(args.readme, body)
+    except ReportError as e:
+        print(f"report.py: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# The main job: installs what is missing, builds the release preset, runs the
+# CPU ladder beside its peers and probes, writes the results JSON under
+# results/<machine>/ and prints the ladder table.
+#
+#   bash bench/run.sh            default sweep (about 8 minutes on 2 cores)
+#   bash bench/run.sh --full     every size from 64 to 4096, 5 repetitions
+#   bash bench/run.sh --label X  store under results/X/ (default: from the CPU model)
+#   extra Google Benchmark flags go after --, e.g. -- --benchmark_filter=packed
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+sweep=default
+repetitions=3
+label=""
+extra=()
+while (($#)); do
+  case "$1" in
+    --full) sweep=full; repetitions=5 ;;
+    --label) label="${2:?--label needs a name}"; shift ;;
+    --label=*) label="${1#--label=}" ;;
+    --) shift; extra=("$@"); break ;;
+    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+    *) echo "bench/run.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+source bench/deps.sh
+locality_install_deps
+
+if [[ -z "$label" ]]; then
+  model=$(lscpu | sed -n 's/^Model name: *//p' | head -1)
+  label=$(echo "${model:-cpu}" | tr 'A-Z' 'a-z' |
+    sed -e 's/(r)//g; s/(tm)//g; s/[^a-z0-9]\+/-/g; s/^-//; s/-$//')-$(nproc)cores
+fi
+if [[ ! "$label" =~ ^[A-Za-z0-9._-]+$ ]]; then
+  echo "bench/run.sh: label '$label' may hold only letters, digits, '.', '_' and '-'" >&2
+  exit 2
+fi
+
+cmake --preset release >/dev/null
+cmake --build --preset release -j "$(nproc)"
+
+outdir="results/$label"
+mkdir -p "$outdir"
+out="$outdir/cpu_matmul.json"
+tmp="$(mktemp "$outdir/.cpu_matmul.json.XXXXXX")"
+trap 'rm -f "$tmp"' EXIT
+commit=$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
+if [[ -n "$(git status --porcelain --untracked-files=no 2>/dev/null)" ]]; then commit+="-dirty"; fi
+
+start=$(date +%s)
+status=0
+./build/release/bench/locality_bench \
+  --locality_sweep="$sweep" \
+  --benchmark_repetitions="$repetitions" \
+  --benchmark_enable_random_interleaving=true \
+  --benchmark_display_aggregates_only=true \
+  --benchmark_min_time=0.2 \
+  --benchmark_out="$tmp" --benchmark_out_format=json \
+  --benchmark_context=git_commit="$commit" \
+  --benchmark_context=machine_label="$label" \
+  --benchmark_context=cpu_model="$(lscpu | sed -n 's/^Model name: *//p' | head -1)" \
+  "${extra[@]}" || status=$?
+echo "locality: benchmarks took $(( $(date +%s) - start )) s"
+
+if ((status != 0)); then
+  echo "locality: locality_bench failed (exit $status); $out left as it was" >&2
+  exit "$status"
+fi
+mv "$tmp" "$out"
+trap - EXIT
+echo "locality: wrote $out"
+python3 bench/report.py "$out"

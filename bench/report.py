@@ -52,7 +52,7 @@ def load(path):
 
 def collect(doc):
     """{(variant, n, threads): median GFLOP/s} and the same for peak_fraction."""
-    samples, fractions, errors = {}, {}, []
+    samples, fractions, errors, reps = {}, {}, [], set()
     for b in doc["benchmarks"]:
         name = b.get("run_name") or b.get("name", "")
         match = NAME.match(name)
@@ -64,6 +64,7 @@ def collect(doc):
         if b.get("run_type") == "aggregate":
             continue  # medians are recomputed from the repetitions below
         key = (match["variant"], int(match["n"]), int(match["threads"]))
+        reps.add(b.get("repetitions", 1))
         try:
             samples.setdefault(key, []).append(float(b["flops"]) / 1e9)
             fractions.setdefault(key, []).append(float(b["peak_fraction"]))
@@ -73,7 +74,7 @@ def collect(doc):
         raise ReportError("no cpu/matmul benchmark in the file")
     med = {k: statistics.median(v) for k, v in samples.items()}
     frac = {k: statistics.median(v) for k, v in fractions.items()}
-    return med, frac, errors
+    return med, frac, errors, max(reps, default=1)
 
 
 def fmt(x, digits=1):
@@ -85,7 +86,7 @@ def ratio(a, b):
 
 
 def tables(doc):
-    med, frac, errors = collect(doc)
+    med, frac, errors, repetitions = collect(doc)
     ctx = doc["context"]
     threads = sorted({t for (_, _, t) in med})
     sizes = sorted({n for (_, n, _) in med})
@@ -98,8 +99,7 @@ def tables(doc):
                f"{ctx.get('compiler', '?')}, `{ctx.get('compiler_flags', '?').strip()}`, "
                f"commit {ctx.get('git_commit', '?')}, {ctx.get('date', '?')}; "
                f"micro-kernel {ctx.get('locality_microkernel', '?')}. "
-               f"FMA probe: {peaks}. Medians of {ctx.get('repetitions', '?')} interleaved "
-               f"repetitions. Peers: oneDNN {ctx.get('onednn_version', '?')} "
+               f"FMA probe: {peaks}. Medians of {repetitions} interleaved repetitions. Peers: oneDNN {ctx.get('onednn_version', '?')} "
                f"({ctx.get('onednn_isa', '?')}), OpenBLAS core {ctx.get('openblas_corename', '?')} "
                f"(OPENBLAS_CORETYPE {ctx.get('openblas_coretype_env', '?')}), "
                f"Eigen {ctx.get('eigen_version', '?')}.")

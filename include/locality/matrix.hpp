@@ -41,6 +41,14 @@ inline void check_view(std::ptrdiff_t rows, std::ptrdiff_t cols, std::ptrdiff_t 
                      " elements has null data");
   }
 }
+inline void check_block(std::ptrdiff_t i, std::ptrdiff_t j, std::ptrdiff_t rows,
+                        std::ptrdiff_t cols, std::ptrdiff_t outer_rows, std::ptrdiff_t outer_cols) {
+  if (i < 0 || j < 0 || rows < 0 || cols < 0 || i + rows > outer_rows || j + cols > outer_cols) {
+    throw ShapeError("block (" + std::to_string(i) + "," + std::to_string(j) + ") of " +
+                     std::to_string(rows) + "x" + std::to_string(cols) + " is outside a " +
+                     std::to_string(outer_rows) + "x" + std::to_string(outer_cols) + " view");
+  }
+}
 }  // namespace detail
 
 // Mutable, non-owning row-major view.
@@ -63,9 +71,7 @@ class View {
 
   // The rows x cols block whose top-left element is (i, j).
   View block(std::ptrdiff_t i, std::ptrdiff_t j, std::ptrdiff_t rows, std::ptrdiff_t cols) const {
-    if (i < 0 || j < 0 || rows < 0 || cols < 0 || i + rows > rows_ || j + cols > cols_) {
-      throw ShapeError("block out of range");
-    }
+    detail::check_block(i, j, rows, cols, rows_, cols_);
     return View(data_ + i * ld_ + j, rows, cols, ld_);
   }
 
@@ -97,9 +103,7 @@ class ConstView {
 
   ConstView block(std::ptrdiff_t i, std::ptrdiff_t j, std::ptrdiff_t rows,
                   std::ptrdiff_t cols) const {
-    if (i < 0 || j < 0 || rows < 0 || cols < 0 || i + rows > rows_ || j + cols > cols_) {
-      throw ShapeError("block out of range");
-    }
+    detail::check_block(i, j, rows, cols, rows_, cols_);
     return ConstView(data_ + i * ld_ + j, rows, cols, ld_);
   }
 

@@ -22,6 +22,8 @@ std::vector<const MicroKernel*> kernels() {
   return out;
 }
 
+// The parallel loops run small products (under 2^20 multiply-adds) on one
+// thread; all but the first two shapes are above that, so the team path runs.
 class MicroKernelTest : public ::testing::TestWithParam<const MicroKernel*> {
  protected:
   std::vector<Shape> shapes() const {
@@ -31,8 +33,8 @@ class MicroKernelTest : public ::testing::TestWithParam<const MicroKernel*> {
         {uk.mr, uk.nr, 8},                          // exactly one register tile
         {uk.mr + 1, uk.nr + 1, uk.kc + 1},          // one past each tile and kc
         {uk.mc + uk.mr - 1, 2 * uk.nr - 1, 2 * uk.kc, 3},  // past mc; two kc slices
-        {uk.mr - 1, uk.nc + 3, 5, 1},               // past nc, short of one tile
-        {3 * uk.mc + 7, 17, 40},                    // several mc blocks
+        {uk.mr - 1, uk.nc + 3, 40, 1},              // past nc, short of one tile
+        {3 * uk.mc + 7, 17, 100},                   // several mc blocks
     };
   }
 };

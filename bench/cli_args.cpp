@@ -63,8 +63,8 @@ std::uint64_t matmul_bytes(std::int64_t m, std::int64_t n, std::int64_t k, bool 
   std::uint64_t bytes = checked_mul(elems, sizeof(float), what);
   if (with_reference) {
     // B and |B| in double, plus a few rows: 2 kn doubles dominate.
-    const std::uint64_t ref = checked_mul(checked_add(checked_mul(kn, 2, what), 3 * (uk + un), what),
-                                          sizeof(double), what);
+    const std::uint64_t ref = checked_mul(
+        checked_add(checked_mul(kn, 2, what), 3 * (uk + un), what), sizeof(double), what);
     bytes = checked_add(bytes, ref, what);
   }
   return bytes;

@@ -44,7 +44,7 @@ struct Options {
 //   64 -> 48 KiB (L1)   256 -> 768 KiB (L2)   512 -> 3 MiB (just past L2)
 //   1024 -> 12 MiB, 2048 -> 48 MiB, 4096 -> 192 MiB (L3 and DRAM)
 const std::vector<std::int64_t> kDefaultSizes{64, 256, 512, 1024, 2048, 4096};
-const std::vector<std::int64_t> kFullSizes{64,  96,  128,  192,  256,  384,  512,
+const std::vector<std::int64_t> kFullSizes{64,  96,   128,  192,  256,  384, 512,
                                            768, 1024, 1536, 2048, 3072, 4096};
 
 // The slow rungs stop where one call would take more than a few seconds here:
@@ -114,8 +114,10 @@ Options parse_own_flags(int& argc, char** argv) {
 // element on many shapes; this guard catches a kernel broken on this machine.
 std::vector<std::ptrdiff_t> rows_to_check(std::int64_t m, std::int64_t n, std::int64_t k) {
   std::vector<std::ptrdiff_t> rows;
-  const std::int64_t count = (m * n * k <= (std::int64_t{1} << 27)) ? m : std::min<std::int64_t>(m, 64);
-  for (std::int64_t r = 0; r < count; ++r) rows.push_back(count == m ? r : r * (m - 1) / (count - 1));
+  const std::int64_t count =
+      (m * n * k <= (std::int64_t{1} << 27)) ? m : std::min<std::int64_t>(m, 64);
+  for (std::int64_t r = 0; r < count; ++r)
+    rows.push_back(count == m ? r : r * (m - 1) / (count - 1));
   return rows;
 }
 
@@ -130,7 +132,8 @@ void matmul_benchmark(benchmark::State& state, const Kernel& kernel, std::int64_
   poison(c.view());
 
   kernel(a.cview(), b.cview(), c.view(), threads);  // also the warm-up
-  const VerifyResult check = verify_matmul_rows(a.cview(), b.cview(), c.cview(), rows_to_check(m, n, k));
+  const VerifyResult check =
+      verify_matmul_rows(a.cview(), b.cview(), c.cview(), rows_to_check(m, n, k));
   if (!check.ok) {
     g_verification_failed = true;
     state.SkipWithError(("wrong result: " + check.message).c_str());
@@ -142,7 +145,8 @@ void matmul_benchmark(benchmark::State& state, const Kernel& kernel, std::int64_
     benchmark::ClobberMemory();
   }
 
-  const double flops = 2.0 * static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k);
+  const double flops =
+      2.0 * static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k);
   const double bytes = 4.0 * static_cast<double>(m * k + k * n + m * n);
   using benchmark::Counter;
   state.counters["flops"] = Counter(flops, Counter::kIsIterationInvariantRate);
@@ -155,7 +159,8 @@ void matmul_benchmark(benchmark::State& state, const Kernel& kernel, std::int64_
 
 std::string matmul_name(std::string_view variant, std::int64_t n, int threads) {
   std::ostringstream name;
-  name << "cpu/matmul/" << variant << "/" << n << "x" << n << "x" << n << "/omp_threads:" << threads;
+  name << "cpu/matmul/" << variant << "/" << n << "x" << n << "x" << n
+       << "/omp_threads:" << threads;
   return name.str();
 }
 
@@ -171,7 +176,8 @@ void register_all(const Options& opts) {
     benchmark::RegisterBenchmark(("cpu/probe/fma/omp_threads:" + std::to_string(t)).c_str(),
                                  [t](benchmark::State& state) {
                                    constexpr std::int64_t kReps = 1'000'000;
-                                   for (auto _ : state) benchmark::DoNotOptimize(fma_probe(t, kReps));
+                                   for (auto _ : state)
+                                     benchmark::DoNotOptimize(fma_probe(t, kReps));
                                    state.counters["flops"] = benchmark::Counter(
                                        static_cast<double>(fma_probe_flops(t, kReps)),
                                        benchmark::Counter::kIsIterationInvariantRate);
@@ -184,8 +190,8 @@ void register_all(const Options& opts) {
   constexpr std::int64_t kStreamFloats = std::int64_t{32} << 20;
   for (int t : opts.threads) {
     benchmark::RegisterBenchmark(
-        ("cpu/probe/stream/triad/" + std::to_string(kStreamFloats * 4 >> 20) + "MiB/omp_threads:" +
-         std::to_string(t))
+        ("cpu/probe/stream/triad/" + std::to_string(kStreamFloats * 4 >> 20) +
+         "MiB/omp_threads:" + std::to_string(t))
             .c_str(),
         [t](benchmark::State& state) {
           StreamArrays* arrays = stream_arrays(kStreamFloats, t);
@@ -206,8 +212,9 @@ void register_all(const Options& opts) {
   };
   std::vector<Entry> entries;
   for (const MatmulVariant& v : cpu::matmul_variants()) {
-    entries.push_back({v.name, [&v](ConstView<float> a, ConstView<float> b, View<float> c,
-                                    int t) { matmul(v, a, b, c, t); }});
+    entries.push_back({v.name, [&v](ConstView<float> a, ConstView<float> b, View<float> c, int t) {
+                         matmul(v, a, b, c, t);
+                       }});
   }
   for (const MatmulPeer& p : matmul_peers()) entries.push_back({p.name, p.run});
 

@@ -46,7 +46,8 @@ struct RunOptions {
 
 RunOptions parse_run(const std::vector<std::string>& args) {
   if (args.empty()) throw UsageError{"run: missing family (try: locality run matmul packed)"};
-  if (args[0] != "matmul") throw UsageError{"run: unknown family '" + args[0] + "' (known: matmul)"};
+  if (args[0] != "matmul")
+    throw UsageError{"run: unknown family '" + args[0] + "' (known: matmul)"};
   if (args.size() < 2) throw UsageError{"run matmul: missing variant (see: locality list)"};
   RunOptions opts;
   opts.variant = cpu::find_matmul_variant(args[1]);
@@ -59,8 +60,8 @@ RunOptions parse_run(const std::vector<std::string>& args) {
       opts.verify = false;
       continue;
     }
-    static const char* const kValued[] = {"--size", "--m", "--n", "--k", "--threads", "--repeat",
-                                          "--device"};
+    static const char* const kValued[] = {"--size",    "--m",      "--n",     "--k",
+                                          "--threads", "--repeat", "--device"};
     if (std::find(std::begin(kValued), std::end(kValued), flag) == std::end(kValued)) {
       throw UsageError{"run: unknown flag '" + flag + "'"};
     }
@@ -102,8 +103,8 @@ int run(const RunOptions& opts) {
   }
   std::sort(seconds.begin(), seconds.end());
   const double median = seconds[seconds.size() / 2];
-  const double flops = 2.0 * static_cast<double>(opts.m) * static_cast<double>(opts.n) *
-                       static_cast<double>(opts.k);
+  const double flops =
+      2.0 * static_cast<double>(opts.m) * static_cast<double>(opts.n) * static_cast<double>(opts.k);
 
   std::printf("matmul/%.*s  m=%lld n=%lld k=%lld  threads=%d  runs=%lld\n",
               static_cast<int>(opts.variant->name.size()), opts.variant->name.data(),

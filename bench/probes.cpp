@@ -90,7 +90,7 @@ double measure_fma_peak(int threads) {
 
 struct StreamArrays {
   struct Free {
-    void operator()(float* p) const { ::operator delete(p, std::align_val_t{64}); }
+    void operator()(float* p) const { ::operator delete (p, std::align_val_t{64}); }
   };
   std::int64_t n;
   std::unique_ptr<float[], Free> a, b, c;
@@ -102,7 +102,7 @@ StreamArrays* stream_arrays(std::int64_t floats, int threads) {
   if (!slot) {
     const auto alloc = [&] {
       return std::unique_ptr<float[], StreamArrays::Free>(static_cast<float*>(
-          ::operator new(static_cast<std::size_t>(floats) * sizeof(float), std::align_val_t{64})));
+          ::operator new (static_cast<std::size_t>(floats) * sizeof(float), std::align_val_t{64})));
     };
     slot = std::make_unique<StreamArrays>(StreamArrays{floats, alloc(), alloc(), alloc()});
     float *a = slot->a.get(), *b = slot->b.get(), *c = slot->c.get();

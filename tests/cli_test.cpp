@@ -20,7 +20,8 @@ Outcome run(const std::string& binary, const std::string& args) {
   if (!pipe) return {-1, "popen failed"};
   std::string output;
   std::array<char, 4096> buf{};
-  while (const std::size_t n = std::fread(buf.data(), 1, buf.size(), pipe)) output.append(buf.data(), n);
+  while (const std::size_t n = std::fread(buf.data(), 1, buf.size(), pipe))
+    output.append(buf.data(), n);
   const int status = pclose(pipe);
   return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
 }
@@ -99,9 +100,9 @@ TEST(LocalityBench, RunsAndChecksASmallSweep) {
                         "--locality_sizes=48 --locality_threads=1 "
                         "--benchmark_filter=cpu/matmul/ --benchmark_min_time=0.01");
   EXPECT_EQ(o.exit_code, 0) << o.output;
-  for (const char* name : {"cpu/matmul/naive/48x48x48/omp_threads:1",
-                           "cpu/matmul/parallel/48x48x48/omp_threads:1",
-                           "cpu/matmul/eigen/48x48x48/omp_threads:1"}) {
+  for (const char* name :
+       {"cpu/matmul/naive/48x48x48/omp_threads:1", "cpu/matmul/parallel/48x48x48/omp_threads:1",
+        "cpu/matmul/eigen/48x48x48/omp_threads:1"}) {
     EXPECT_NE(o.output.find(name), std::string::npos) << name << "\n" << o.output;
   }
 }

@@ -1,7 +1,7 @@
 // The GPU side: without a usable device every GPU test skips and says why.
-#include <gtest/gtest.h>
-
 #include "locality/gpu.hpp"
+
+#include <gtest/gtest.h>
 
 namespace locality {
 namespace {

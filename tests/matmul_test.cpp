@@ -1,11 +1,12 @@
 // Every registered CPU matmul rung against Eigen (in double), at 1 and 2
 // threads, on fixed awkward shapes and 50 random ones from a fixed seed.
+#include "locality/matmul.hpp"
+
 #include <gtest/gtest.h>
 
 #include <random>
 #include <string>
 
-#include "locality/matmul.hpp"
 #include "test_util.hpp"
 
 namespace locality {
@@ -65,9 +66,9 @@ TEST_P(MatmulRung, WiderThanTheBPanel) { check({13, 4100, 5}, 9); }  // n > nc =
 TEST_P(MatmulRung, TallSkinnyAndShortWide) {
   check({1000, 3, 5}, 10);
   check({3, 1000, 5}, 11);
-  check({2, 3, 1500}, 12);  // long inner product
-  check({1, 300, 300}, 13); // a single row
-  check({300, 1, 300}, 14); // a single column
+  check({2, 3, 1500}, 12);   // long inner product
+  check({1, 300, 300}, 13);  // a single row
+  check({300, 1, 300}, 14);  // a single column
 }
 
 TEST_P(MatmulRung, KEqualsOne) { check({40, 50, 1}, 15); }
@@ -131,8 +132,7 @@ TEST(MatmulArgs, ThreadCountOutOfRange) {
   for (const MatmulVariant& v : cpu::matmul_variants()) {
     EXPECT_THROW(matmul(v, a.cview(), b.cview(), c.view(), 0), std::invalid_argument);
     EXPECT_THROW(matmul(v, a.cview(), b.cview(), c.view(), -3), std::invalid_argument);
-    EXPECT_THROW(matmul(v, a.cview(), b.cview(), c.view(), kMaxThreads + 1),
-                 std::invalid_argument);
+    EXPECT_THROW(matmul(v, a.cview(), b.cview(), c.view(), kMaxThreads + 1), std::invalid_argument);
   }
 }
 

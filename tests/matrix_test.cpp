@@ -1,10 +1,10 @@
 // Views and the owning matrix: shapes are checked, storage is aligned.
+#include "locality/matrix.hpp"
+
 #include <gtest/gtest.h>
 
 #include <cstdint>
 #include <limits>
-
-#include "locality/matrix.hpp"
 
 namespace locality {
 namespace {

@@ -1,9 +1,10 @@
 // Every micro-kernel compiled into this build (not only the one the packed
 // rungs pick) through both five-loop drivers, on shapes that leave ragged
 // tiles at every edge and cross every block boundary of its table.
+#include "microkernel.hpp"
+
 #include <gtest/gtest.h>
 
-#include "microkernel.hpp"
 #include "test_util.hpp"
 
 namespace locality {
@@ -30,11 +31,11 @@ class MicroKernelTest : public ::testing::TestWithParam<const MicroKernel*> {
     const MicroKernel& uk = *GetParam();
     return {
         {1, 1, 1},
-        {uk.mr, uk.nr, 8},                          // exactly one register tile
-        {uk.mr + 1, uk.nr + 1, uk.kc + 1},          // one past each tile and kc
+        {uk.mr, uk.nr, 8},                                 // exactly one register tile
+        {uk.mr + 1, uk.nr + 1, uk.kc + 1},                 // one past each tile and kc
         {uk.mc + uk.mr - 1, 2 * uk.nr - 1, 2 * uk.kc, 3},  // past mc; two kc slices
-        {uk.mr - 1, uk.nc + 3, 40, 1},              // past nc, short of one tile
-        {3 * uk.mc + 7, 17, 100},                   // several mc blocks
+        {uk.mr - 1, uk.nc + 3, 40, 1},                     // past nc, short of one tile
+        {3 * uk.mc + 7, 17, 100},                          // several mc blocks
     };
   }
 };

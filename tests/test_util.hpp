@@ -30,9 +30,9 @@ inline std::string describe(const Shape& s) {
 // A and B with random non-zero values, poisons C with NaN and the margins
 // around every view with a sentinel, runs `kernel` and checks C against Eigen
 // and the margins against the sentinel.
-inline void check_product(const Shape& s, std::uint64_t seed,
-                          const std::function<void(ConstView<float>, ConstView<float>,
-                                                   View<float>)>& kernel) {
+inline void check_product(
+    const Shape& s, std::uint64_t seed,
+    const std::function<void(ConstView<float>, ConstView<float>, View<float>)>& kernel) {
   constexpr float kSentinel = 12345.0f;
   const std::ptrdiff_t off = s.pad > 0 ? 1 : 0;
   Matrix<float> a_buf(s.m + off, s.k + s.pad), b_buf(s.k + off, s.n + s.pad),

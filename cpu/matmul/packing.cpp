@@ -8,7 +8,7 @@ namespace locality::cpu {
 float* PackBuffer::get(std::size_t floats) {
   if (floats > size_) {
     data_.reset(static_cast<float*>(
-        ::operator new(floats * sizeof(float), std::align_val_t{kCacheLineBytes})));
+        ::operator new (floats * sizeof(float), std::align_val_t{kCacheLineBytes})));
     size_ = floats;
   }
   return data_.get();

@@ -23,7 +23,7 @@ class PackBuffer {
 
  private:
   struct AlignedDelete {
-    void operator()(float* p) const { ::operator delete(p, std::align_val_t{kCacheLineBytes}); }
+    void operator()(float* p) const { ::operator delete (p, std::align_val_t{kCacheLineBytes}); }
   };
   std::unique_ptr<float[], AlignedDelete> data_;
   std::size_t size_ = 0;

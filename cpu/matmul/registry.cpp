@@ -77,8 +77,8 @@ void check_matmul_args(ConstView<float> a, ConstView<float> b, View<float> c, in
     throw ShapeError("matmul output C overlaps an input; C = A * B needs a separate C");
   }
   if (threads < 1 || threads > kMaxThreads) {
-    throw std::invalid_argument("thread count " + std::to_string(threads) +
-                                " is outside 1.." + std::to_string(kMaxThreads));
+    throw std::invalid_argument("thread count " + std::to_string(threads) + " is outside 1.." +
+                                std::to_string(kMaxThreads));
   }
 }
 

@@ -113,7 +113,8 @@ class ConstView {
 };
 
 // Number of elements rows x ld, or an exception if it overflows or is negative.
-inline std::size_t checked_elements(std::ptrdiff_t rows, std::ptrdiff_t ld, std::size_t elem_bytes) {
+inline std::size_t checked_elements(std::ptrdiff_t rows, std::ptrdiff_t ld,
+                                    std::size_t elem_bytes) {
   if (rows < 0 || ld < 0) throw ShapeError("negative matrix size");
   const auto r = static_cast<std::size_t>(rows);
   const auto c = static_cast<std::size_t>(ld);
@@ -137,9 +138,9 @@ class Matrix {
     const std::size_t n = checked_elements(rows, ld, sizeof(T));
     if (n > 0) {
       // Round the byte count up to whole cache lines, as aligned new expects.
-      const std::size_t bytes = (n * sizeof(T) + kCacheLineBytes - 1) / kCacheLineBytes *
-                                kCacheLineBytes;
-      data_.reset(static_cast<T*>(::operator new(bytes, std::align_val_t{kCacheLineBytes})));
+      const std::size_t bytes =
+          (n * sizeof(T) + kCacheLineBytes - 1) / kCacheLineBytes * kCacheLineBytes;
+      data_.reset(static_cast<T*>(::operator new (bytes, std::align_val_t{kCacheLineBytes})));
       for (std::size_t e = 0; e < n; ++e) new (data_.get() + e) T{};
     }
   }
@@ -164,7 +165,7 @@ class Matrix {
 
  private:
   struct AlignedDelete {
-    void operator()(T* p) const { ::operator delete(p, std::align_val_t{kCacheLineBytes}); }
+    void operator()(T* p) const { ::operator delete (p, std::align_val_t{kCacheLineBytes}); }
   };
   std::unique_ptr<T[], AlignedDelete> data_;
   std::ptrdiff_t rows_ = 0, cols_ = 0, ld_ = 0;

@@ -69,6 +69,7 @@ if ((status != 0)); then
   echo "locality: locality_bench failed (exit $status); $out left as it was" >&2
   exit "$status"
 fi
+chmod 644 "$tmp"
 mv "$tmp" "$out"
 trap - EXIT
 echo "locality: wrote $out"

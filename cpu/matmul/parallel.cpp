@@ -16,9 +16,9 @@
 //   in pieces of about a quarter of a thread's share, so a core that is
 //   slowed down (a busy neighbour, a virtual machine's stolen time) takes
 //   fewer of them instead of holding up the barrier.
-// Here: with 2 threads, 290 GFLOP/s at n = 1024-4096 (85% of the 2-thread
-//   FMA probe at 1024), 0.86-0.97x oneDNN in the same run; per core it keeps
-//   the single-thread rate, so the gap is rung 3's. The free row split of
+// Here: with 2 threads, 280-297 GFLOP/s at n = 1024-4096 (77-85% of the
+//   2-thread FMA probe), 0.86-0.97x oneDNN in the same run over our runs; per
+//   core it keeps the single-thread rate, so the gap is rung 3's. The free row split of
 //   rung 3 is close at n <= 1024 (B fits each core's L2, and its duplicated
 //   packing is cheap) and falls behind at 2048-4096.
 #include <omp.h>

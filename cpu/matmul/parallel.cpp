@@ -16,7 +16,7 @@
 //   in pieces of about a quarter of a thread's share, so a core that is
 //   slowed down (a busy neighbour, a virtual machine's stolen time) takes
 //   fewer of them instead of holding up the barrier.
-// Here: with 2 threads, 280-297 GFLOP/s at n = 1024-4096 (77-85% of the
+// Here: with 2 threads, 280-297 GFLOP/s at n = 1024-4096 (73-85% of the
 //   2-thread FMA probe), 0.86-0.97x oneDNN in the same run over our runs; per
 //   core it keeps the single-thread rate, so the gap is rung 3's. The free row split of
 //   rung 3 is close at n <= 1024 (B fits each core's L2, and its duplicated

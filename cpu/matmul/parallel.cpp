@@ -17,10 +17,13 @@
 //   slowed down (a busy neighbour, a virtual machine's stolen time) takes
 //   fewer of them instead of holding up the barrier.
 // Here: with 2 threads, 280-297 GFLOP/s at n = 1024-4096 (73-85% of the
-//   2-thread FMA probe), 0.86-0.97x oneDNN in the same run over our runs; per
-//   core it keeps the single-thread rate, so the gap is rung 3's. The free row split of
-//   rung 3 is close at n <= 1024 (B fits each core's L2, and its duplicated
-//   packing is cheap) and falls behind at 2048-4096.
+//   2-thread FMA probe), 0.86-0.97x oneDNN in the same run over our runs. Per
+//   core it keeps about 95% of the single-thread rate, so the gap to oneDNN
+//   is rung 3's. On this 2-core machine the free row split of rung 3 does as
+//   well (the two trade places from run to run): duplicating B's packing
+//   costs only a few percent with two threads, and each core's copy of a
+//   B panel up to 2 MiB sits in its own L2. Sharing B pays as cores multiply
+//   (each extra copy is more packing and more L3); this machine cannot show it.
 #include <omp.h>
 
 #include <algorithm>

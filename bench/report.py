@@ -23,7 +23,7 @@ import tempfile
 NAME = re.compile(r"^cpu/matmul/(?P<variant>[^/]+)/(?P<m>\d+)x(?P<n>\d+)x(?P<k>\d+)"
                   r"/omp_threads:(?P<threads>\d+)(?:/real_time)?$")
 BEGIN, END = "<!-- cpu-matmul-ladder:begin -->", "<!-- cpu-matmul-ladder:end -->"
-RUNGS = ["naive", "reordered", "tiled", "packed", "parallel"]
+RUNGS = ["naive", "reordered", "tiled", "register_blocked", "packed", "parallel"]
 PEERS = ["onednn", "openblas", "eigen"]
 HEADLINE_SIZE = 1024  # every rung runs at this size, the slowest included
 

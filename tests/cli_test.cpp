@@ -41,7 +41,7 @@ const std::string kBench = LOCALITY_BENCH;
 TEST(LocalityCli, ListNamesEveryRung) {
   const Outcome o = run(kCli, "list");
   EXPECT_EQ(o.exit_code, 0);
-  for (const char* name : {"naive", "reordered", "tiled", "packed", "parallel"}) {
+  for (const char* name : {"naive", "reordered", "tiled", "register_blocked", "packed", "parallel"}) {
     EXPECT_NE(o.output.find(name), std::string::npos) << name;
   }
 }

@@ -48,7 +48,7 @@ std::span<const MicroKernel> available_microkernels();
 // The first of available_microkernels(): what the packed rungs use.
 const MicroKernel& best_microkernel();
 
-// The loops of rung 3 (packed) and rung 4 (parallel) around a chosen
+// The loops of rung 4 (packed) and rung 5 (parallel) around a chosen
 // micro-kernel; the rungs call these with best_microkernel(), and the tests
 // call them with every available one. Shapes must already be checked.
 void packed_matmul_with(const MicroKernel& uk, ConstView<float> a, ConstView<float> b,

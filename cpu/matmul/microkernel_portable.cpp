@@ -8,12 +8,7 @@
 // not to vectorize loops, so that straight-line (SLP) vectorization packs the
 // unrolled statements, is what the intrinsics kernels beside it spell out.
 #include "microkernel_impl.hpp"
-
-#if defined(__GNUC__) && !defined(__clang__)
-#define LOCALITY_SLP_ONLY __attribute__((optimize("no-tree-loop-vectorize")))
-#else
-#define LOCALITY_SLP_ONLY
-#endif
+#include "slp_only.hpp"
 
 namespace locality::cpu {
 

@@ -1,4 +1,4 @@
-// Rung 3 -- packed: BLIS's five loops around a register-blocked micro-kernel.
+// Rung 4 -- packed: BLIS's five loops around a register-blocked micro-kernel.
 //
 // Idea: split C = A * B into blocks sized for each cache level, copy (pack)
 //   each block of A and B into the exact order the micro-kernel consumes it,

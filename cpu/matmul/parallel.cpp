@@ -1,4 +1,4 @@
-// Rung 4 -- parallel: rung 3's five loops with OpenMP on loop 3 (ic).
+// Rung 5 -- parallel: rung 4's five loops with OpenMP on loop 3 (ic).
 //
 // Idea: all threads pack each kc x nc panel of B together, once, into a
 //   shared buffer; then each thread takes mc-row blocks of A, packs them
@@ -19,7 +19,7 @@
 // Here: with 2 threads, 280-297 GFLOP/s at n = 1024-4096 (73-85% of the
 //   2-thread FMA probe), 0.86-0.97x oneDNN in the same run over our runs. Per
 //   core it keeps about 95% of the single-thread rate, so the gap to oneDNN
-//   is rung 3's. On this 2-core machine the free row split of rung 3 does as
+//   is rung 4's. On this 2-core machine the free row split of rung 4 does as
 //   well (the two trade places from run to run): duplicating B's packing
 //   costs only a few percent with two threads, and each core's copy of a
 //   B panel up to 2 MiB sits in its own L2. Sharing B pays as cores multiply

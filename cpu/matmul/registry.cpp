@@ -17,11 +17,15 @@ constexpr MatmulVariant kVariants[] = {
      row_split<reordered_matmul>},
     {"tiled", 2, "cache blocking: a block of B is reused from L1 by a block of C held in L2",
      row_split<tiled_matmul>},
-    {"packed", 3,
+    {"register_blocked", 3,
+     "an 8 x 32 tile of C kept in registers over a slice of k, in plain C++ the "
+     "compiler vectorizes",
+     row_split<register_blocked_matmul>},
+    {"packed", 4,
      "five loops around a register-blocked micro-kernel, A and B packed into "
      "contiguous panels sized for L2 and L1",
      row_split<packed_matmul>},
-    {"parallel", 4,
+    {"parallel", 5,
      "OpenMP on the ic loop: each core packs A into its own L2, all share one packed "
      "B panel in L3",
      parallel_matmul},

@@ -61,6 +61,7 @@ void row_split(ConstView<float> a, ConstView<float> b, View<float> c, int thread
 void naive_matmul(ConstView<float> a, ConstView<float> b, View<float> c);
 void reordered_matmul(ConstView<float> a, ConstView<float> b, View<float> c);
 void tiled_matmul(ConstView<float> a, ConstView<float> b, View<float> c);
+void register_blocked_matmul(ConstView<float> a, ConstView<float> b, View<float> c);
 void packed_matmul(ConstView<float> a, ConstView<float> b, View<float> c);
 void parallel_matmul(ConstView<float> a, ConstView<float> b, View<float> c, int threads);
 

@@ -16,10 +16,11 @@
 //   in pieces of about a quarter of a thread's share, so a core that is
 //   slowed down (a busy neighbour, a virtual machine's stolen time) takes
 //   fewer of them instead of holding up the barrier.
-// Here: with 2 threads, 280-297 GFLOP/s at n = 1024-4096 (73-85% of the
-//   2-thread FMA probe), 0.86-0.97x oneDNN in the same run over our runs. Per
-//   core it keeps about 95% of the single-thread rate, so the gap to oneDNN
-//   is rung 4's. On this 2-core machine the free row split of rung 4 does as
+// Here: with 2 threads, 257-297 GFLOP/s at n = 1024-4096 (67-85% of the
+//   2-thread FMA probe), 0.78-0.97x oneDNN in the same run over our runs. In
+//   its good runs it keeps about 95% of the single-thread rate per core, and
+//   the gap to oneDNN is rung 4's; in others (the latest committed run among
+//   them) it keeps only 85%, while oneDNN keeps 94%. Why is not yet found. On this 2-core machine the free row split of rung 4 does as
 //   well (the two trade places from run to run): duplicating B's packing
 //   costs only a few percent with two threads, and each core's copy of a
 //   B panel up to 2 MiB sits in its own L2. Sharing B pays as cores multiply

@@ -17,14 +17,15 @@
 //   slowed down (a busy neighbour, a virtual machine's stolen time) takes
 //   fewer of them instead of holding up the barrier.
 // Here: with 2 threads, 257-297 GFLOP/s at n = 1024-4096 (67-85% of the
-//   2-thread FMA probe), 0.78-0.97x oneDNN in the same run over our runs. In
-//   its good runs it keeps about 95% of the single-thread rate per core, and
-//   the gap to oneDNN is rung 4's; in others (the latest committed run among
-//   them) it keeps only 85%, while oneDNN keeps 94%. Why is not yet found. On this 2-core machine the free row split of rung 4 does as
-//   well (the two trade places from run to run): duplicating B's packing
-//   costs only a few percent with two threads, and each core's copy of a
-//   B panel up to 2 MiB sits in its own L2. Sharing B pays as cores multiply
-//   (each extra copy is more packing and more L3); this machine cannot show it.
+//   2-thread FMA probe), 0.78-0.97x oneDNN over our suite runs (3
+//   repetitions each; the latest committed run is the low end). Paired
+//   directly against oneDNN, 60 alternating calls on a quiet machine, it
+//   runs at 0.92x (n = 1024) and 0.91x (2048): about 95% of the single-thread
+//   rate per core, so the gap is rung 4's. On this 2-core machine the free
+//   row split of rung 4, and a variant where each thread packs a private copy
+//   of B, measure the same in those paired runs: duplicating B's packing
+//   costs little with two threads. Sharing B pays as cores multiply (each
+//   extra copy is more packing and more L3); this machine cannot show it.
 #include <omp.h>
 
 #include <algorithm>

@@ -20,8 +20,10 @@
 //   at n = 1024 (4 MiB of A and of B read from L3 once), 3% at 4096. Block
 //   sizes (kc 128-512, mc 96-960, nc 1024-4096), k-unrolling, an 8x48 or 14x32
 //   tile, prefetching packed A, huge pages for the packed buffers, vector
-//   scatters in the A packing, and prefetching the next blocks to L2 while
-//   computing all measured within noise of this version, in paired runs.
+//   scatters or 16-column strips in the A packing, a cache line of padding
+//   between B micro-panels, and prefetching the next blocks to L2 while
+//   computing all measured within noise of this version, or worse, in paired
+//   runs.
 #include <algorithm>
 
 #include "locality/matmul.hpp"

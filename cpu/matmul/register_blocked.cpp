@@ -53,8 +53,8 @@ LOCALITY_SLP_ONLY void full_tile(std::ptrdiff_t kc, const float* a, std::ptrdiff
 
 // The same for a tile cut short by the edge of C (rows x cols, at most 8 x 32).
 void edge_tile(std::ptrdiff_t rows, std::ptrdiff_t cols, std::ptrdiff_t kc, const float* a,
-               std::ptrdiff_t lda, const float* b, std::ptrdiff_t ldb, float* c,
-               std::ptrdiff_t ldc, bool accumulate) {
+               std::ptrdiff_t lda, const float* b, std::ptrdiff_t ldb, float* c, std::ptrdiff_t ldc,
+               bool accumulate) {
   float acc[kTileRows][kTileCols] = {};
   for (std::ptrdiff_t p = 0; p < kc; ++p) {
     for (std::ptrdiff_t r = 0; r < rows; ++r) {

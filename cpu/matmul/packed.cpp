@@ -17,8 +17,8 @@
 //   holds the latest), short of the 0.95x we aim for. Measured apart, the
 //   micro-kernel on data in L1 runs at the probe's speed; the macro-kernel
 //   loses about 5% (C tiles and B micro-panels arriving from L2/L3), and
-//   packing costs 8% of the time
-//   at n = 1024 (4 MiB of A and of B read from L3 once), 3% at 4096. Block
+//   packing costs 8% of the time at n = 1024 (4 MiB of A and of B read
+//   from L3 once), 3% at 4096. Block
 //   sizes (kc 128-512, mc 96-960, nc 1024-4096), k-unrolling, an 8x48 or 14x32
 //   tile, prefetching packed A, huge pages for the packed buffers, vector
 //   scatters or 16-column strips in the A packing, a cache line of padding

@@ -99,7 +99,8 @@ def tables(doc):
                f"{ctx.get('compiler', '?')}, `{ctx.get('compiler_flags', '?').strip()}`, "
                f"commit {ctx.get('git_commit', '?')}, {ctx.get('date', '?')}; "
                f"micro-kernel {ctx.get('locality_microkernel', '?')}. "
-               f"FMA probe: {peaks}. Medians of {repetitions} interleaved repetitions. Peers: oneDNN {ctx.get('onednn_version', '?')} "
+               f"FMA probe: {peaks}. Medians of {repetitions} interleaved repetitions. "
+               f"Peers: oneDNN {ctx.get('onednn_version', '?')} "
                f"({ctx.get('onednn_isa', '?')}), OpenBLAS core {ctx.get('openblas_corename', '?')} "
                f"(OPENBLAS_CORETYPE {ctx.get('openblas_coretype_env', '?')}), "
                f"Eigen {ctx.get('eigen_version', '?')}.")
@@ -110,12 +111,13 @@ def tables(doc):
         f"GFLOP/s, {t} thr | × naive | × rung below | % of FMA peak" for t in threads) + " |"
     out += [f"The ladder at n = {n0} (square, float32):", "", head,
             "|" + "---|" * (2 + 4 * len(threads))]
-    for i, v in enumerate(variants):
-        rung = str(RUNGS.index(v)) if v in RUNGS else "peer"
+    for v in variants:
+        index = RUNGS.index(v) if v in RUNGS else None
+        rung = "peer" if index is None else str(index)
         cells = []
         for t in threads:
             g = med.get((v, n0, t))
-            below = med.get((RUNGS[i - 1], n0, t)) if v in RUNGS and i > 0 else None
+            below = med.get((RUNGS[index - 1], n0, t)) if index else None
             naive = med.get(("naive", n0, t))
             f = frac.get((v, n0, t))
             cells += [fmt(g), fmt(ratio(g, naive)) if v != "naive" else "1.0",

@@ -3,7 +3,7 @@
 # CPU ladder beside its peers and probes, writes the results JSON under
 # results/<machine>/ and prints the ladder table.
 #
-#   bash bench/run.sh            default sweep (about 8 minutes on 2 cores)
+#   bash bench/run.sh            default sweep (about 7 minutes on 2 cores)
 #   bash bench/run.sh --full     every size from 64 to 4096, 5 repetitions
 #   bash bench/run.sh --label X  store under results/X/ (default: from the CPU model)
 #   extra Google Benchmark flags go after --, e.g. -- --benchmark_filter=packed
@@ -29,8 +29,8 @@ done
 source bench/deps.sh
 locality_install_deps
 
+model=$(lscpu | sed -n 's/^Model name: *//p' | head -1)
 if [[ -z "$label" ]]; then
-  model=$(lscpu | sed -n 's/^Model name: *//p' | head -1)
   label=$(echo "${model:-cpu}" | tr 'A-Z' 'a-z' |
     sed -e 's/(r)//g; s/(tm)//g; s/[^a-z0-9]\+/-/g; s/^-//; s/-$//')-$(nproc)cores
 fi
@@ -61,7 +61,7 @@ status=0
   --benchmark_out="$tmp" --benchmark_out_format=json \
   --benchmark_context=git_commit="$commit" \
   --benchmark_context=machine_label="$label" \
-  --benchmark_context=cpu_model="$(lscpu | sed -n 's/^Model name: *//p' | head -1)" \
+  --benchmark_context=cpu_model="${model:-unknown}" \
   "${extra[@]}" || status=$?
 echo "locality: benchmarks took $(( $(date +%s) - start )) s"
 

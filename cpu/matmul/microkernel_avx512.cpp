@@ -16,6 +16,8 @@
 #if defined(__AVX512F__)
 #include <immintrin.h>
 
+#include <algorithm>
+
 namespace locality::cpu {
 namespace {
 
@@ -45,7 +47,7 @@ void microkernel_avx512_12x32(std::ptrdiff_t kc, const float* __restrict a,
   for (int r = 0; r < kMR; ++r) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
 
   std::ptrdiff_t p = 0;
-  const std::ptrdiff_t prefetch_steps = kc < 2 * kMR ? kc : 2 * kMR;
+  const std::ptrdiff_t prefetch_steps = std::min<std::ptrdiff_t>(kc, 2 * kMR);
   for (; p < prefetch_steps; ++p, a += kMR, b += kNR) {
     // Row p / 2 of the C tile, left or right half: one line per step.
     _mm_prefetch(reinterpret_cast<const char*>(c + (p >> 1) * ldc + (p & 1) * 16), _MM_HINT_T0);

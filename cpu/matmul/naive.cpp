@@ -8,7 +8,7 @@
 // Cost: n^3 multiply-adds, each waiting on a strided load; no vectorization,
 //   because the compiler must keep the k-sum in one scalar register in order.
 // Here (2-core Xeon with AVX-512, 48 KiB L1d, 2 MiB L2; results/ holds the
-//   run): 4.1 GFLOP/s at n = 64, where all three matrices sit in L1; 2.0 at
+//   run): 4.1 GFLOP/s at n = 64, where all three matrices sit in L1; 1.9 at
 //   512 and 0.5 at 1024, once each column walk of B misses every cache.
 #include "locality/matmul.hpp"
 

@@ -8,7 +8,7 @@
 // Cost: still scalar-indexed C++: the compiler vectorizes the j loop, but each
 //   multiply-add loads and stores its C element, so the load/store ports, not
 //   the FMA units, set the pace.
-// Here: 35-37 GFLOP/s from n = 1024 to 4096, 2.4x rung 1 at 1024 and flat
+// Here: 35-37 GFLOP/s from n = 1024 to 4096, 2.4-2.6x rung 1 at 1024 and flat
 //   across sizes, because the blocks no longer care where the matrices live.
 //   Still only a fifth of the FMA peak: the inner loop is a load, an FMA and
 //   a store of C per 16 floats, the shape rung 3 removes.

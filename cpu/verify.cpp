@@ -1,6 +1,7 @@
 #include "locality/verify.hpp"
 
 #include <Eigen/Core>
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <numeric>
@@ -98,6 +99,14 @@ void fill_random(View<float> m, std::uint64_t seed) {
       m(i, j) = negative(rng) ? -v : v;
     }
   }
+}
+
+void fill_random(std::span<float> x, std::uint64_t seed) {
+  fill_random(View<float>(x.data(), 1, static_cast<std::ptrdiff_t>(x.size())), seed);
+}
+
+void poison(std::span<float> x) {
+  std::fill(x.begin(), x.end(), std::numeric_limits<float>::quiet_NaN());
 }
 
 void poison(View<float> m) {

@@ -53,6 +53,13 @@ const MicroKernel& best_microkernel();
 // call them with every available one. Shapes must already be checked.
 void packed_matmul_with(const MicroKernel& uk, ConstView<float> a, ConstView<float> b,
                         View<float> c);
+// The packed rung's loops with the caller's packing buffer, of at least
+// packed_matmul_buffer_floats(uk, m, n, k) floats, 64-byte aligned (the
+// attention ladder carves it from its workspace).
+std::size_t packed_matmul_buffer_floats(const MicroKernel& uk, std::ptrdiff_t m, std::ptrdiff_t n,
+                                        std::ptrdiff_t k);
+void packed_matmul_into(const MicroKernel& uk, ConstView<float> a, ConstView<float> b,
+                        View<float> c, float* buffer);
 void parallel_matmul_with(const MicroKernel& uk, ConstView<float> a, ConstView<float> b,
                           View<float> c, int threads);
 

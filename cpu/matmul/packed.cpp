@@ -33,12 +33,24 @@
 
 namespace locality::cpu {
 
-void packed_matmul_with(const MicroKernel& uk, ConstView<float> a, ConstView<float> b,
-                        View<float> c) {
+namespace {
+// Floats of packed A, rounded up to whole cache lines so packed B is aligned too.
+std::size_t packed_a_span(const MicroKernel& uk, std::ptrdiff_t m, std::ptrdiff_t k) {
+  constexpr std::size_t kLine = kCacheLineBytes / sizeof(float);
+  return (packed_a_floats(uk, std::min(uk.mc, m), std::min(uk.kc, k)) + kLine - 1) / kLine * kLine;
+}
+}  // namespace
+
+std::size_t packed_matmul_buffer_floats(const MicroKernel& uk, std::ptrdiff_t m, std::ptrdiff_t n,
+                                        std::ptrdiff_t k) {
+  return packed_a_span(uk, m, k) + packed_b_floats(uk, std::min(uk.kc, k), std::min(uk.nc, n));
+}
+
+void packed_matmul_into(const MicroKernel& uk, ConstView<float> a, ConstView<float> b,
+                        View<float> c, float* buffer) {
   const std::ptrdiff_t m = a.rows(), k = a.cols(), n = b.cols();
-  thread_local PackBuffer a_buffer, b_buffer;
-  float* packed_a = a_buffer.get(packed_a_floats(uk, std::min(uk.mc, m), std::min(uk.kc, k)));
-  float* packed_b = b_buffer.get(packed_b_floats(uk, std::min(uk.kc, k), std::min(uk.nc, n)));
+  float* packed_a = buffer;
+  float* packed_b = buffer + packed_a_span(uk, m, k);
 
   for (std::ptrdiff_t jc = 0; jc < n; jc += uk.nc) {  // loop 5: nc columns of B and C
     const std::ptrdiff_t nc = std::min(uk.nc, n - jc);
@@ -57,6 +69,13 @@ void packed_matmul_with(const MicroKernel& uk, ConstView<float> a, ConstView<flo
       }
     }
   }
+}
+
+void packed_matmul_with(const MicroKernel& uk, ConstView<float> a, ConstView<float> b,
+                        View<float> c) {
+  thread_local PackBuffer buffer;
+  packed_matmul_into(uk, a, b, c,
+                     buffer.get(packed_matmul_buffer_floats(uk, a.rows(), b.cols(), a.cols())));
 }
 
 void packed_matmul(ConstView<float> a, ConstView<float> b, View<float> c) {

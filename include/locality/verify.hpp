@@ -23,6 +23,7 @@
 #include <span>
 #include <string>
 
+#include "locality/attention.hpp"
 #include "locality/matrix.hpp"
 
 namespace locality {
@@ -45,6 +46,39 @@ VerifyResult verify_matmul_rows(ConstView<float> a, ConstView<float> b, ConstVie
 // The bound's factor gamma_k(float) + gamma_k(double) (see above).
 double matmul_error_factor(std::ptrdiff_t k);
 
+// Attention. For query row i with n visible keys, the exact scores are
+// s_j = scale * q_i . k_j, the weights p_j = softmax_j(s_j), the output
+// o_c = sum_j p_j v_jc. Every rung computes, in float, some arrangement of:
+// the dot products (Higham's bound again: |error| <= gamma_{d+2} a_j, with
+// a_j = |scale| |q_i| . |k_j|, two extra roundings for folding the scale and
+// log2(e) in), the exponent s_j - max (error <= 2u |s_j - max| <= 4u M, where
+// M = max_j |s_j|), at most one rescaling of the running sums per key (each
+// an exponential of relative error E = kExp2MaxRelError plus a product, and
+// arguments whose errors sum to at most 2u M), and the sums over n keys
+// (gamma_{n+2}, with the final division). So each weight's exponent is off
+// by at most
+//   rho_j = gamma_{d+2} a_j + 6u M + (n + 2)(E + 2u)
+// (natural-log units), its value by a factor within exp(+-rho_j), and
+//   |o_c - exact| <= sum_j p_j |v_jc| (phi_j + g) + |o_c| (phibar + g) / (1 - phibar - g)
+//                    + 2u |o_c| + n 2^-125 max_j |v_jc|
+// with phi_j = exp(rho_j) - 1, phibar = sum_j p_j phi_j, g = gamma_{n+2}: the
+// first term is the numerator's error, the second the normalizer's, then
+// the final scaling, then weights below 2^-126 flushed to zero. The
+// reference, in double, adds the same with u = 2^-53. Nothing is tuned: how
+// sharp it is at seq_kv = 300, head_dim 64 (inputs in [1/64, 1]): about 1e-4
+// of |o|, while dropping one key moves o by about 1/300 of it.
+// Non-finite reference outputs must be matched as in verify_matmul.
+inline constexpr double kExp2MaxRelError = 0x1p-23;  // 2u; tests measure 1.2u
+
+// Checks every row of O (or the listed rows: index (b * heads + h) * seq_q + i).
+VerifyResult verify_attention(const AttentionShape& shape, std::span<const float> q,
+                              std::span<const float> k, std::span<const float> v,
+                              std::span<const float> o, const AttentionOptions& options);
+VerifyResult verify_attention_rows(const AttentionShape& shape, std::span<const float> q,
+                                   std::span<const float> k, std::span<const float> v,
+                                   std::span<const float> o, const AttentionOptions& options,
+                                   std::span<const std::ptrdiff_t> rows);
+
 // Fills `m` with values drawn uniformly from [-1, -1/64] U [1/64, 1]: random,
 // reproducible from `seed`, and never zero (so a skipped product shows).
 void fill_random(View<float> m, std::uint64_t seed);
@@ -52,5 +86,9 @@ void fill_random(View<float> m, std::uint64_t seed);
 // Sets every element of the view to NaN, so an element a kernel forgets to
 // write fails verification.
 void poison(View<float> m);
+
+// The same for a flat buffer (attention tensors).
+void fill_random(std::span<float> x, std::uint64_t seed);
+void poison(std::span<float> x);
 
 }  // namespace locality

@@ -1,0 +1,97 @@
+// Pieces shared by the attention rungs (internal to cpu/attention/): the
+// exponential, the row softmax of the unfused rungs, workspace carving, and
+// the split of a call into per-thread slabs of query rows.
+#pragma once
+
+#include <bit>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <stdexcept>
+
+#include "locality/attention.hpp"
+#include "locality/matrix.hpp"
+
+namespace locality::cpu {
+
+inline constexpr float kLog2e = 1.44269504088896340736f;
+
+// 2^x for x <= 0 (or -inf), written so the compiler vectorizes a loop of it:
+// round x to the nearest integer n, evaluate 2^f for f = x - n in [-1/2, 1/2]
+// with the degree-7 Taylor polynomial of e^(f ln 2) (truncation error below
+// 6e-9, a tenth of float's unit roundoff), and scale by 2^n built in the
+// exponent bits. Results below 2^-126 are flushed to zero; NaN stays NaN.
+// The tests bound its relative error by kExp2MaxRelError over [-126, 0].
+inline float exp2_nonpositive(float x) {
+  x = x < -127.0f ? -127.0f : x;         // -inf and deep underflow give 0 below
+  constexpr float kRound = 12582912.0f;  // 1.5 * 2^23: x + kRound keeps round(x) in its low bits
+  const float shifted = x + kRound;
+  const float f = x - (shifted - kRound);  // in [-1/2, 1/2]
+  float p = 1.5252733804059840e-5f;        // (ln 2)^7 / 7!
+  p = p * f + 1.5403530393381608e-4f;      // (ln 2)^6 / 6!
+  p = p * f + 1.3333558146428443e-3f;
+  p = p * f + 9.6181291076284772e-3f;
+  p = p * f + 5.5504108664821580e-2f;
+  p = p * f + 2.4022650695910071e-1f;
+  p = p * f + 6.9314718055994531e-1f;
+  p = p * f + 1.0f;
+  // round(x) + 127 in the exponent field: 2^round(x), or +0 for round(x) = -127.
+  const std::uint32_t n_plus_bias =
+      std::bit_cast<std::uint32_t>(shifted) - std::bit_cast<std::uint32_t>(kRound) + 127u;
+  return p * std::bit_cast<float>(n_plus_bias << 23);
+}
+
+// Softmax of one row of raw scores q . k in place: s[0..visible) become the
+// weights softmax(scale * s), s[visible..cols) (keys the causal mask hides)
+// become 0.
+void softmax_row(float* s, std::ptrdiff_t visible, std::ptrdiff_t cols, float scale);
+
+// Floats rounded up to a whole number of cache lines, so every buffer carved
+// from a workspace starts 64-byte aligned.
+inline std::size_t line_floats(std::size_t floats) {
+  constexpr std::size_t kLine = kCacheLineBytes / sizeof(float);
+  return (floats + kLine - 1) / kLine * kLine;
+}
+
+// Hands out consecutive pieces of a workspace; asking for more than it holds
+// is a bug in a rung's workspace function, reported rather than overrun.
+class Carver {
+ public:
+  explicit Carver(std::span<float> workspace) : rest_(workspace) {}
+  float* take(std::size_t floats) {
+    const std::size_t n = line_floats(floats);
+    if (n > rest_.size()) throw std::logic_error("attention rung overran its declared workspace");
+    float* p = rest_.data();
+    rest_ = rest_.subspan(n);
+    return p;
+  }
+
+ private:
+  std::span<float> rest_;
+};
+
+// A slab of query rows of one head, with that head's whole K and V: the unit
+// of work of the single-threaded rungs.
+struct HeadRows {
+  ConstView<float> q;        // rows x head_dim
+  ConstView<float> k;        // seq_kv x head_dim
+  ConstView<float> v;        // seq_kv x head_dim
+  View<float> o;             // rows x head_dim
+  std::ptrdiff_t first_row;  // index of q's first row in its head (for the causal mask)
+  float scale;
+  bool causal;
+};
+using HeadKernel = void (*)(const HeadRows& rows, std::span<float> workspace);
+
+// Threads used for `shape`: no more than there are query rows in all.
+int attention_team(const AttentionShape& shape, int threads);
+// Most query rows of one head a thread's slab can hold.
+std::ptrdiff_t slab_rows(const AttentionShape& shape, int threads);
+
+// Runs a single-threaded rung on `threads` OpenMP threads: the B*H*seq_q query
+// rows are cut into one contiguous slab per thread (a slab may cross heads),
+// and thread t gets the t-th `per_thread` floats of the workspace.
+void split_query_rows(HeadKernel kernel, const AttentionArgs& args, std::span<float> workspace,
+                      std::size_t per_thread, int threads);
+
+}  // namespace locality::cpu

@@ -1,0 +1,219 @@
+// Rung 3 -- flash: one pass over K and V per block of queries, with a
+//   running max and sum (online softmax); no seq_q x seq_kv buffer.
+//
+// Idea: for a block of NR queries, walk K and V in blocks of kv_block keys.
+//   Each block's scores S_b = Q K_b^T go into a small buffer; the running max
+//   m moves to max(m, max S_b), what was accumulated so far (the output and
+//   the running sum l) is scaled by 2^(m_old - m_new), and the block's
+//   weights 2^(S_b - m) are added in: O += P_b V_b, l += rowsum(P_b). At the
+//   end O / l is exactly softmax(S) V, and S never existed as a whole.
+//   Everything is laid out transposed (keys down, queries across), so both
+//   products are calls of the matmul ladder's micro-kernel with no copies:
+//     S_b^T (kv_block x NR) = K_b (packed A, MR keys a panel) * Q^T (packed B)
+//     O^T   (d x NR)       += V_b^T (packed A, MR dims a panel) * S_b^T (as B)
+//   and the softmax's per-query max and sum are vertical vector operations
+//   across NR lanes, one query per lane. The scale and log2(e) are folded
+//   into Q^T once, so the exponentials are powers of two.
+// Locality: per query block, Q^T (d x NR), the score block (kv_block x NR),
+//   and O^T (d x NR) stay in L1 for the whole pass; K and V, packed once per
+//   head (O(seq_kv * d), not O(seq_q * seq_kv)), stream from L2 (L3 for long
+//   sequences) once per query block. With the causal mask, key blocks past a
+//   query block's last row are never touched.
+// Block sizes (AVX-512 12x32 micro-kernel, 48 KiB L1d): kv_block 192 keys ->
+//   a 24 KiB score block; NR = 32 queries -> Q^T and O^T are 8 KiB each at
+//   head_dim 64. Packed K and V for 4096 keys x 64 dims are 2 MiB: L2.
+// Cost: head_dim is rounded up to whole MR-row panels for O^T (64 -> 72: 12%
+//   of P V's FMAs are padding at head_dim 64, 3% at 128); the exponentials
+//   (about a dozen vector instructions per 16 scores, a tenth of the FMAs at
+//   head_dim 64); the rescale when the max moves. With several threads this
+//   rung only cuts the rows into contiguous slabs, which the causal mask makes
+//   uneven; rung 4 deals the work out.
+// Here: see the README's attention table (results/ holds the run).
+#include "flash.hpp"
+
+#include <algorithm>
+#include <cstring>
+#include <limits>
+#include <stdexcept>
+
+#include "packing.hpp"
+#include "rungs.hpp"
+
+namespace locality::cpu {
+namespace {
+
+// Score-block bytes aimed at: half of a 48 KiB L1d, leaving room for Q^T, O^T
+// and the micro-panels streaming through.
+constexpr std::ptrdiff_t kScoreBlockBytes = 24 * 1024;
+
+std::ptrdiff_t round_up(std::ptrdiff_t x, std::ptrdiff_t to) { return (x + to - 1) / to * to; }
+
+// One step of the online softmax over a score block, NR queries wide (one per
+// lane): update the running max and sum, rescale O^T, turn scores into weights.
+template <int NR>
+void online_softmax(float* __restrict st, std::ptrdiff_t keys, float* __restrict m,
+                    float* __restrict l, float* __restrict ot, std::ptrdiff_t d_pad) {
+  alignas(64) float block_max[NR];
+  alignas(64) float alpha[NR];
+  for (int r = 0; r < NR; ++r) block_max[r] = -std::numeric_limits<float>::infinity();
+  for (std::ptrdiff_t j = 0; j < keys; ++j) {
+    for (int r = 0; r < NR; ++r) block_max[r] = std::max(block_max[r], st[j * NR + r]);
+  }
+  bool moved = false;
+  for (int r = 0; r < NR; ++r) {
+    const float m_new = std::max(m[r], block_max[r]);
+    alpha[r] = exp2_nonpositive(m[r] - m_new);  // 0 on the first block (m = -inf)
+    moved |= alpha[r] != 1.0f;
+    m[r] = m_new;
+    l[r] *= alpha[r];
+  }
+  if (moved) {
+    for (std::ptrdiff_t c = 0; c < d_pad; ++c) {
+      for (int r = 0; r < NR; ++r) ot[c * NR + r] *= alpha[r];
+    }
+  }
+  alignas(64) float sum[NR];
+  for (int r = 0; r < NR; ++r) sum[r] = l[r];
+  for (std::ptrdiff_t j = 0; j < keys; ++j) {
+    for (int r = 0; r < NR; ++r) {
+      const float p = exp2_nonpositive(st[j * NR + r] - m[r]);
+      st[j * NR + r] = p;
+      sum[r] += p;
+    }
+  }
+  for (int r = 0; r < NR; ++r) l[r] = sum[r];
+}
+
+template <int NR>
+void query_block(const FlashLayout& layout, const FlashBuffers& buf, ConstView<float> q,
+                 View<float> o, std::ptrdiff_t first_row, std::ptrdiff_t seq_kv, float scale,
+                 bool causal) {
+  const MicroKernel& uk = *layout.uk;
+  const std::ptrdiff_t mr = uk.mr, d = layout.d, d_pad = layout.d_pad, rows = q.rows();
+  constexpr float kInf = std::numeric_limits<float>::infinity();
+
+  // Q^T, scaled so that scores come out in log2 units.
+  const float qscale = scale * kLog2e;
+  for (std::ptrdiff_t c = 0; c < d; ++c) {
+    for (std::ptrdiff_t r = 0; r < NR; ++r) buf.qt[c * NR + r] = r < rows ? q(r, c) * qscale : 0.0f;
+  }
+  std::fill(buf.ot, buf.ot + d_pad * NR, 0.0f);
+  std::fill(buf.m, buf.m + NR, -kInf);
+  std::fill(buf.l, buf.l + NR, 0.0f);
+
+  // Keys the block's last row sees; later key blocks are skipped entirely.
+  const std::ptrdiff_t keys = visible_keys(first_row + rows - 1, seq_kv, causal);
+  for (std::ptrdiff_t j0 = 0; j0 < keys; j0 += layout.kv_block) {
+    const std::ptrdiff_t kb = std::min(layout.kv_block, keys - j0), kb_pad = round_up(kb, mr);
+    for (std::ptrdiff_t p = 0; p < kb_pad; p += mr) {  // S^T = K_b Q^T
+      uk.run(d, buf.k + (j0 + p) * d, buf.qt, buf.st + p * NR, NR, false);
+    }
+    // Mask padding keys, and keys past the diagonal when causal.
+    const bool ragged = j0 + kb_pad > keys;
+    const bool diagonal = causal && j0 + kb_pad - 1 > first_row;
+    if (ragged || diagonal) {
+      for (std::ptrdiff_t j = 0; j < kb_pad; ++j) {
+        const std::ptrdiff_t key = j0 + j;
+        for (std::ptrdiff_t r = 0; r < NR; ++r) {
+          if (key >= keys || (causal && key > first_row + r)) buf.st[j * NR + r] = -kInf;
+        }
+      }
+    }
+    online_softmax<NR>(buf.st, kb_pad, buf.m, buf.l, buf.ot, d_pad);
+    for (std::ptrdiff_t c = 0; c < d_pad; c += mr) {  // O^T += V_b^T P_b^T
+      uk.run(kb_pad, buf.v + c * layout.keys_pad + j0 * mr, buf.st, buf.ot + c * NR, NR, true);
+    }
+  }
+  for (std::ptrdiff_t r = 0; r < rows; ++r) {
+    const float inv = 1.0f / buf.l[r];
+    for (std::ptrdiff_t c = 0; c < d; ++c) o(r, c) = buf.ot[c * NR + r] * inv;
+  }
+}
+
+void flash_head(const HeadRows& h, std::span<float> workspace) {
+  const FlashLayout layout(AttentionShape{1, 1, h.q.rows(), h.k.rows(), h.q.cols()});
+  Carver carve(workspace);
+  const FlashBuffers buf(carve, layout);
+  const std::ptrdiff_t rows = h.q.rows(), n = h.k.rows(), nr = layout.uk->nr;
+  flash_pack_kv(layout, h.k, h.v, visible_keys(h.first_row + rows - 1, n, h.causal), buf);
+  for (std::ptrdiff_t i = 0; i < rows; i += nr) {
+    const std::ptrdiff_t block = std::min(nr, rows - i);
+    flash_query_block(layout, buf, h.q.block(i, 0, block, h.q.cols()),
+                      h.o.block(i, 0, block, h.o.cols()), h.first_row + i, n, h.scale, h.causal);
+  }
+}
+
+}  // namespace
+
+FlashLayout::FlashLayout(const AttentionShape& shape)
+    : uk(&best_microkernel()),
+      d(shape.head_dim),
+      d_pad(round_up(shape.head_dim, uk->mr)),
+      keys_pad(round_up(shape.seq_kv, uk->mr)),
+      kv_block(std::max<std::ptrdiff_t>(
+          uk->mr, kScoreBlockBytes / static_cast<std::ptrdiff_t>(sizeof(float) * uk->nr) / uk->mr *
+                      uk->mr)) {}
+
+std::size_t FlashLayout::floats() const {
+  const auto n = [](std::ptrdiff_t x) { return line_floats(static_cast<std::size_t>(x)); };
+  const std::ptrdiff_t nr = uk->nr;
+  return n(keys_pad * d) + n(d_pad * keys_pad) + n(d * nr) + n(kv_block * nr) + n(d_pad * nr) +
+         2 * n(nr);
+}
+
+FlashBuffers::FlashBuffers(Carver& carve, const FlashLayout& layout) {
+  const auto take = [&](std::ptrdiff_t floats) {
+    return carve.take(static_cast<std::size_t>(floats));
+  };
+  const std::ptrdiff_t nr = layout.uk->nr;
+  k = take(layout.keys_pad * layout.d);
+  v = take(layout.d_pad * layout.keys_pad);
+  qt = take(layout.d * nr);
+  st = take(layout.kv_block * nr);
+  ot = take(layout.d_pad * nr);
+  m = take(nr);
+  l = take(nr);
+}
+
+void flash_pack_kv(const FlashLayout& layout, ConstView<float> k, ConstView<float> v,
+                   std::ptrdiff_t keys, const FlashBuffers& buf) {
+  const MicroKernel& uk = *layout.uk;
+  const std::ptrdiff_t mr = uk.mr, d = layout.d;
+  const ConstView<float> k_used = k.block(0, 0, keys, d);
+  for (std::ptrdiff_t p = 0; p < (keys + mr - 1) / mr; ++p) pack_a_micropanel(uk, k_used, p, buf.k);
+  // V^T in MR-dim panels: panel c holds, key after key, dims c .. c+MR (zero past d),
+  // and zeros for the padding keys so that 0 weights never meet garbage.
+  const std::ptrdiff_t keys_pad = (keys + mr - 1) / mr * mr;
+  for (std::ptrdiff_t c = 0; c < layout.d_pad; c += mr) {
+    float* panel = buf.v + c * layout.keys_pad;
+    const std::ptrdiff_t width = std::clamp<std::ptrdiff_t>(d - c, 0, mr);
+    for (std::ptrdiff_t j = 0; j < keys_pad; ++j) {
+      float* dst = panel + j * mr;
+      if (j < keys)
+        std::memcpy(dst, v.row(j) + c, static_cast<std::size_t>(width) * sizeof(float));
+      else
+        std::fill(dst, dst + width, 0.0f);
+      std::fill(dst + width, dst + mr, 0.0f);
+    }
+  }
+}
+
+void flash_query_block(const FlashLayout& layout, const FlashBuffers& buf, ConstView<float> q,
+                       View<float> o, std::ptrdiff_t first_row, std::ptrdiff_t seq_kv, float scale,
+                       bool causal) {
+  switch (layout.uk->nr) {
+    case 32: return query_block<32>(layout, buf, q, o, first_row, seq_kv, scale, causal);
+    case 16: return query_block<16>(layout, buf, q, o, first_row, seq_kv, scale, causal);
+    default: throw std::logic_error("flash attention: no score-block code for this micro-kernel");
+  }
+}
+
+std::size_t flash_attention_workspace(const AttentionShape& shape, int threads) {
+  return static_cast<std::size_t>(attention_team(shape, threads)) * FlashLayout(shape).floats();
+}
+
+void flash_attention(const AttentionArgs& args, std::span<float> workspace, int threads) {
+  split_query_rows(flash_head, args, workspace, FlashLayout(args.shape).floats(), threads);
+}
+
+}  // namespace locality::cpu

@@ -1,0 +1,45 @@
+// The flash-attention core shared by rung 3 (flash) and rung 4
+// (parallel_flash): K and V packed once per head, then one pass over K/V
+// blocks per block of queries (internal to cpu/attention/).
+#pragma once
+
+#include <cstddef>
+
+#include "common.hpp"
+#include "microkernel.hpp"
+
+namespace locality::cpu {
+
+// Sizes of the per-thread buffers, in floats; none grows with seq_q, and
+// only the packed K and V grow (linearly) with seq_kv.
+struct FlashLayout {
+  const MicroKernel* uk;
+  std::ptrdiff_t d, d_pad;  // head_dim, and rounded up to whole MR-row panels
+  std::ptrdiff_t keys_pad;  // seq_kv rounded up to whole MR-key panels
+  std::ptrdiff_t kv_block;  // keys per block of the inner loop, a multiple of MR
+  explicit FlashLayout(const AttentionShape& shape);
+  std::size_t floats() const;
+};
+
+struct FlashBuffers {
+  float* k;   // K packed as MR-key micro-panels of A (keys_pad x d)
+  float* v;   // V^T packed as MR-dim micro-panels of A (d_pad x keys_pad)
+  float* qt;  // the query block, transposed and scaled: a micro-panel of B (d x NR)
+  float* st;  // scores, then weights, transposed: a micro-panel of B (kv_block x NR)
+  float* ot;  // the output block, transposed (d_pad x NR)
+  float* m;   // running max per query (NR)
+  float* l;   // running sum per query (NR)
+  FlashBuffers(Carver& carve, const FlashLayout& layout);
+};
+
+// Packs keys [0, keys) of one head's K and V (keys <= seq_kv).
+void flash_pack_kv(const FlashLayout& layout, ConstView<float> k, ConstView<float> v,
+                   std::ptrdiff_t keys, const FlashBuffers& buf);
+
+// O rows for q (at most NR rows of one head, the first being row `first_row`
+// of the head), from the K and V packed by flash_pack_kv.
+void flash_query_block(const FlashLayout& layout, const FlashBuffers& buf, ConstView<float> q,
+                       View<float> o, std::ptrdiff_t first_row, std::ptrdiff_t seq_kv, float scale,
+                       bool causal);
+
+}  // namespace locality::cpu

@@ -1,0 +1,189 @@
+// The CPU attention ladder. Adding a rung: one file, one line here.
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "locality/attention.hpp"
+#include "locality/matmul.hpp"
+#include "locality/matrix.hpp"
+#include "rungs.hpp"
+
+namespace locality {
+namespace cpu {
+namespace {
+
+constexpr AttentionVariant kVariants[] = {
+    {"naive", 0, "S = Q K^T materialized, a softmax pass, then P V with V walked down its columns",
+     naive_attention, naive_attention_workspace},
+    {"reordered", 1,
+     "the same three passes, every inner loop unit-stride (K transposed once per head)",
+     reordered_attention, reordered_attention_workspace},
+    {"tiled", 2,
+     "both products through the matmul ladder's packed micro-kernel; S still materialized",
+     tiled_attention, tiled_attention_workspace},
+    {"flash", 3,
+     "one pass over K/V blocks with a running max and sum: no N x N buffer, the "
+     "working set stays in L1/L2",
+     flash_attention, flash_attention_workspace},
+    {"parallel_flash", 4,
+     "flash with OpenMP dealing (batch, head, query block) items dynamically, "
+     "heaviest causal blocks first",
+     parallel_flash_attention, parallel_flash_attention_workspace},
+};
+
+}  // namespace
+
+std::span<const AttentionVariant> attention_variants() { return kVariants; }
+
+const AttentionVariant* find_attention_variant(std::string_view name) {
+  for (const AttentionVariant& v : kVariants) {
+    if (v.name == name) return &v;
+  }
+  return nullptr;
+}
+
+}  // namespace cpu
+
+namespace {
+
+std::string shape_text(const AttentionShape& s) {
+  return "[batch " + std::to_string(s.batch) + ", heads " + std::to_string(s.heads) + ", seq_q " +
+         std::to_string(s.seq_q) + ", seq_kv " + std::to_string(s.seq_kv) + ", head_dim " +
+         std::to_string(s.head_dim) + "]";
+}
+
+// Product of the sizes, or ShapeError when it overflows what a span can index.
+std::size_t elements(std::ptrdiff_t b, std::ptrdiff_t h, std::ptrdiff_t s, std::ptrdiff_t d,
+                     const AttentionShape& shape) {
+  std::size_t n = 1;
+  for (std::ptrdiff_t x : {b, h, s, d}) {
+    const auto u = static_cast<std::size_t>(x);
+    if (u != 0 && n > std::numeric_limits<std::ptrdiff_t>::max() / sizeof(float) / u) {
+      throw ShapeError("attention tensors of shape " + shape_text(shape) +
+                       " overflow the address space");
+    }
+    n *= u;
+  }
+  return n;
+}
+
+void check_shape(const AttentionShape& s) {
+  if (s.batch < 0 || s.heads < 0 || s.seq_q < 0 || s.seq_kv < 0 || s.head_dim < 0) {
+    throw ShapeError("attention shape " + shape_text(s) + " has a negative size");
+  }
+  if (s.seq_kv < 1) {
+    throw ShapeError("attention needs seq_kv >= 1 (a softmax over no keys is undefined), got " +
+                     shape_text(s));
+  }
+  if (s.head_dim < 1 || s.head_dim > kMaxHeadDim) {
+    throw ShapeError("attention head_dim must be 1.." + std::to_string(kMaxHeadDim) + ", got " +
+                     shape_text(s));
+  }
+  elements(s.batch, s.heads, s.seq_q, s.head_dim, s);
+  elements(s.batch, s.heads, s.seq_kv, s.head_dim, s);
+}
+
+// Floats a workspace may need to skip to reach a 64-byte boundary.
+constexpr std::size_t kAlignSlack = kCacheLineBytes / sizeof(float) - 1;
+
+bool overlaps(std::span<const float> x, std::span<float> out) {
+  if (x.empty() || out.empty()) return false;
+  return x.data() < out.data() + out.size() && out.data() < x.data() + x.size();
+}
+
+}  // namespace
+
+std::size_t AttentionShape::q_elements() const {
+  return elements(batch, heads, seq_q, head_dim, *this);
+}
+std::size_t AttentionShape::kv_elements() const {
+  return elements(batch, heads, seq_kv, head_dim, *this);
+}
+
+void check_attention_args(const AttentionShape& shape, std::span<const float> q,
+                          std::span<const float> k, std::span<const float> v, std::span<float> o,
+                          const AttentionOptions& options, int threads) {
+  check_shape(shape);
+  const std::size_t nq = shape.q_elements(), nkv = shape.kv_elements();
+  const auto require = [&](const char* name, std::size_t got, std::size_t want) {
+    if (got != want) {
+      throw ShapeError(std::string("attention ") + name + " has " + std::to_string(got) +
+                       " elements, shape " + shape_text(shape) + " needs " + std::to_string(want));
+    }
+  };
+  require("Q", q.size(), nq);
+  require("K", k.size(), nkv);
+  require("V", v.size(), nkv);
+  require("O", o.size(), nq);
+  for (std::span<const float> x : {q, k, v}) {
+    if (!x.empty() && x.data() == nullptr) throw ShapeError("attention input has null data");
+  }
+  if (!o.empty() && o.data() == nullptr) throw ShapeError("attention output O has null data");
+  if (overlaps(q, o) || overlaps(k, o) || overlaps(v, o)) {
+    throw ShapeError("attention output O overlaps an input; O needs its own memory");
+  }
+  if (options.scale && !std::isfinite(*options.scale)) {
+    throw std::invalid_argument("attention scale must be finite, got " +
+                                std::to_string(*options.scale));
+  }
+  if (threads < 1 || threads > kMaxThreads) {
+    throw std::invalid_argument("thread count " + std::to_string(threads) + " is outside 1.." +
+                                std::to_string(kMaxThreads));
+  }
+}
+
+float attention_scale(const AttentionShape& shape, const AttentionOptions& options) {
+  return options.scale ? *options.scale
+                       : static_cast<float>(1.0 / std::sqrt(static_cast<double>(shape.head_dim)));
+}
+
+std::size_t attention_workspace_bytes(const AttentionVariant& variant, const AttentionShape& shape,
+                                      int threads) {
+  check_shape(shape);
+  const std::size_t floats = variant.workspace_floats(shape, threads) + kAlignSlack;
+  if (floats > std::numeric_limits<std::size_t>::max() / sizeof(float)) {
+    throw ShapeError("attention workspace for " + shape_text(shape) + " overflows");
+  }
+  return floats * sizeof(float);
+}
+
+void attention(const AttentionVariant& variant, const AttentionShape& shape,
+               std::span<const float> q, std::span<const float> k, std::span<const float> v,
+               std::span<float> o, const AttentionOptions& options, int threads,
+               std::span<float> workspace) {
+  check_attention_args(shape, q, k, v, o, options, threads);
+  if (shape.batch == 0 || shape.heads == 0 || shape.seq_q == 0) return;
+  const std::size_t need = variant.workspace_floats(shape, threads);
+  if (workspace.size() < need + kAlignSlack) {
+    throw std::invalid_argument("attention workspace holds " + std::to_string(workspace.size()) +
+                                " floats, " + std::string(variant.name) + " needs " +
+                                std::to_string(need + kAlignSlack));
+  }
+  // Rungs get a 64-byte aligned start (the micro-kernels load packed panels aligned).
+  const auto address = reinterpret_cast<std::uintptr_t>(workspace.data());
+  const std::size_t skip = (kCacheLineBytes - address % kCacheLineBytes) % kCacheLineBytes;
+  if (skip % sizeof(float) != 0) {
+    throw std::invalid_argument("attention workspace is not aligned to a float");
+  }
+  const AttentionArgs args{shape,         q.data(), k.data(),
+                           v.data(),      o.data(), attention_scale(shape, options),
+                           options.causal};
+  variant.run(args, workspace.subspan(skip / sizeof(float), need), threads);
+}
+
+void attention(const AttentionVariant& variant, const AttentionShape& shape,
+               std::span<const float> q, std::span<const float> k, std::span<const float> v,
+               std::span<float> o, const AttentionOptions& options, int threads) {
+  check_attention_args(shape, q, k, v, o, options, threads);
+  if (shape.batch == 0 || shape.heads == 0 || shape.seq_q == 0) return;
+  Matrix<float> workspace(
+      1, static_cast<std::ptrdiff_t>(attention_workspace_bytes(variant, shape, threads) /
+                                     sizeof(float)));
+  attention(variant, shape, q, k, v, o, options, threads,
+            std::span<float>(workspace.data(), static_cast<std::size_t>(workspace.cols())));
+}
+
+}  // namespace locality

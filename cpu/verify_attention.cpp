@@ -1,0 +1,129 @@
+// The attention verifier: Eigen in double, row by row, with the error bound
+// written down in verify.hpp.
+#include <Eigen/Core>
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <numeric>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "locality/verify.hpp"
+
+namespace locality {
+namespace {
+
+using MatrixXfRow = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+using ConstMapF = Eigen::Map<const MatrixXfRow>;
+
+double gamma(double n, double u) {
+  const double nu = n * u;
+  return nu < 1.0 ? nu / (1.0 - nu) : std::numeric_limits<double>::infinity();
+}
+
+}  // namespace
+
+VerifyResult verify_attention_rows(const AttentionShape& shape, std::span<const float> q,
+                                   std::span<const float> k, std::span<const float> v,
+                                   std::span<const float> o, const AttentionOptions& options,
+                                   std::span<const std::ptrdiff_t> rows) {
+  VerifyResult result;
+  const std::ptrdiff_t d = shape.head_dim, nq = shape.seq_q, nkv = shape.seq_kv;
+  if (shape.batch < 0 || shape.heads < 0 || nq < 0 || nkv < 1 || d < 1 ||
+      q.size() != static_cast<std::size_t>(shape.batch * shape.heads * nq * d) ||
+      o.size() != q.size() ||
+      k.size() != static_cast<std::size_t>(shape.batch * shape.heads * nkv * d) ||
+      v.size() != k.size()) {
+    result.ok = false;
+    result.message = "verify_attention: tensor sizes do not match the shape";
+    return result;
+  }
+  const double scale = attention_scale(shape, options);
+  const double uf = std::ldexp(1.0, -24), ud = std::ldexp(1.0, -53);
+  const double dd = static_cast<double>(d);
+  const double score_gamma = gamma(dd + 2, uf) + gamma(dd + 2, ud);
+  const std::ptrdiff_t total_rows = shape.batch * shape.heads * nq;
+  Eigen::MatrixXd kd, vd, k_abs, v_abs;  // the current head's K and V in double
+  std::ptrdiff_t cached_head = -1;
+
+  for (const std::ptrdiff_t row : rows) {
+    if (row < 0 || row >= total_rows) {
+      result.ok = false;
+      result.message = "verify_attention_rows: row " + std::to_string(row) + " is outside O";
+      return result;
+    }
+    const std::ptrdiff_t head = row / nq, i = row % nq;
+    if (head != cached_head) {
+      kd = ConstMapF(k.data() + head * nkv * d, nkv, d).cast<double>();
+      vd = ConstMapF(v.data() + head * nkv * d, nkv, d).cast<double>();
+      k_abs = kd.cwiseAbs();
+      v_abs = vd.cwiseAbs();
+      cached_head = head;
+    }
+    const std::ptrdiff_t n = visible_keys(i, nkv, options.causal);
+    const Eigen::VectorXd qd = ConstMapF(q.data() + row * d, 1, d).cast<double>().transpose();
+    const float* oi = o.data() + row * d;
+
+    // Scores and their magnitudes; the largest score (NaN wins, so it propagates).
+    const Eigen::VectorXd s = scale * (kd.topRows(n) * qd);
+    const Eigen::VectorXd a = std::abs(scale) * (k_abs.topRows(n) * qd.cwiseAbs());
+    double smax = -std::numeric_limits<double>::infinity();
+    for (std::ptrdiff_t j = 0; j < n; ++j) smax = (std::isnan(s[j]) || s[j] > smax) ? s[j] : smax;
+    const double big = s.cwiseAbs().maxCoeff();
+    Eigen::VectorXd p = (s.array() - smax).exp().matrix();
+    p /= p.sum();
+
+    const double keys = static_cast<double>(n) + 2.0;
+    const Eigen::ArrayXd rho = score_gamma * a.array() +
+                               dd * std::numeric_limits<float>::denorm_min() +
+                               keys * (kExp2MaxRelError + 2 * uf) + 6 * (uf + ud) * big;
+    const Eigen::ArrayXd phi = rho.unaryExpr([](double x) { return std::expm1(x); });
+    const double g = gamma(keys, uf) + gamma(keys + dd, ud);
+    const double phibar = (p.array() * phi).sum();
+    const Eigen::VectorXd out = vd.topRows(n).transpose() * p;
+    const Eigen::VectorXd numer = v_abs.topRows(n).transpose() * (p.array() * (phi + g)).matrix();
+    const Eigen::VectorXd vmax = v_abs.topRows(n).colwise().maxCoeff().transpose();
+    const double denom = 1.0 - phibar - g;
+    for (std::ptrdiff_t c = 0; c < d; ++c) {
+      const double got = oi[c], want = out[c];
+      const double bound =
+          denom > 0.0 ? numer[c] + std::abs(want) * (phibar + g) / denom + 2 * uf * std::abs(want) +
+                            static_cast<double>(n) * std::ldexp(1.0, -125) * vmax[c]
+                      : std::numeric_limits<double>::infinity();
+      const double error = std::abs(got - want);
+      bool good;
+      if (!std::isfinite(want)) {
+        good = std::isnan(want) ? std::isnan(got) : got == want;
+      } else {
+        good = error <= bound;  // false when got is NaN
+        if (good && bound > 0.0) {
+          result.max_error = std::max(result.max_error, error);
+          result.max_bound_ratio = std::max(result.max_bound_ratio, error / bound);
+        }
+      }
+      if (!good && result.ok) {
+        result.ok = false;
+        result.max_error = result.max_bound_ratio = std::numeric_limits<double>::infinity();
+        std::ostringstream msg;
+        msg.precision(9);
+        msg << "O[head " << head << ", row " << i << ", dim " << c << "] = " << got
+            << ", reference " << want << " (error " << error << ", bound " << bound << ", keys "
+            << n << ")";
+        result.message = msg.str();
+      }
+    }
+  }
+  return result;
+}
+
+VerifyResult verify_attention(const AttentionShape& shape, std::span<const float> q,
+                              std::span<const float> k, std::span<const float> v,
+                              std::span<const float> o, const AttentionOptions& options) {
+  const std::ptrdiff_t total = std::max<std::ptrdiff_t>(0, shape.batch * shape.heads * shape.seq_q);
+  std::vector<std::ptrdiff_t> rows(static_cast<std::size_t>(total));
+  std::iota(rows.begin(), rows.end(), std::ptrdiff_t{0});
+  return verify_attention_rows(shape, q, k, v, o, options, rows);
+}
+
+}  // namespace locality

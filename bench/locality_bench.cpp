@@ -2,16 +2,22 @@
 // with Google Benchmark, beside the machine probes they are measured against.
 //
 // Names:  cpu/matmul/<variant>/<m>x<n>x<k>/omp_threads:<t>
+//         cpu/attention/<variant>/<batch>x<heads>x<seq_q>x<seq_kv>x<head_dim>/causal:<0|1>/
+//             omp_threads:<t>
 //         cpu/probe/fma/omp_threads:<t>, cpu/probe/stream/triad/<MiB>MiB/omp_threads:<t>
 // (Google Benchmark's own "threads" field counts its driver threads, which we
 // keep at 1; OpenMP teams are part of the name and of the `omp_threads` counter.)
 //
 // Own flags (everything else is Google Benchmark's):
+//   --locality_family=all|matmul|attention   which ladders (default all; probes always run)
 //   --locality_sweep=default|full   sizes and rungs to run (see below)
-//   --locality_sizes=64,256,...     square sizes instead of the sweep's
+//   --locality_sizes=64,256,...     square matmul sizes instead of the sweep's
+//   --locality_seqs=1024,4096       attention sequence lengths instead of the sweep's
+//   --locality_head_dims=64,128     attention head dims (default 64 and 128)
 //   --locality_threads=1,2          OpenMP team sizes (default 1 and 2)
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <functional>
@@ -21,6 +27,7 @@
 #include <string>
 #include <vector>
 
+#include "attention_bench.hpp"
 #include "cli_args.hpp"
 #include "locality/matmul.hpp"
 #include "locality/verify.hpp"
@@ -35,8 +42,11 @@ std::atomic<bool> g_verification_failed{false};
 
 struct Options {
   std::vector<std::int64_t> sizes;
+  std::vector<std::int64_t> seqs;
+  std::vector<std::int64_t> head_dims{64, 128};
   std::vector<int> threads{1, 2};
   bool full = false;
+  bool matmul = true, attention = true;
 };
 
 // Square sizes, each chosen for the cache level its working set (3 n^2 floats)
@@ -70,7 +80,7 @@ std::vector<std::int64_t> parse_list(std::string_view text, std::int64_t lo, std
 // Removes our flags from argv (Google Benchmark rejects what it does not know).
 Options parse_own_flags(int& argc, char** argv) {
   Options opts;
-  bool sizes_given = false;
+  bool sizes_given = false, seqs_given = false;
   int out = 1;
   for (int i = 1; i < argc; ++i) {
     const std::string_view arg = argv[i];
@@ -81,7 +91,14 @@ Options parse_own_flags(int& argc, char** argv) {
       }
       return std::nullopt;
     };
-    if (auto v = value("--locality_sweep")) {
+    if (auto f = value("--locality_family")) {
+      if (*f != "all" && *f != "matmul" && *f != "attention") {
+        throw cli::UsageError{"--locality_family must be 'all', 'matmul' or 'attention', got '" +
+                              std::string(*f) + "'"};
+      }
+      opts.matmul = *f != "attention";
+      opts.attention = *f != "matmul";
+    } else if (auto v = value("--locality_sweep")) {
       if (*v != "default" && *v != "full") {
         throw cli::UsageError{"--locality_sweep must be 'default' or 'full', got '" +
                               std::string(*v) + "'"};
@@ -90,6 +107,11 @@ Options parse_own_flags(int& argc, char** argv) {
     } else if (auto s = value("--locality_sizes")) {
       opts.sizes = parse_list(*s, 1, cli::kMaxDimension, "--locality_sizes entry");
       sizes_given = true;
+    } else if (auto q = value("--locality_seqs")) {
+      opts.seqs = parse_list(*q, 1, cli::kMaxDimension, "--locality_seqs entry");
+      seqs_given = true;
+    } else if (auto h = value("--locality_head_dims")) {
+      opts.head_dims = parse_list(*h, 1, kMaxHeadDim, "--locality_head_dims entry");
     } else if (auto t = value("--locality_threads")) {
       opts.threads.clear();
       for (std::int64_t n : parse_list(*t, 1, kMaxThreads, "--locality_threads entry")) {
@@ -103,8 +125,21 @@ Options parse_own_flags(int& argc, char** argv) {
   }
   argc = out;
   if (!sizes_given) opts.sizes = opts.full ? kFullSizes : kDefaultSizes;
-  for (std::int64_t n : opts.sizes) {
-    cli::require_memory(cli::matmul_bytes(n, n, n, true), "size " + std::to_string(n));
+  if (!seqs_given) opts.seqs = opts.full ? attention_full_seqs() : attention_default_seqs();
+  if (opts.matmul) {
+    for (std::int64_t n : opts.sizes) {
+      cli::require_memory(cli::matmul_bytes(n, n, n, true), "size " + std::to_string(n));
+    }
+  }
+  if (opts.attention) {
+    const int most_threads = *std::max_element(opts.threads.begin(), opts.threads.end());
+    for (std::int64_t seq : opts.seqs) {
+      for (std::int64_t d : opts.head_dims) {
+        cli::require_memory(
+            attention_benchmark_bytes(attention_heads_for(seq), seq, d, most_threads),
+            "attention at seq " + std::to_string(seq) + ", head_dim " + std::to_string(d));
+      }
+    }
   }
   return opts;
 }
@@ -218,6 +253,10 @@ void register_all(const Options& opts) {
   }
   for (const MatmulPeer& p : matmul_peers()) entries.push_back({p.name, p.run});
 
+  if (opts.attention) {
+    register_attention({opts.seqs, opts.head_dims, opts.threads}, peak, g_verification_failed);
+  }
+  if (!opts.matmul) return;
   for (std::int64_t n : opts.sizes) {
     for (const Entry& e : entries) {
       if (n > largest_size_for(e.name)) continue;
@@ -244,6 +283,9 @@ void add_context(const Options& opts) {
   benchmark::AddCustomContext("compiler_flags", LOCALITY_CXX_FLAGS);
   benchmark::AddCustomContext("locality_microkernel", std::string(cpu::best_microkernel().name));
   benchmark::AddCustomContext("locality_sweep", opts.full ? "full" : "default");
+  benchmark::AddCustomContext("locality_family", opts.matmul && opts.attention ? "all"
+                                                 : opts.matmul                 ? "matmul"
+                                                                               : "attention");
   for (const auto& [key, value] : peer_context()) benchmark::AddCustomContext(key, value);
 }
 

@@ -6,6 +6,8 @@
 #include <cstdlib>
 #include <stdexcept>
 
+#include "common.hpp"
+
 #if LOCALITY_HAVE_ONEDNN
 #include <oneapi/dnnl/dnnl.h>
 #endif
@@ -64,6 +66,76 @@ void openblas_matmul(ConstView<float> a, ConstView<float> b, View<float> c, int 
 }
 #endif
 
+// Unfused attention around a peer's two products: ScoresFn computes one
+// head's S = Q K^T (sq x skv), OutputFn its O = P V (sq x d).
+template <void (*ScoresFn)(const float*, const float*, float*, std::ptrdiff_t, std::ptrdiff_t,
+                           std::ptrdiff_t, int),
+          void (*OutputFn)(const float*, const float*, float*, std::ptrdiff_t, std::ptrdiff_t,
+                           std::ptrdiff_t, int)>
+void unfused_attention(const AttentionArgs& args, std::span<float> workspace, int threads) {
+  const AttentionShape& s = args.shape;
+  const std::ptrdiff_t sq = s.seq_q, skv = s.seq_kv, d = s.head_dim;
+  float* scores = workspace.data();
+  for (std::ptrdiff_t head = 0; head < s.batch * s.heads; ++head) {
+    const float* q = args.q + head * sq * d;
+    const float* k = args.k + head * skv * d;
+    const float* v = args.v + head * skv * d;
+    float* o = args.o + head * sq * d;
+    ScoresFn(q, k, scores, sq, skv, d, threads);
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (std::ptrdiff_t i = 0; i < sq; ++i) {
+      cpu::softmax_row(scores + i * skv, visible_keys(i, skv, args.causal), skv, args.scale);
+    }
+    OutputFn(scores, v, o, sq, skv, d, threads);
+  }
+}
+
+std::size_t unfused_workspace(const AttentionShape& s, int /*threads*/) {
+  return static_cast<std::size_t>(s.seq_q * s.seq_kv);
+}
+
+template <typename T>
+using RowMap = Eigen::Map<T, Eigen::Unaligned>;
+
+void eigen_scores(const float* q, const float* k, float* s, std::ptrdiff_t sq, std::ptrdiff_t skv,
+                  std::ptrdiff_t d, int threads) {
+  Eigen::setNbThreads(threads);
+  RowMap<RowMajorF>(s, sq, skv).noalias() =
+      RowMap<const RowMajorF>(q, sq, d) * RowMap<const RowMajorF>(k, skv, d).transpose();
+}
+
+void eigen_output(const float* p, const float* v, float* o, std::ptrdiff_t sq, std::ptrdiff_t skv,
+                  std::ptrdiff_t d, int threads) {
+  Eigen::setNbThreads(threads);
+  RowMap<RowMajorF>(o, sq, d).noalias() =
+      RowMap<const RowMajorF>(p, sq, skv) * RowMap<const RowMajorF>(v, skv, d);
+}
+
+#if LOCALITY_HAVE_ONEDNN
+void onednn_scores(const float* q, const float* k, float* s, std::ptrdiff_t sq, std::ptrdiff_t skv,
+                   std::ptrdiff_t d, int threads) {
+  omp_set_num_threads(threads);
+  if (dnnl_sgemm('N', 'T', sq, skv, d, 1.0f, q, d, k, d, 0.0f, s, skv) != dnnl_success) {
+    throw std::runtime_error("dnnl_sgemm failed");
+  }
+}
+
+void onednn_output(const float* p, const float* v, float* o, std::ptrdiff_t sq, std::ptrdiff_t skv,
+                   std::ptrdiff_t d, int threads) {
+  omp_set_num_threads(threads);
+  if (dnnl_sgemm('N', 'N', sq, d, skv, 1.0f, p, skv, v, d, 0.0f, o, d) != dnnl_success) {
+    throw std::runtime_error("dnnl_sgemm failed");
+  }
+}
+#endif
+
+constexpr AttentionPeer kAttentionPeers[] = {
+    {"eigen", unfused_attention<eigen_scores, eigen_output>, unfused_workspace},
+#if LOCALITY_HAVE_ONEDNN
+    {"onednn", unfused_attention<onednn_scores, onednn_output>, unfused_workspace},
+#endif
+};
+
 constexpr MatmulPeer kPeers[] = {
     {"eigen", eigen_matmul},
 #if LOCALITY_HAVE_ONEDNN
@@ -82,6 +154,8 @@ std::string env_or(const char* name, const char* fallback) {
 }  // namespace
 
 std::span<const MatmulPeer> matmul_peers() { return kPeers; }
+
+std::span<const AttentionPeer> attention_peers() { return kAttentionPeers; }
 
 std::vector<std::pair<std::string, std::string>> peer_context() {
   std::vector<std::pair<std::string, std::string>> out;

@@ -6,6 +6,7 @@
 #include <bit>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <span>
 #include <stdexcept>
 
@@ -16,18 +17,33 @@ namespace locality::cpu {
 
 inline constexpr float kLog2e = 1.44269504088896340736f;
 
-// 2^x for x <= 0 (or -inf), written so the compiler vectorizes a loop of it:
-// round x to the nearest integer n, evaluate 2^f for f = x - n in [-1/2, 1/2]
-// with the degree-7 Taylor polynomial of e^(f ln 2) (truncation error below
-// 6e-9, a tenth of float's unit roundoff), and scale by 2^n built in the
-// exponent bits. Results below 2^-126 are flushed to zero; NaN stays NaN.
-// The tests bound its relative error by kExp2MaxRelError over [-126, 0].
-inline float exp2_nonpositive(float x) {
-  x = x < -127.0f ? -127.0f : x;         // -inf and deep underflow give 0 below
-  constexpr float kRound = 12582912.0f;  // 1.5 * 2^23: x + kRound keeps round(x) in its low bits
-  const float shifted = x + kRound;
-  const float f = x - (shifted - kRound);  // in [-1/2, 1/2]
-  float p = 1.5252733804059840e-5f;        // (ln 2)^7 / 7!
+// Sixteen floats as one value, with element-wise operators (GCC's vector
+// extension): one AVX-512 register, two AVX2 ones, four SSE ones. The flash
+// rungs write their softmax with it; the compiler picks the instructions.
+using Vec16 = float __attribute__((vector_size(64)));
+using Vec16u = std::uint32_t __attribute__((vector_size(64)));
+
+inline Vec16 load16(const float* p) {
+  Vec16 v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+inline void store16(float* p, Vec16 v) { std::memcpy(p, &v, sizeof v); }
+
+// 2^x for x <= 0 (or -inf), on a float or on 16 at once: round x to the
+// nearest integer n, evaluate 2^f for f = x - n in [-1/2, 1/2] with the
+// degree-7 Taylor polynomial of e^(f ln 2) (truncation error below 6e-9, a
+// tenth of float's unit roundoff), and scale by 2^n built in the exponent
+// bits. Results below 2^-126 are flushed to zero; NaN stays NaN. The tests
+// bound its relative error by kExp2MaxRelError over [-126, 0].
+template <typename F, typename U>
+inline F exp2_nonpositive_impl(F x) {
+  const F zero{};
+  x = x < -127.0f ? zero - 127.0f : x;     // -inf and deep underflow give 0 below
+  constexpr float kRound = 12582912.0f;    // 1.5 * 2^23: x + kRound keeps round(x) in its low bits
+  const F shifted = x + kRound;
+  const F f = x - (shifted - kRound);      // in [-1/2, 1/2]
+  F p = zero + 1.5252733804059840e-5f;     // (ln 2)^7 / 7!
   p = p * f + 1.5403530393381608e-4f;      // (ln 2)^6 / 6!
   p = p * f + 1.3333558146428443e-3f;
   p = p * f + 9.6181291076284772e-3f;
@@ -36,10 +52,12 @@ inline float exp2_nonpositive(float x) {
   p = p * f + 6.9314718055994531e-1f;
   p = p * f + 1.0f;
   // round(x) + 127 in the exponent field: 2^round(x), or +0 for round(x) = -127.
-  const std::uint32_t n_plus_bias =
-      std::bit_cast<std::uint32_t>(shifted) - std::bit_cast<std::uint32_t>(kRound) + 127u;
-  return p * std::bit_cast<float>(n_plus_bias << 23);
+  const U n_plus_bias =
+      std::bit_cast<U>(shifted) - std::bit_cast<std::uint32_t>(kRound) + 127u;
+  return p * std::bit_cast<F>(n_plus_bias << 23);
 }
+inline float exp2_nonpositive(float x) { return exp2_nonpositive_impl<float, std::uint32_t>(x); }
+inline Vec16 exp2_nonpositive(Vec16 x) { return exp2_nonpositive_impl<Vec16, Vec16u>(x); }
 
 // Softmax of one row of raw scores q . k in place: s[0..visible) become the
 // weights softmax(scale * s), s[visible..cols) (keys the causal mask hides)

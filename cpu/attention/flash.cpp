@@ -53,35 +53,42 @@ std::ptrdiff_t round_up(std::ptrdiff_t x, std::ptrdiff_t to) { return (x + to - 
 template <int NR>
 void online_softmax(float* __restrict st, std::ptrdiff_t keys, float* __restrict m,
                     float* __restrict l, float* __restrict ot, std::ptrdiff_t d_pad) {
-  alignas(64) float block_max[NR];
-  alignas(64) float alpha[NR];
-  for (int r = 0; r < NR; ++r) block_max[r] = -std::numeric_limits<float>::infinity();
+  static_assert(NR % 16 == 0);
+  constexpr int kVecs = NR / 16;  // 16 queries per vector, one per lane
+  Vec16 top[kVecs], alpha[kVecs];
+  for (Vec16& t : top) t = Vec16{} - std::numeric_limits<float>::infinity();
   for (std::ptrdiff_t j = 0; j < keys; ++j) {
-    for (int r = 0; r < NR; ++r) block_max[r] = std::max(block_max[r], st[j * NR + r]);
+    for (int h = 0; h < kVecs; ++h) {
+      const Vec16 s = load16(st + j * NR + 16 * h);
+      top[h] = s > top[h] ? s : top[h];
+    }
   }
   bool moved = false;
-  for (int r = 0; r < NR; ++r) {
-    const float m_new = std::max(m[r], block_max[r]);
-    alpha[r] = exp2_nonpositive(m[r] - m_new);  // 0 on the first block (m = -inf)
-    moved |= alpha[r] != 1.0f;
-    m[r] = m_new;
-    l[r] *= alpha[r];
+  for (int h = 0; h < kVecs; ++h) {
+    const Vec16 m_old = load16(m + 16 * h);
+    const Vec16 m_new = m_old > top[h] ? m_old : top[h];
+    alpha[h] = exp2_nonpositive(m_old - m_new);  // 0 on the first block (m = -inf)
+    for (int i = 0; i < 16; ++i) moved |= alpha[h][i] != 1.0f;
+    store16(m + 16 * h, m_new);
+    top[h] = m_new;
   }
   if (moved) {
     for (std::ptrdiff_t c = 0; c < d_pad; ++c) {
-      for (int r = 0; r < NR; ++r) ot[c * NR + r] *= alpha[r];
+      for (int h = 0; h < kVecs; ++h) {
+        store16(ot + c * NR + 16 * h, load16(ot + c * NR + 16 * h) * alpha[h]);
+      }
     }
   }
-  alignas(64) float sum[NR];
-  for (int r = 0; r < NR; ++r) sum[r] = l[r];
+  Vec16 sum[kVecs];
+  for (int h = 0; h < kVecs; ++h) sum[h] = load16(l + 16 * h) * alpha[h];
   for (std::ptrdiff_t j = 0; j < keys; ++j) {
-    for (int r = 0; r < NR; ++r) {
-      const float p = exp2_nonpositive(st[j * NR + r] - m[r]);
-      st[j * NR + r] = p;
-      sum[r] += p;
+    for (int h = 0; h < kVecs; ++h) {
+      const Vec16 p = exp2_nonpositive(load16(st + j * NR + 16 * h) - top[h]);
+      store16(st + j * NR + 16 * h, p);
+      sum[h] += p;
     }
   }
-  for (int r = 0; r < NR; ++r) l[r] = sum[r];
+  for (int h = 0; h < kVecs; ++h) store16(l + 16 * h, sum[h]);
 }
 
 template <int NR>

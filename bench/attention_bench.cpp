@@ -1,0 +1,154 @@
+#include "attention_bench.hpp"
+
+#include <benchmark/benchmark.h>
+
+#include <algorithm>
+#include <functional>
+#include <sstream>
+#include <string>
+
+#include "cli_args.hpp"
+#include "locality/attention.hpp"
+#include "locality/matrix.hpp"
+#include "locality/verify.hpp"
+#include "peers.hpp"
+
+namespace locality::bench {
+namespace {
+
+// The slow rungs stop where one call would take more than a few seconds here:
+// naive runs near 2.5 GFLOP/s (a 2048 x 2048 head at head_dim 128: ~1 s),
+// reordered near 20.
+std::int64_t largest_seq_for(std::string_view variant) {
+  if (variant == "naive") return 1024;
+  if (variant == "reordered") return 2048;
+  return std::int64_t{1} << 20;
+}
+
+std::string attention_name(std::string_view variant, const AttentionShape& s, bool causal,
+                           int threads) {
+  std::ostringstream name;
+  name << "cpu/attention/" << variant << "/" << s.batch << "x" << s.heads << "x" << s.seq_q << "x"
+       << s.seq_kv << "x" << s.head_dim << "/causal:" << (causal ? 1 : 0)
+       << "/omp_threads:" << threads;
+  return name.str();
+}
+
+// Rows the pre-timing check looks at: 24 spread over all heads, the first and
+// the last included (the tests check every row on many shapes).
+std::vector<std::ptrdiff_t> rows_to_check(const AttentionShape& s) {
+  const std::ptrdiff_t total = s.batch * s.heads * s.seq_q;
+  const std::ptrdiff_t count = std::min<std::ptrdiff_t>(total, 24);
+  std::vector<std::ptrdiff_t> rows;
+  for (std::ptrdiff_t r = 0; r < count; ++r) {
+    rows.push_back(count == 1 ? 0 : r * (total - 1) / (count - 1));
+  }
+  return rows;
+}
+
+void attention_benchmark(benchmark::State& state, const AttentionVariant& variant,
+                         const AttentionShape& s, bool causal, int threads, double peak_flops,
+                         std::atomic<bool>& failed) {
+  std::vector<float> q(s.q_elements()), k(s.kv_elements()), v(s.kv_elements()),
+      o(s.q_elements());
+  fill_random(std::span<float>(q), 1);
+  fill_random(std::span<float>(k), 2);
+  fill_random(std::span<float>(v), 3);
+  poison(std::span<float>(o));
+  const AttentionOptions options{std::nullopt, causal};
+  const std::size_t workspace_bytes = attention_workspace_bytes(variant, s, threads);
+  Matrix<float> workspace(1, static_cast<std::ptrdiff_t>(workspace_bytes / sizeof(float)));
+  const std::span<float> ws(workspace.data(), workspace_bytes / sizeof(float));
+
+  attention(variant, s, q, k, v, o, options, threads, ws);  // also the warm-up
+  const VerifyResult check = verify_attention_rows(s, q, k, v, o, options, rows_to_check(s));
+  if (!check.ok) {
+    failed = true;
+    state.SkipWithError(("wrong result: " + check.message).c_str());
+    return;
+  }
+  for (auto _ : state) {
+    attention(variant, s, q, k, v, o, options, threads, ws);
+    benchmark::ClobberMemory();
+  }
+
+  const double flops = 4.0 * static_cast<double>(s.batch * s.heads) *
+                       static_cast<double>(s.seq_q) * static_cast<double>(s.seq_kv) *
+                       static_cast<double>(s.head_dim) * (causal ? 0.5 : 1.0);
+  const double bytes = 4.0 * static_cast<double>(2 * s.q_elements() + 2 * s.kv_elements());
+  using benchmark::Counter;
+  state.counters["flops"] = Counter(flops, Counter::kIsIterationInvariantRate);
+  state.counters["peak_fraction"] = Counter(flops / peak_flops, Counter::kIsIterationInvariantRate);
+  state.counters["omp_threads"] = threads;
+  state.counters["workspace_bytes"] = static_cast<double>(workspace_bytes);
+  state.counters["min_bytes"] = bytes;
+  state.counters["arithmetic_intensity"] = flops / bytes;
+  state.counters["max_error_over_bound"] = check.max_bound_ratio;
+}
+
+}  // namespace
+
+const std::vector<std::int64_t>& attention_default_seqs() {
+  static const std::vector<std::int64_t> seqs{1024, 4096};
+  return seqs;
+}
+
+const std::vector<std::int64_t>& attention_full_seqs() {
+  static const std::vector<std::int64_t> seqs{256, 512, 1024, 2048, 4096, 8192};
+  return seqs;
+}
+
+std::int64_t attention_heads_for(std::int64_t seq) {
+  const std::int64_t ratio = seq < 2048 ? 2048 / seq : 1;
+  return std::max<std::int64_t>(1, ratio * ratio);
+}
+
+std::uint64_t attention_benchmark_bytes(std::int64_t heads, std::int64_t seq, std::int64_t d,
+                                        int threads) {
+  const char* what = "the buffer size of this attention benchmark";
+  const std::uint64_t tensor =
+      cli::checked_mul(cli::checked_mul(static_cast<std::uint64_t>(heads),
+                                        static_cast<std::uint64_t>(seq), what),
+                       static_cast<std::uint64_t>(d) * sizeof(float), what);
+  // The largest workspace: a score matrix slab per thread (the unfused rungs).
+  const std::uint64_t scores = cli::checked_mul(
+      cli::checked_mul(static_cast<std::uint64_t>(seq), static_cast<std::uint64_t>(seq), what),
+      sizeof(float) * static_cast<std::uint64_t>(std::max(threads, 1)), what);
+  return cli::checked_mul(tensor, 4, what) + scores;
+}
+
+void register_attention(const AttentionSweep& sweep, const std::map<int, double>& peak,
+                        std::atomic<bool>& failed) {
+  // Peers become variants (rung -1), so that they run through attention() too.
+  static std::vector<AttentionVariant> entries;
+  entries.assign(cpu::attention_variants().begin(), cpu::attention_variants().end());
+  for (const AttentionPeer& p : attention_peers()) {
+    entries.push_back({p.name, -1, "peer", p.run, p.workspace_floats});
+  }
+  for (std::int64_t seq : sweep.seqs) {
+    for (std::int64_t d : sweep.head_dims) {
+      for (bool causal : {false, true}) {
+        for (const AttentionVariant& v : entries) {
+          if (seq > largest_seq_for(v.name)) continue;
+          for (int t : sweep.threads) {
+            const AttentionShape shape{1, attention_heads_for(seq), seq, seq, d};
+            benchmark::RegisterBenchmark(
+                attention_name(v.name, shape, causal, t).c_str(),
+                [&v, shape, causal, t, p = peak.at(t), &failed](benchmark::State& state) {
+                  try {
+                    attention_benchmark(state, v, shape, causal, t, p, failed);
+                  } catch (const std::exception& ex) {
+                    failed = true;
+                    state.SkipWithError(ex.what());
+                  }
+                })
+                ->UseRealTime()
+                ->Unit(benchmark::kMillisecond);
+          }
+        }
+      }
+    }
+  }
+}
+
+}  // namespace locality::bench

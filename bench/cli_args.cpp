@@ -1,6 +1,7 @@
 #include "cli_args.hpp"
 
 #include <charconv>
+#include <cmath>
 #include <fstream>
 #include <sstream>
 
@@ -19,6 +20,18 @@ std::int64_t parse_int(std::string_view text, std::int64_t lo, std::int64_t hi,
   }
   if (ec == std::errc::result_out_of_range || value < lo || value > hi) {
     err << what << " must be between " << lo << " and " << hi << ", got " << text;
+    throw UsageError{err.str()};
+  }
+  return value;
+}
+
+float parse_float(std::string_view text, std::string_view what) {
+  float value = 0.0f;
+  const char* last = text.data() + text.size();
+  const auto [ptr, ec] = std::from_chars(text.data(), last, value);
+  if (text.empty() || ec != std::errc() || ptr != last || !std::isfinite(value)) {
+    std::ostringstream err;
+    err << what << " must be a finite number, got '" << text << "'";
     throw UsageError{err.str()};
   }
   return value;

@@ -18,6 +18,9 @@ struct UsageError {
 std::int64_t parse_int(std::string_view text, std::int64_t lo, std::int64_t hi,
                        std::string_view what);
 
+// A whole-string finite decimal number; `what` names it in the error.
+float parse_float(std::string_view text, std::string_view what);
+
 // Bytes of memory this process may still allocate (MemAvailable), if known.
 std::optional<std::uint64_t> available_memory_bytes();
 

@@ -2,11 +2,12 @@
 """Turns a locality_bench JSON file into the ladder tables.
 
     python3 bench/report.py results/<machine>/cpu_matmul.json
-    python3 bench/report.py results/<machine>/cpu_matmul.json --readme README.md
+    python3 bench/report.py results/<machine>/cpu_attention.json --readme README.md
 
 The first prints the tables (Markdown). The second also rewrites the part of
-README.md between the markers <!-- cpu-matmul-ladder:begin --> and
-<!-- cpu-matmul-ladder:end -->, atomically (temporary file, then rename).
+README.md between the family's markers (<!-- cpu-matmul-ladder:begin --> and
+<!-- cpu-matmul-ladder:end -->, or cpu-attention-ladder), atomically
+(temporary file, then rename). The family is read from the benchmark names.
 
 Exit status 2, with one line on stderr, for a missing, empty, truncated or
 non-benchmark file; nothing is written then.
@@ -22,7 +23,15 @@ import tempfile
 
 NAME = re.compile(r"^cpu/matmul/(?P<variant>[^/]+)/(?P<m>\d+)x(?P<n>\d+)x(?P<k>\d+)"
                   r"/omp_threads:(?P<threads>\d+)(?:/real_time)?$")
-BEGIN, END = "<!-- cpu-matmul-ladder:begin -->", "<!-- cpu-matmul-ladder:end -->"
+ATTENTION = re.compile(r"^cpu/attention/(?P<variant>[^/]+)/(?P<b>\d+)x(?P<h>\d+)x(?P<sq>\d+)"
+                       r"x(?P<skv>\d+)x(?P<d>\d+)/causal:(?P<causal>[01])"
+                       r"/omp_threads:(?P<threads>\d+)(?:/real_time)?$")
+MARKERS = {"matmul": ("<!-- cpu-matmul-ladder:begin -->", "<!-- cpu-matmul-ladder:end -->"),
+           "attention": ("<!-- cpu-attention-ladder:begin -->",
+                         "<!-- cpu-attention-ladder:end -->")}
+ATTENTION_RUNGS = ["naive", "reordered", "tiled", "flash", "parallel_flash"]
+ATTENTION_PEERS = ["onednn", "eigen"]
+ATTENTION_HEADLINE_SEQ = 4096
 RUNGS = ["naive", "reordered", "tiled", "register_blocked", "packed", "parallel"]
 PEERS = ["onednn", "openblas", "eigen"]
 HEADLINE_SIZE = 1024  # every rung runs at this size, the slowest included
@@ -75,6 +84,126 @@ def collect(doc):
     med = {k: statistics.median(v) for k, v in samples.items()}
     frac = {k: statistics.median(v) for k, v in fractions.items()}
     return med, frac, errors, max(reps, default=1)
+
+
+def family(doc):
+    names = [b.get("run_name") or b.get("name", "") for b in doc["benchmarks"]]
+    if any(NAME.match(n) for n in names):
+        return "matmul"
+    if any(ATTENTION.match(n) for n in names):
+        return "attention"
+    raise ReportError("no cpu/matmul or cpu/attention benchmark in the file")
+
+
+def collect_attention(doc):
+    """{(variant, seq, d, causal, threads): median GFLOP/s}, peak fractions, workspace bytes."""
+    samples, fractions, workspace, errors, reps = {}, {}, {}, [], set()
+    for b in doc["benchmarks"]:
+        name = b.get("run_name") or b.get("name", "")
+        m = ATTENTION.match(name)
+        if not m:
+            continue
+        if b.get("error_occurred"):
+            errors.append(f"{name}: {b.get('error_message', 'error')}")
+            continue
+        if b.get("run_type") == "aggregate":
+            continue
+        key = (m["variant"], int(m["sq"]), int(m["d"]), int(m["causal"]), int(m["threads"]))
+        reps.add(b.get("repetitions", 1))
+        try:
+            samples.setdefault(key, []).append(float(b["flops"]) / 1e9)
+            fractions.setdefault(key, []).append(float(b["peak_fraction"]))
+            workspace[key] = float(b["workspace_bytes"])
+        except (KeyError, TypeError, ValueError):
+            raise ReportError(f"benchmark {name} lacks a flops, peak_fraction or "
+                              "workspace_bytes counter")
+    med = {k: statistics.median(v) for k, v in samples.items()}
+    frac = {k: statistics.median(v) for k, v in fractions.items()}
+    return med, frac, workspace, errors, max(reps, default=1)
+
+
+def fmt_bytes(x):
+    if x is None:
+        return "—"
+    for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if x >= size:
+            return f"{x / size:.1f} {unit}"
+    return f"{x:.0f} B"
+
+
+def attention_tables(doc):
+    med, frac, workspace, errors, repetitions = collect_attention(doc)
+    ctx = doc["context"]
+    threads = sorted({k[4] for k in med})
+    seqs = sorted({k[1] for k in med})
+    dims = sorted({k[2] for k in med})
+    variants = [v for v in ATTENTION_RUNGS + ATTENTION_PEERS if any(k[0] == v for k in med)]
+    out = []
+    peaks = ", ".join(f"{float(ctx[k]) / 1e9:.0f} GFLOP/s with {k.rsplit('_', 1)[1]} thread(s)"
+                      for k in sorted(ctx) if k.startswith("fma_peak_flops_omp_threads_"))
+    out.append(f"Measured on {ctx.get('cpu_model', '?')} ({ctx.get('num_cpus', '?')} cores), "
+               f"{ctx.get('compiler', '?')}, commit {ctx.get('git_commit', '?')}, "
+               f"{ctx.get('date', '?')}; micro-kernel {ctx.get('locality_microkernel', '?')}. "
+               f"FMA probe: {peaks}. Medians of {repetitions} interleaved repetitions. "
+               f"FLOPs counted as 4 B H seq_q seq_kv d (half with the causal mask). Peers "
+               f"(unfused: S materialized per head, the rungs' softmax): oneDNN "
+               f"{ctx.get('onednn_version', '?')} sgemm, Eigen {ctx.get('eigen_version', '?')}.")
+    out.append("")
+
+    s0 = ATTENTION_HEADLINE_SEQ if ATTENTION_HEADLINE_SEQ in seqs else (seqs[-1] if seqs else 0)
+    for d in dims:
+        for causal in (0, 1):
+            if not any(k[1] == s0 and k[2] == d and k[3] == causal for k in med):
+                continue
+            out += [f"The ladder at seq {s0}, head_dim {d}{', causal' if causal else ''} "
+                    f"(GFLOP/s; — : not run at this size):", ""]
+            out.append("| rung | variant | workspace | " + " | ".join(
+                f"{t} thr | % of FMA peak" for t in threads) + " |")
+            out.append("|" + "---|" * (3 + 2 * len(threads)))
+            for v in variants:
+                rung = str(ATTENTION_RUNGS.index(v)) if v in ATTENTION_RUNGS else "peer"
+                ws = next((workspace[k] for k in workspace
+                           if k[0] == v and k[1] == s0 and k[2] == d and k[3] == causal), None)
+                cells = []
+                for t in threads:
+                    key = (v, s0, d, causal, t)
+                    f = frac.get(key)
+                    cells += [fmt(med.get(key)), fmt(None if f is None else 100 * f, 0)]
+                out.append(f"| {rung} | {v} | {fmt_bytes(ws)} | " + " | ".join(cells) + " |")
+            out.append("")
+
+    top = ATTENTION_RUNGS[-1]
+    peers = [p for p in ATTENTION_PEERS if any(k[0] == p for k in med)]
+    if any(k[0] == top for k in med) and peers:
+        out += [f"Top rung against the best unfused peer (same run):", ""]
+        out.append("| seq | head_dim | causal | threads | " + top +
+                   " GFLOP/s | best peer | peer GFLOP/s | × peer |")
+        out.append("|" + "---|" * 8)
+        for s in seqs:
+            for d in dims:
+                for causal in (0, 1):
+                    for t in threads:
+                        g = med.get((top, s, d, causal, t))
+                        if g is None:
+                            continue
+                        best = max(peers, key=lambda p: med.get((p, s, d, causal, t)) or 0)
+                        pg = med.get((best, s, d, causal, t))
+                        out.append(f"| {s} | {d} | {'yes' if causal else 'no'} | {t} | {fmt(g)} | "
+                                   f"{best} | {fmt(pg)} | {fmt(ratio(g, pg), 2)} |")
+        out.append("")
+
+    for t in threads:
+        for d in dims:
+            out += [f"GFLOP/s by sequence length, head_dim {d}, not causal, {t} thread(s):", ""]
+            out.append("| variant | " + " | ".join(str(s) for s in seqs) + " |")
+            out.append("|" + "---|" * (1 + len(seqs)))
+            for v in variants:
+                out.append(f"| {v} | " +
+                           " | ".join(fmt(med.get((v, s, d, 0, t))) for s in seqs) + " |")
+            out.append("")
+    if errors:
+        out += ["Benchmarks that stopped with an error:", ""] + [f"- {e}" for e in errors] + [""]
+    return "\n".join(out)
 
 
 def fmt(x, digits=1):
@@ -168,7 +297,8 @@ def write_atomically(path, text):
         raise
 
 
-def update_readme(readme, body):
+def update_readme(readme, body, which):
+    BEGIN, END = MARKERS[which]
     try:
         with open(readme, encoding="utf-8") as f:
             text = f.read()
@@ -187,10 +317,12 @@ def main():
     parser.add_argument("--readme", help="rewrite the ladder section of this README")
     args = parser.parse_args()
     try:
-        body = tables(load(args.results))
+        doc = load(args.results)
+        which = family(doc)
+        body = tables(doc) if which == "matmul" else attention_tables(doc)
         print(body)
         if args.readme:
-            update_readme(args.readme, body)
+            update_readme(args.readme, body, which)
     except ReportError as e:
         print(f"report.py: {e}", file=sys.stderr)
         return 2

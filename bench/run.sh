@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # The main job: installs what is missing, builds the release preset, runs the
-# CPU ladder beside its peers and probes, writes the results JSON under
-# results/<machine>/ and prints the ladder table.
+# CPU ladders (matmul, then attention) beside their peers and probes, writes
+# results/<machine>/cpu_matmul.json and cpu_attention.json and prints the
+# ladder tables.
 #
-#   bash bench/run.sh            default sweep (about 7 minutes on 2 cores)
-#   bash bench/run.sh --full     every size from 64 to 4096, 5 repetitions
+#   bash bench/run.sh            default sweep (about 10 minutes on 2 cores)
+#   bash bench/run.sh --full     every size (matmul 64..4096, attention 256..8192), 5 repetitions
+#   bash bench/run.sh --family attention   one ladder only
 #   bash bench/run.sh --label X  store under results/X/ (default: from the CPU model)
 #   extra Google Benchmark flags go after --, e.g. -- --benchmark_filter=packed
 set -euo pipefail
@@ -13,17 +15,27 @@ cd "$(dirname "$0")/.."
 sweep=default
 repetitions=3
 label=""
+families=(matmul attention)
 extra=()
 while (($#)); do
   case "$1" in
     --full) sweep=full; repetitions=5 ;;
     --label) label="${2:?--label needs a name}"; shift ;;
     --label=*) label="${1#--label=}" ;;
+    --family) families=("${2:?--family needs matmul or attention}"); shift ;;
+    --family=*) families=("${1#--family=}") ;;
     --) shift; extra=("$@"); break ;;
     -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
     *) echo "bench/run.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
   shift
+done
+
+for family in "${families[@]}"; do
+  if [[ "$family" != matmul && "$family" != attention ]]; then
+    echo "bench/run.sh: --family must be matmul or attention, got '$family'" >&2
+    exit 2
+  fi
 done
 
 source bench/deps.sh
@@ -44,33 +56,38 @@ cmake --build --preset release -j "$(nproc)"
 
 outdir="results/$label"
 mkdir -p "$outdir"
-out="$outdir/cpu_matmul.json"
-tmp="$(mktemp "$outdir/.cpu_matmul.json.XXXXXX")"
-trap 'rm -f "$tmp"' EXIT
 commit=$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
 if [[ -n "$(git status --porcelain --untracked-files=no 2>/dev/null)" ]]; then commit+="-dirty"; fi
 
-start=$(date +%s)
-status=0
-./build/release/bench/locality_bench \
-  --locality_sweep="$sweep" \
-  --benchmark_repetitions="$repetitions" \
-  --benchmark_enable_random_interleaving=true \
-  --benchmark_display_aggregates_only=true \
-  --benchmark_min_time=0.2 \
-  --benchmark_out="$tmp" --benchmark_out_format=json \
-  --benchmark_context=git_commit="$commit" \
-  --benchmark_context=machine_label="$label" \
-  --benchmark_context=cpu_model="${model:-unknown}" \
-  "${extra[@]}" || status=$?
-echo "locality: benchmarks took $(( $(date +%s) - start )) s"
+# One family per JSON file, each written atomically: a run that fails or is
+# interrupted leaves the previous file as it was.
+run_family() {
+  local family=$1 out="$outdir/cpu_$1.json" tmp start status=0
+  tmp="$(mktemp "$outdir/.cpu_$family.json.XXXXXX")"
+  trap 'rm -f "$tmp"' EXIT
+  start=$(date +%s)
+  ./build/release/bench/locality_bench \
+    --locality_family="$family" \
+    --locality_sweep="$sweep" \
+    --benchmark_repetitions="$repetitions" \
+    --benchmark_enable_random_interleaving=true \
+    --benchmark_display_aggregates_only=true \
+    --benchmark_min_time=0.2 \
+    --benchmark_out="$tmp" --benchmark_out_format=json \
+    --benchmark_context=git_commit="$commit" \
+    --benchmark_context=machine_label="$label" \
+    --benchmark_context=cpu_model="${model:-unknown}" \
+    "${extra[@]}" || status=$?
+  echo "locality: $family benchmarks took $(( $(date +%s) - start )) s"
+  if ((status != 0)); then
+    echo "locality: locality_bench failed (exit $status); $out left as it was" >&2
+    exit "$status"
+  fi
+  chmod 644 "$tmp"
+  mv "$tmp" "$out"
+  trap - EXIT
+  echo "locality: wrote $out"
+}
 
-if ((status != 0)); then
-  echo "locality: locality_bench failed (exit $status); $out left as it was" >&2
-  exit "$status"
-fi
-chmod 644 "$tmp"
-mv "$tmp" "$out"
-trap - EXIT
-echo "locality: wrote $out"
-python3 bench/report.py "$out"
+for family in "${families[@]}"; do run_family "$family"; done
+for family in "${families[@]}"; do python3 bench/report.py "$outdir/cpu_$family.json"; done

@@ -41,9 +41,32 @@ const std::string kBench = LOCALITY_BENCH;
 TEST(LocalityCli, ListNamesEveryRung) {
   const Outcome o = run(kCli, "list");
   EXPECT_EQ(o.exit_code, 0);
-  for (const char* name : {"naive", "reordered", "tiled", "register_blocked", "packed", "parallel"}) {
+  for (const char* name : {"naive", "reordered", "tiled", "register_blocked", "packed", "parallel",
+                           "flash", "parallel_flash"}) {
     EXPECT_NE(o.output.find(name), std::string::npos) << name;
   }
+  EXPECT_NE(o.output.find("attention"), std::string::npos);
+}
+
+TEST(LocalityCli, RunAttentionVerifiesAgainstEigen) {
+  const Outcome o = run(kCli,
+                        "run attention parallel_flash --batch 2 --heads 3 --seq-q 37 --seq-kv 211 "
+                        "--head-dim 80 --causal --threads 2 --repeat 2");
+  EXPECT_EQ(o.exit_code, 0) << o.output;
+  EXPECT_NE(o.output.find("verify: ok"), std::string::npos) << o.output;
+  EXPECT_NE(o.output.find("workspace="), std::string::npos) << o.output;
+}
+
+TEST(LocalityCli, AttentionBadInput) {
+  expect_usage_error(kCli, "run attention flash --seq 0", "--seq must be between 1 and");
+  expect_usage_error(kCli, "run attention flash --seq-kv -3", "--seq-kv must be between 1 and");
+  expect_usage_error(kCli, "run attention flash --head-dim 257", "--head-dim must be between 1");
+  expect_usage_error(kCli, "run attention flash --heads many", "--heads must be a whole number");
+  expect_usage_error(kCli, "run attention flash --scale inf", "--scale must be a finite number");
+  expect_usage_error(kCli, "run attention flash --heads 1000000 --seq 1000000", "needs");
+  expect_usage_error(kCli, "run attention flashy", "unknown variant 'flashy'");
+  expect_usage_error(kCli, "run attention flash --device gpu", "device 'gpu'");
+  expect_usage_error(kCli, "run attention", "missing variant");
 }
 
 TEST(LocalityCli, RunVerifiesAgainstEigen) {
@@ -93,6 +116,23 @@ TEST(LocalityBench, BadOwnFlags) {
   expect_usage_error(kBench, "--locality_sweep=huge", "--locality_sweep must be");
   expect_usage_error(kBench, "--locality_colour=red", "unknown flag '--locality_colour=red'");
   expect_usage_error(kBench, "--locality_sizes=1000000", "needs");
+  expect_usage_error(kBench, "--locality_family=conv", "--locality_family must be");
+  expect_usage_error(kBench, "--locality_seqs=-1", "--locality_seqs entry must be between");
+  expect_usage_error(kBench, "--locality_head_dims=0", "--locality_head_dims entry must be");
+  expect_usage_error(kBench, "--locality_family=attention --locality_seqs=1000000", "needs");
+}
+
+TEST(LocalityBench, RunsAndChecksASmallAttentionSweep) {
+  const Outcome o = run(kBench,
+                        "--locality_family=attention --locality_seqs=96 --locality_head_dims=24 "
+                        "--locality_threads=2 --benchmark_min_time=0.01");
+  EXPECT_EQ(o.exit_code, 0) << o.output;
+  for (const char* name : {"cpu/attention/naive/1x441x96x96x24/causal:0/omp_threads:2",
+                           "cpu/attention/parallel_flash/1x441x96x96x24/causal:1/omp_threads:2",
+                           "cpu/attention/eigen/1x441x96x96x24/causal:1/omp_threads:2"}) {
+    EXPECT_NE(o.output.find(name), std::string::npos) << name << "\n" << o.output;
+  }
+  EXPECT_EQ(o.output.find("cpu/matmul/"), std::string::npos) << o.output;
 }
 
 TEST(LocalityBench, RunsAndChecksASmallSweep) {

@@ -155,21 +155,26 @@ def attention_tables(doc):
         for causal in (0, 1):
             if not any(k[1] == s0 and k[2] == d and k[3] == causal for k in med):
                 continue
+            here = [v for v in variants if any(k[0] == v and k[1] == s0 and k[2] == d and
+                                               k[3] == causal for k in med)]
+            absent = [v for v in variants if v not in here]
             out += [f"The ladder at seq {s0}, head_dim {d}{', causal' if causal else ''} "
-                    f"(GFLOP/s; — : not run at this size):", ""]
-            out.append("| rung | variant | workspace | " + " | ".join(
-                f"{t} thr | % of FMA peak" for t in threads) + " |")
-            out.append("|" + "---|" * (3 + 2 * len(threads)))
-            for v in variants:
+                    f"(GFLOP/s" + (f"; not run at this size: {', '.join(absent)}, see the "
+                                   "tables by sequence length" if absent else "") + "):", ""]
+            # Workspace can grow with the thread count (per-thread buffers), so
+            # each thread count gets its own workspace column.
+            out.append("| rung | variant | " + " | ".join(
+                f"{t} thr | % of FMA peak | workspace, {t} thr" for t in threads) + " |")
+            out.append("|" + "---|" * (2 + 3 * len(threads)))
+            for v in here:
                 rung = str(ATTENTION_RUNGS.index(v)) if v in ATTENTION_RUNGS else "peer"
-                ws = next((workspace[k] for k in workspace
-                           if k[0] == v and k[1] == s0 and k[2] == d and k[3] == causal), None)
                 cells = []
                 for t in threads:
                     key = (v, s0, d, causal, t)
                     f = frac.get(key)
-                    cells += [fmt(med.get(key)), fmt(None if f is None else 100 * f, 0)]
-                out.append(f"| {rung} | {v} | {fmt_bytes(ws)} | " + " | ".join(cells) + " |")
+                    cells += [fmt(med.get(key)), fmt(None if f is None else 100 * f, 0),
+                              fmt_bytes(workspace.get(key))]
+                out.append(f"| {rung} | {v} | " + " | ".join(cells) + " |")
             out.append("")
 
     top = ATTENTION_RUNGS[-1]

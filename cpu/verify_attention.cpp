@@ -85,11 +85,16 @@ VerifyResult verify_attention_rows(const AttentionShape& shape, std::span<const 
     const Eigen::VectorXd numer = v_abs.topRows(n).transpose() * (p.array() * (phi + g)).matrix();
     const Eigen::VectorXd vmax = v_abs.topRows(n).colwise().maxCoeff().transpose();
     const double denom = 1.0 - phibar - g;
+    // Products, rescalings and the final scaling that land among the float
+    // subnormals round by up to denorm_min / 2 each, absolutely, not relatively.
+    const double subnormal_floor =
+        (2.0 * static_cast<double>(n) + 1.0) * 0.5 * std::numeric_limits<float>::denorm_min();
     for (std::ptrdiff_t c = 0; c < d; ++c) {
       const double got = oi[c], want = out[c];
       const double bound =
           denom > 0.0 ? numer[c] + std::abs(want) * (phibar + g) / denom + 2 * uf * std::abs(want) +
-                            static_cast<double>(n) * std::ldexp(1.0, -125) * vmax[c]
+                            static_cast<double>(n) * std::ldexp(1.0, -125) * vmax[c] +
+                            subnormal_floor
                       : std::numeric_limits<double>::infinity();
       const double error = std::abs(got - want);
       bool good;

@@ -3,6 +3,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <cmath>
 #include <limits>
 
 namespace locality::cpu {
@@ -25,6 +26,27 @@ void softmax_row(float* s, std::ptrdiff_t visible, std::ptrdiff_t cols, float sc
 #pragma omp simd
   for (std::ptrdiff_t j = 0; j < visible; ++j) s[j] *= inv;
   std::fill(s + visible, s + cols, 0.0f);
+}
+
+void add_weighted_rows(const float* p, std::ptrdiff_t keys, ConstView<float> v, float* o_row) {
+  const std::ptrdiff_t d = v.cols();
+  for (std::ptrdiff_t j = 0; j < keys; ++j) {
+    const float pj = p[j];
+    const float* vj = v.row(j);
+#pragma omp simd
+    for (std::ptrdiff_t c = 0; c < d; ++c) o_row[c] += pj * vj[c];
+  }
+}
+
+bool all_finite(ConstView<float> x) {
+  for (std::ptrdiff_t i = 0; i < x.rows(); ++i) {
+    const float* row = x.row(i);
+    bool finite = true;
+#pragma omp simd reduction(&& : finite)
+    for (std::ptrdiff_t c = 0; c < x.cols(); ++c) finite = finite && std::isfinite(row[c]);
+    if (!finite) return false;
+  }
+  return true;
 }
 
 int attention_team(const AttentionShape& shape, int threads) {

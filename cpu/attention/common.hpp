@@ -64,6 +64,17 @@ inline Vec16 exp2_nonpositive(Vec16 x) { return exp2_nonpositive_impl<Vec16, Vec
 // become 0.
 void softmax_row(float* s, std::ptrdiff_t visible, std::ptrdiff_t cols, float scale);
 
+// O row += sum over j < keys of p[j] * (row j of V): the unit-stride P V of
+// rung 1, and the exact fallback of the blocked rungs (below).
+void add_weighted_rows(const float* p, std::ptrdiff_t keys, ConstView<float> v, float* o_row);
+
+// Whether every element is finite. The blocked rungs multiply masked keys'
+// zero weights by V inside their products; 0 x v is exactly 0 for finite v,
+// but NaN for v = NaN or +-inf, which would leak a key into rows the causal
+// mask hides it from. So they check V once per head (O(seq_kv d) against
+// O(seq_q seq_kv d) work) and keep masked keys out of P V when it is not.
+bool all_finite(ConstView<float> x);
+
 // Floats rounded up to a whole number of cache lines, so every buffer carved
 // from a workspace starts 64-byte aligned.
 inline std::size_t line_floats(std::size_t floats) {

@@ -95,10 +95,31 @@ void online_softmax(float* __restrict st, std::ptrdiff_t keys, float* __restrict
   for (int h = 0; h < kVecs; ++h) store16(l + 16 * h, sum[h]);
 }
 
+// O^T += (column j of V_b^T) x (row j of P_b^T) for one key, only in the
+// lanes (queries) that see it: the masked lanes add nothing, even when V
+// holds a NaN or an infinity.
+template <int NR>
+void masked_pv_key(const FlashBuffers& buf, const FlashLayout& layout, std::ptrdiff_t key,
+                   std::ptrdiff_t j, std::ptrdiff_t first_row, std::ptrdiff_t d) {
+  const std::ptrdiff_t mr = layout.uk->mr;
+  Vec16 lane;
+  for (int r = 0; r < 16; ++r) lane[r] = static_cast<float>(r);
+  const float first_seen = static_cast<float>(key - first_row);  // first lane that sees key
+  for (std::ptrdiff_t c = 0; c < d; ++c) {
+    const float v = buf.v[(c / mr) * mr * layout.keys_pad + key * mr + c % mr];
+    for (int h = 0; h < NR / 16; ++h) {
+      const auto seen = lane + static_cast<float>(16 * h) >= first_seen;  // lane masks
+      const Vec16 add = v * load16(buf.st + j * NR + 16 * h);
+      float* out = buf.ot + c * NR + 16 * h;
+      store16(out, load16(out) + (seen ? add : Vec16{}));
+    }
+  }
+}
+
 template <int NR>
 void query_block(const FlashLayout& layout, const FlashBuffers& buf, ConstView<float> q,
                  View<float> o, std::ptrdiff_t first_row, std::ptrdiff_t seq_kv, float scale,
-                 bool causal) {
+                 bool causal, bool v_finite) {
   const MicroKernel& uk = *layout.uk;
   const std::ptrdiff_t mr = uk.mr, d = layout.d, d_pad = layout.d_pad, rows = q.rows();
   constexpr float kInf = std::numeric_limits<float>::infinity();
@@ -131,8 +152,15 @@ void query_block(const FlashLayout& layout, const FlashBuffers& buf, ConstView<f
       }
     }
     online_softmax<NR>(buf.st, kb_pad, buf.m, buf.l, buf.ot, d_pad);
-    for (std::ptrdiff_t c = 0; c < d_pad; c += mr) {  // O^T += V_b^T P_b^T
-      uk.run(kb_pad, buf.v + c * layout.keys_pad + j0 * mr, buf.st, buf.ot + c * NR, NR, true);
+    // Keys of the block that every row of it sees; with finite V, all of them
+    // can go through the micro-kernel, masked ones with weight exactly 0.
+    const std::ptrdiff_t shared =
+        diagonal && !v_finite ? std::clamp<std::ptrdiff_t>(first_row + 1 - j0, 0, kb) : kb_pad;
+    for (std::ptrdiff_t c = 0; c < d_pad && shared > 0; c += mr) {  // O^T += V_b^T P_b^T
+      uk.run(shared, buf.v + c * layout.keys_pad + j0 * mr, buf.st, buf.ot + c * NR, NR, true);
+    }
+    for (std::ptrdiff_t j = shared; j < kb; ++j) {  // the rest, lane by lane under the mask
+      masked_pv_key<NR>(buf, layout, j0 + j, j, first_row, d);
     }
   }
   for (std::ptrdiff_t r = 0; r < rows; ++r) {
@@ -146,11 +174,13 @@ void flash_head(const HeadRows& h, std::span<float> workspace) {
   Carver carve(workspace);
   const FlashBuffers buf(carve, layout);
   const std::ptrdiff_t rows = h.q.rows(), n = h.k.rows(), nr = layout.uk->nr;
-  flash_pack_kv(layout, h.k, h.v, visible_keys(h.first_row + rows - 1, n, h.causal), buf);
+  const bool v_finite =
+      flash_pack_kv(layout, h.k, h.v, visible_keys(h.first_row + rows - 1, n, h.causal), buf);
   for (std::ptrdiff_t i = 0; i < rows; i += nr) {
     const std::ptrdiff_t block = std::min(nr, rows - i);
     flash_query_block(layout, buf, h.q.block(i, 0, block, h.q.cols()),
-                      h.o.block(i, 0, block, h.o.cols()), h.first_row + i, n, h.scale, h.causal);
+                      h.o.block(i, 0, block, h.o.cols()), h.first_row + i, n, h.scale, h.causal,
+                      v_finite);
   }
 }
 
@@ -186,7 +216,7 @@ FlashBuffers::FlashBuffers(Carver& carve, const FlashLayout& layout) {
   l = take(nr);
 }
 
-void flash_pack_kv(const FlashLayout& layout, ConstView<float> k, ConstView<float> v,
+bool flash_pack_kv(const FlashLayout& layout, ConstView<float> k, ConstView<float> v,
                    std::ptrdiff_t keys, const FlashBuffers& buf) {
   const MicroKernel& uk = *layout.uk;
   const std::ptrdiff_t mr = uk.mr, d = layout.d;
@@ -207,14 +237,15 @@ void flash_pack_kv(const FlashLayout& layout, ConstView<float> k, ConstView<floa
       std::fill(dst + width, dst + mr, 0.0f);
     }
   }
+  return all_finite(v.block(0, 0, keys, d));
 }
 
 void flash_query_block(const FlashLayout& layout, const FlashBuffers& buf, ConstView<float> q,
                        View<float> o, std::ptrdiff_t first_row, std::ptrdiff_t seq_kv, float scale,
-                       bool causal) {
+                       bool causal, bool v_finite) {
   switch (layout.uk->nr) {
-    case 32: return query_block<32>(layout, buf, q, o, first_row, seq_kv, scale, causal);
-    case 16: return query_block<16>(layout, buf, q, o, first_row, seq_kv, scale, causal);
+    case 32: return query_block<32>(layout, buf, q, o, first_row, seq_kv, scale, causal, v_finite);
+    case 16: return query_block<16>(layout, buf, q, o, first_row, seq_kv, scale, causal, v_finite);
     default: throw std::logic_error("flash attention: no score-block code for this micro-kernel");
   }
 }

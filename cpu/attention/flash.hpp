@@ -32,14 +32,17 @@ struct FlashBuffers {
   FlashBuffers(Carver& carve, const FlashLayout& layout);
 };
 
-// Packs keys [0, keys) of one head's K and V (keys <= seq_kv).
-void flash_pack_kv(const FlashLayout& layout, ConstView<float> k, ConstView<float> v,
+// Packs keys [0, keys) of one head's K and V (keys <= seq_kv). Returns
+// whether those rows of V are all finite (see all_finite in common.hpp).
+bool flash_pack_kv(const FlashLayout& layout, ConstView<float> k, ConstView<float> v,
                    std::ptrdiff_t keys, const FlashBuffers& buf);
 
 // O rows for q (at most NR rows of one head, the first being row `first_row`
-// of the head), from the K and V packed by flash_pack_kv.
+// of the head), from the K and V packed by flash_pack_kv. `v_finite` is what
+// flash_pack_kv returned: when false, keys the causal mask hides from some
+// rows of the block stay out of P V instead of entering with weight 0.
 void flash_query_block(const FlashLayout& layout, const FlashBuffers& buf, ConstView<float> q,
                        View<float> o, std::ptrdiff_t first_row, std::ptrdiff_t seq_kv, float scale,
-                       bool causal);
+                       bool causal, bool v_finite);
 
 }  // namespace locality::cpu

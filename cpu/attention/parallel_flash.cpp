@@ -56,6 +56,7 @@ void parallel_flash_attention(const AttentionArgs& args, std::span<float> worksp
         workspace.subspan(static_cast<std::size_t>(omp_get_thread_num()) * per_thread, per_thread));
     const FlashBuffers buf(carve, layout);
     std::ptrdiff_t packed_head = -1;
+    bool v_finite = true;
 #pragma omp for schedule(dynamic, 1)
     for (std::ptrdiff_t item = 0; item < items; ++item) {
       const std::ptrdiff_t head = item / blocks;
@@ -63,14 +64,15 @@ void parallel_flash_attention(const AttentionArgs& args, std::span<float> worksp
       const std::ptrdiff_t block = args.causal ? blocks - 1 - in_head : in_head;
       const std::size_t kv_at = static_cast<std::size_t>(head * s.seq_kv * d);
       if (head != packed_head) {
-        flash_pack_kv(layout, ConstView<float>(args.k + kv_at, s.seq_kv, d),
-                      ConstView<float>(args.v + kv_at, s.seq_kv, d), head_keys, buf);
+        v_finite = flash_pack_kv(layout, ConstView<float>(args.k + kv_at, s.seq_kv, d),
+                                 ConstView<float>(args.v + kv_at, s.seq_kv, d), head_keys, buf);
         packed_head = head;
       }
       const std::ptrdiff_t i0 = block * nr, rows = std::min(nr, s.seq_q - i0);
       const std::size_t q_at = static_cast<std::size_t>((head * s.seq_q + i0) * d);
       flash_query_block(layout, buf, ConstView<float>(args.q + q_at, rows, d),
-                        View<float>(args.o + q_at, rows, d), i0, s.seq_kv, args.scale, args.causal);
+                        View<float>(args.o + q_at, rows, d), i0, s.seq_kv, args.scale, args.causal,
+                        v_finite);
     }
   }
 }

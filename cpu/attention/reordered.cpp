@@ -47,11 +47,7 @@ void reordered_head(const HeadRows& h, std::span<float> workspace) {
     const float* si = s + i * n;
     float* oi = h.o.row(i);
     std::fill(oi, oi + d, 0.0f);
-    for (std::ptrdiff_t j = 0; j < visible; ++j) {  // O row i += p(i, j) * V row j
-      const float p = si[j];
-      const float* vj = h.v.row(j);
-      for (std::ptrdiff_t c = 0; c < d; ++c) oi[c] += p * vj[c];
-    }
+    add_weighted_rows(si, visible, h.v, oi);  // O row i += p(i, j) * V row j
   }
 }
 

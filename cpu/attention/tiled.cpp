@@ -59,7 +59,18 @@ void tiled_head(const HeadRows& h, std::span<float> workspace) {
   for (std::ptrdiff_t i = 0; i < rows; ++i) {
     softmax_row(s_view.row(i), visible_keys(h.first_row + i, n, h.causal), cols, h.scale);
   }
-  packed_matmul_into(uk, s_view, h.v.block(0, 0, cols, d), h.o, pack);
+  const ConstView<float> v = h.v.block(0, 0, cols, d);
+  if (!h.causal || all_finite(v)) {
+    packed_matmul_into(uk, s_view, v, h.o, pack);
+    return;
+  }
+  // A NaN or infinity in V, and masked zeros in P: row by row over the keys
+  // each row sees, so that 0 x NaN never happens (see all_finite).
+  for (std::ptrdiff_t i = 0; i < rows; ++i) {
+    float* oi = h.o.row(i);
+    std::fill(oi, oi + d, 0.0f);
+    add_weighted_rows(s_view.row(i), visible_keys(h.first_row + i, n, h.causal), v, oi);
+  }
 }
 
 }  // namespace

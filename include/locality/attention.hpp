@@ -15,6 +15,13 @@
 //           with seq_q < seq_kv row i still sees only keys 0..i. Every row
 //           keeps key 0, so no row is ever left with nothing to attend to.
 //
+// Non-finite inputs propagate as in exact arithmetic (tests/numerics_test.cpp):
+// a NaN in row i of Q gives NaN in row i of O only; a NaN in key j (row j of
+// K) gives NaN in every row that keeps key j and in no other; a NaN or an
+// infinity in V(j, c) reaches column c of the rows that keep key j, never a
+// row the causal mask hides key j from. Any finite input gives a finite
+// output: scores of any size are shifted by their row's maximum first.
+//
 // Shapes: batch, heads and seq_q may be 0 (nothing to do); seq_kv must be at
 // least 1 (a softmax over no keys is undefined) and head_dim 1..kMaxHeadDim.
 //

@@ -3,6 +3,11 @@
 // Every rung is one entry of a registry; tests, benchmarks and the `locality`
 // driver all iterate it, and all of them call a rung through matmul() below,
 // which checks shapes and handles empty products in one place.
+//
+// Non-finite inputs propagate as in exact arithmetic (tests/numerics_test.cpp):
+// a NaN in row i of A gives NaN in row i of C only, a NaN in column j of B in
+// column j of C only; an infinity gives infinities (or NaN where infinities
+// of both signs meet) in the same row or column. Subnormals are not flushed.
 #pragma once
 
 #include <span>

@@ -51,19 +51,21 @@ double matmul_error_factor(std::ptrdiff_t k);
 // o_c = sum_j p_j v_jc. Every rung computes, in float, some arrangement of:
 // the dot products (Higham's bound again: |error| <= gamma_{d+2} a_j, with
 // a_j = |scale| |q_i| . |k_j|, two extra roundings for folding the scale and
-// log2(e) in), the exponent s_j - max (error <= 2u |s_j - max| <= 4u M, where
+// log2(e) in, and d denorm_min for products that underflow), the exponent s_j - max (error <= 2u |s_j - max| <= 4u M, where
 // M = max_j |s_j|), at most one rescaling of the running sums per key (each
 // an exponential of relative error E = kExp2MaxRelError plus a product, and
 // arguments whose errors sum to at most 2u M), and the sums over n keys
 // (gamma_{n+2}, with the final division). So each weight's exponent is off
 // by at most
-//   rho_j = gamma_{d+2} a_j + 6u M + (n + 2)(E + 2u)
+//   rho_j = gamma_{d+2} a_j + d denorm_min + 6u M + (n + 2)(E + 2u)
 // (natural-log units), its value by a factor within exp(+-rho_j), and
 //   |o_c - exact| <= sum_j p_j |v_jc| (phi_j + g) + |o_c| (phibar + g) / (1 - phibar - g)
-//                    + 2u |o_c| + n 2^-125 max_j |v_jc|
+//                    + 2u |o_c| + n 2^-125 max_j |v_jc| + (2n + 1) denorm_min / 2
 // with phi_j = exp(rho_j) - 1, phibar = sum_j p_j phi_j, g = gamma_{n+2}: the
 // first term is the numerator's error, the second the normalizer's, then
-// the final scaling, then weights below 2^-126 flushed to zero. The
+// the final scaling, then weights below 2^-126 flushed to zero, then the n
+// products, at most n rescalings and the final scaling rounding among the
+// subnormals (absolutely, as in the matmul bound). The
 // reference, in double, adds the same with u = 2^-53. Nothing is tuned: how
 // sharp it is at seq_kv = 300, head_dim 64 (inputs in [1/64, 1]): about 1e-4
 // of |o|, while dropping one key moves o by about 1/300 of it.

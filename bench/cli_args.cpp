@@ -1,5 +1,6 @@
 #include "cli_args.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <fstream>
@@ -56,7 +57,6 @@ std::uint64_t checked_mul(std::uint64_t a, std::uint64_t b, std::string_view wha
   return out;
 }
 
-namespace {
 std::uint64_t checked_add(std::uint64_t a, std::uint64_t b, std::string_view what) {
   std::uint64_t out = 0;
   if (__builtin_add_overflow(a, b, &out)) {
@@ -64,7 +64,18 @@ std::uint64_t checked_add(std::uint64_t a, std::uint64_t b, std::string_view wha
   }
   return out;
 }
-}  // namespace
+
+std::vector<std::int64_t> parse_list(std::string_view text, std::int64_t lo, std::int64_t hi,
+                                     std::string_view what) {
+  std::vector<std::int64_t> out;
+  std::size_t start = 0;
+  while (start <= text.size()) {
+    const std::size_t comma = std::min(text.find(',', start), text.size());
+    out.push_back(parse_int(text.substr(start, comma - start), lo, hi, what));
+    start = comma + 1;
+  }
+  return out;
+}
 
 std::uint64_t matmul_bytes(std::int64_t m, std::int64_t n, std::int64_t k, bool with_reference) {
   const auto um = static_cast<std::uint64_t>(m), un = static_cast<std::uint64_t>(n),

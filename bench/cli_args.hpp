@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace locality::cli {
 
@@ -26,6 +27,13 @@ std::optional<std::uint64_t> available_memory_bytes();
 
 // a * b, or UsageError naming `what` when it overflows 64 bits.
 std::uint64_t checked_mul(std::uint64_t a, std::uint64_t b, std::string_view what);
+
+// a + b, or UsageError naming `what` when it overflows 64 bits.
+std::uint64_t checked_add(std::uint64_t a, std::uint64_t b, std::string_view what);
+
+// A comma-separated list of whole numbers, each in [lo, hi] ("64,256").
+std::vector<std::int64_t> parse_list(std::string_view text, std::int64_t lo, std::int64_t hi,
+                                     std::string_view what);
 
 // Bytes a matmul of m x n x k needs: float A, B, C, plus the double copies the
 // Eigen verifier makes when `with_reference` (A row, B, |B|, reference row).

@@ -9,9 +9,14 @@ LOCALITY_PACKAGES=(
   libdnnl-dev libopenblas-dev                   # the peers beside the ladder
 )
 
+# What the tests need beyond that: clang and its libFuzzer runtime and OpenMP
+# for the fuzz preset (tests/fuzz/).
+LOCALITY_TEST_PACKAGES=(clang libclang-rt-14-dev libomp-dev)
+
+# locality_install_deps [extra packages...]
 locality_install_deps() {
   local missing=()
-  for pkg in "${LOCALITY_PACKAGES[@]}"; do
+  for pkg in "${LOCALITY_PACKAGES[@]}" "$@"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" ||
       missing+=("$pkg")
   done

@@ -65,18 +65,6 @@ std::int64_t largest_size_for(std::string_view variant) {
   return 1 << 20;
 }
 
-std::vector<std::int64_t> parse_list(std::string_view text, std::int64_t lo, std::int64_t hi,
-                                     std::string_view what) {
-  std::vector<std::int64_t> out;
-  std::size_t start = 0;
-  while (start <= text.size()) {
-    const std::size_t comma = std::min(text.find(',', start), text.size());
-    out.push_back(cli::parse_int(text.substr(start, comma - start), lo, hi, what));
-    start = comma + 1;
-  }
-  return out;
-}
-
 // Removes our flags from argv (Google Benchmark rejects what it does not know).
 Options parse_own_flags(int& argc, char** argv) {
   Options opts;
@@ -105,16 +93,16 @@ Options parse_own_flags(int& argc, char** argv) {
       }
       opts.full = *v == "full";
     } else if (auto s = value("--locality_sizes")) {
-      opts.sizes = parse_list(*s, 1, cli::kMaxDimension, "--locality_sizes entry");
+      opts.sizes = cli::parse_list(*s, 1, cli::kMaxDimension, "--locality_sizes entry");
       sizes_given = true;
     } else if (auto q = value("--locality_seqs")) {
-      opts.seqs = parse_list(*q, 1, cli::kMaxDimension, "--locality_seqs entry");
+      opts.seqs = cli::parse_list(*q, 1, cli::kMaxDimension, "--locality_seqs entry");
       seqs_given = true;
     } else if (auto h = value("--locality_head_dims")) {
-      opts.head_dims = parse_list(*h, 1, kMaxHeadDim, "--locality_head_dims entry");
+      opts.head_dims = cli::parse_list(*h, 1, kMaxHeadDim, "--locality_head_dims entry");
     } else if (auto t = value("--locality_threads")) {
       opts.threads.clear();
-      for (std::int64_t n : parse_list(*t, 1, kMaxThreads, "--locality_threads entry")) {
+      for (std::int64_t n : cli::parse_list(*t, 1, kMaxThreads, "--locality_threads entry")) {
         opts.threads.push_back(static_cast<int>(n));
       }
     } else if (arg.substr(0, 11) == "--locality_") {

@@ -15,6 +15,7 @@ non-benchmark file; nothing is written then.
 
 import argparse
 import json
+import math
 import os
 import re
 import statistics
@@ -47,6 +48,8 @@ def load(path):
             text = f.read()
     except OSError as e:
         raise ReportError(f"cannot read {path}: {e.strerror}")
+    except UnicodeDecodeError as e:
+        raise ReportError(f"{path} is not UTF-8 text (byte {e.start}): not a result file")
     if not text.strip():
         raise ReportError(f"{path} is empty")
     try:
@@ -56,7 +59,48 @@ def load(path):
     if not isinstance(doc, dict) or not isinstance(doc.get("benchmarks"), list) \
             or not isinstance(doc.get("context"), dict):
         raise ReportError(f"{path} is not Google Benchmark JSON (no context and benchmarks)")
+    for i, b in enumerate(doc["benchmarks"]):
+        if not isinstance(b, dict) or not isinstance(b.get("name"), str) \
+                or not isinstance(b.get("run_name", ""), str):
+            raise ReportError(f"{path}: benchmark entry {i} is not an object with a string name")
     return doc
+
+
+def number(value, what):
+    """A finite, non-negative number from a counter or context value."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise ReportError(f"{what} is not a number: {json.dumps(value)[:40]}")
+    try:
+        x = float(value)
+    except ValueError:
+        raise ReportError(f"{what} is not a number: {json.dumps(value)[:40]}")
+    if not math.isfinite(x) or x < 0:
+        raise ReportError(f"{what} must be finite and non-negative, got {json.dumps(value)[:40]}")
+    return x
+
+
+def repetitions_of(b, name):
+    reps = b.get("repetitions", 1)
+    if isinstance(reps, bool) or not isinstance(reps, int) or reps < 1:
+        raise ReportError(f"benchmark {name}: repetitions must be a positive whole number")
+    return reps
+
+
+def text(ctx, key):
+    """A context value for the header line, '?' when missing or not a scalar."""
+    value = ctx.get(key)
+    if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+        return " ".join(str(value).split()) or "?"
+    return "?"
+
+
+def peaks_text(ctx):
+    return ", ".join(f"{number(ctx[k], k) / 1e9:.0f} GFLOP/s with {k.rsplit('_', 1)[1]} thread(s)"
+                     for k in sorted(ctx) if k.startswith("fma_peak_flops_omp_threads_"))
+
+
+def error_line(name, b):
+    return f"{name}: {' '.join(str(b.get('error_message', 'error')).split())}"
 
 
 def collect(doc):
@@ -64,21 +108,20 @@ def collect(doc):
     samples, fractions, errors, reps = {}, {}, [], set()
     for b in doc["benchmarks"]:
         name = b.get("run_name") or b.get("name", "")
-        match = NAME.match(name)
+        match = NAME.fullmatch(name)
         if not match:
             continue
         if b.get("error_occurred"):
-            errors.append(f"{name}: {b.get('error_message', 'error')}")
+            errors.append(error_line(name, b))
             continue
         if b.get("run_type") == "aggregate":
             continue  # medians are recomputed from the repetitions below
         key = (match["variant"], int(match["n"]), int(match["threads"]))
-        reps.add(b.get("repetitions", 1))
-        try:
-            samples.setdefault(key, []).append(float(b["flops"]) / 1e9)
-            fractions.setdefault(key, []).append(float(b["peak_fraction"]))
-        except (KeyError, TypeError, ValueError):
+        reps.add(repetitions_of(b, name))
+        if "flops" not in b or "peak_fraction" not in b:
             raise ReportError(f"benchmark {name} has no flops or peak_fraction counter")
+        samples.setdefault(key, []).append(number(b["flops"], f"{name} flops") / 1e9)
+        fractions.setdefault(key, []).append(number(b["peak_fraction"], f"{name} peak_fraction"))
     if not samples and not errors:
         raise ReportError("no cpu/matmul benchmark in the file")
     med = {k: statistics.median(v) for k, v in samples.items()}
@@ -88,9 +131,9 @@ def collect(doc):
 
 def family(doc):
     names = [b.get("run_name") or b.get("name", "") for b in doc["benchmarks"]]
-    if any(NAME.match(n) for n in names):
+    if any(NAME.fullmatch(n) for n in names):
         return "matmul"
-    if any(ATTENTION.match(n) for n in names):
+    if any(ATTENTION.fullmatch(n) for n in names):
         return "attention"
     raise ReportError("no cpu/matmul or cpu/attention benchmark in the file")
 
@@ -100,23 +143,22 @@ def collect_attention(doc):
     samples, fractions, workspace, errors, reps = {}, {}, {}, [], set()
     for b in doc["benchmarks"]:
         name = b.get("run_name") or b.get("name", "")
-        m = ATTENTION.match(name)
+        m = ATTENTION.fullmatch(name)
         if not m:
             continue
         if b.get("error_occurred"):
-            errors.append(f"{name}: {b.get('error_message', 'error')}")
+            errors.append(error_line(name, b))
             continue
         if b.get("run_type") == "aggregate":
             continue
         key = (m["variant"], int(m["sq"]), int(m["d"]), int(m["causal"]), int(m["threads"]))
-        reps.add(b.get("repetitions", 1))
-        try:
-            samples.setdefault(key, []).append(float(b["flops"]) / 1e9)
-            fractions.setdefault(key, []).append(float(b["peak_fraction"]))
-            workspace[key] = float(b["workspace_bytes"])
-        except (KeyError, TypeError, ValueError):
+        reps.add(repetitions_of(b, name))
+        if any(c not in b for c in ("flops", "peak_fraction", "workspace_bytes")):
             raise ReportError(f"benchmark {name} lacks a flops, peak_fraction or "
                               "workspace_bytes counter")
+        samples.setdefault(key, []).append(number(b["flops"], f"{name} flops") / 1e9)
+        fractions.setdefault(key, []).append(number(b["peak_fraction"], f"{name} peak_fraction"))
+        workspace[key] = number(b["workspace_bytes"], f"{name} workspace_bytes")
     med = {k: statistics.median(v) for k, v in samples.items()}
     frac = {k: statistics.median(v) for k, v in fractions.items()}
     return med, frac, workspace, errors, max(reps, default=1)
@@ -139,15 +181,14 @@ def attention_tables(doc):
     dims = sorted({k[2] for k in med})
     variants = [v for v in ATTENTION_RUNGS + ATTENTION_PEERS if any(k[0] == v for k in med)]
     out = []
-    peaks = ", ".join(f"{float(ctx[k]) / 1e9:.0f} GFLOP/s with {k.rsplit('_', 1)[1]} thread(s)"
-                      for k in sorted(ctx) if k.startswith("fma_peak_flops_omp_threads_"))
-    out.append(f"Measured on {ctx.get('cpu_model', '?')} ({ctx.get('num_cpus', '?')} cores), "
-               f"{ctx.get('compiler', '?')}, commit {ctx.get('git_commit', '?')}, "
-               f"{ctx.get('date', '?')}; micro-kernel {ctx.get('locality_microkernel', '?')}. "
+    peaks = peaks_text(ctx)
+    out.append(f"Measured on {text(ctx, 'cpu_model')} ({text(ctx, 'num_cpus')} cores), "
+               f"{text(ctx, 'compiler')}, commit {text(ctx, 'git_commit')}, "
+               f"{text(ctx, 'date')}; micro-kernel {text(ctx, 'locality_microkernel')}. "
                f"FMA probe: {peaks}. Medians of {repetitions} interleaved repetitions. "
                f"FLOPs counted as 4 B H seq_q seq_kv d (half with the causal mask). Peers "
                f"(unfused: S materialized per head, the rungs' softmax): oneDNN "
-               f"{ctx.get('onednn_version', '?')} sgemm, Eigen {ctx.get('eigen_version', '?')}.")
+               f"{text(ctx, 'onednn_version')} sgemm, Eigen {text(ctx, 'eigen_version')}.")
     out.append("")
 
     s0 = ATTENTION_HEADLINE_SEQ if ATTENTION_HEADLINE_SEQ in seqs else (seqs[-1] if seqs else 0)
@@ -227,17 +268,16 @@ def tables(doc):
     variants = [v for v in RUNGS + PEERS if any(k[0] == v for k in med)]
     out = []
 
-    peaks = ", ".join(f"{float(ctx[k]) / 1e9:.0f} GFLOP/s with {k.rsplit('_', 1)[1]} thread(s)"
-                      for k in sorted(ctx) if k.startswith("fma_peak_flops_omp_threads_"))
-    out.append(f"Measured on {ctx.get('cpu_model', '?')} ({ctx.get('num_cpus', '?')} cores), "
-               f"{ctx.get('compiler', '?')}, `{ctx.get('compiler_flags', '?').strip()}`, "
-               f"commit {ctx.get('git_commit', '?')}, {ctx.get('date', '?')}; "
-               f"micro-kernel {ctx.get('locality_microkernel', '?')}. "
+    peaks = peaks_text(ctx)
+    out.append(f"Measured on {text(ctx, 'cpu_model')} ({text(ctx, 'num_cpus')} cores), "
+               f"{text(ctx, 'compiler')}, `{text(ctx, 'compiler_flags')}`, "
+               f"commit {text(ctx, 'git_commit')}, {text(ctx, 'date')}; "
+               f"micro-kernel {text(ctx, 'locality_microkernel')}. "
                f"FMA probe: {peaks}. Medians of {repetitions} interleaved repetitions. "
-               f"Peers: oneDNN {ctx.get('onednn_version', '?')} "
-               f"({ctx.get('onednn_isa', '?')}), OpenBLAS core {ctx.get('openblas_corename', '?')} "
-               f"(OPENBLAS_CORETYPE {ctx.get('openblas_coretype_env', '?')}), "
-               f"Eigen {ctx.get('eigen_version', '?')}.")
+               f"Peers: oneDNN {text(ctx, 'onednn_version')} "
+               f"({text(ctx, 'onednn_isa')}), OpenBLAS core {text(ctx, 'openblas_corename')} "
+               f"(OPENBLAS_CORETYPE {text(ctx, 'openblas_coretype_env')}), "
+               f"Eigen {text(ctx, 'eigen_version')}.")
     out.append("")
 
     n0 = HEADLINE_SIZE

@@ -67,6 +67,13 @@ TEST(LocalityCli, AttentionBadInput) {
   expect_usage_error(kCli, "run attention flashy", "unknown variant 'flashy'");
   expect_usage_error(kCli, "run attention flash --device gpu", "device 'gpu'");
   expect_usage_error(kCli, "run attention", "missing variant");
+  // Sizes whose byte counts overflow, refused before anything is allocated.
+  expect_usage_error(kCli,
+                     "run attention naive --batch 1048576 --heads 1048576 --seq 8192 "
+                     "--head-dim 256",
+                     "overflow");
+  expect_usage_error(kCli, "run attention naive --batch 1048576 --heads 1048576 --seq 1048576",
+                     "overflows 64-bit arithmetic");
 }
 
 TEST(LocalityCli, RunVerifiesAgainstEigen) {
@@ -120,6 +127,9 @@ TEST(LocalityBench, BadOwnFlags) {
   expect_usage_error(kBench, "--locality_seqs=-1", "--locality_seqs entry must be between");
   expect_usage_error(kBench, "--locality_head_dims=0", "--locality_head_dims entry must be");
   expect_usage_error(kBench, "--locality_family=attention --locality_seqs=1000000", "needs");
+  expect_usage_error(kBench, "--locality_threads=100000", "--locality_threads entry must be");
+  expect_usage_error(kBench, "--locality_sizes=", "must be a whole number, got ''");
+  expect_usage_error(kBench, "--locality_seqs=64,,128", "must be a whole number, got ''");
 }
 
 TEST(LocalityBench, RunsAndChecksASmallAttentionSweep) {

@@ -1,0 +1,123 @@
+#include "run_request.hpp"
+
+#include "cli_args.hpp"
+
+namespace locality::cli {
+namespace {
+
+std::string value_of(const std::string& flag, const std::vector<std::string>& args,
+                     std::size_t& i) {
+  if (i + 1 >= args.size()) throw UsageError{"run: " + flag + " needs a value"};
+  return args[++i];
+}
+
+// The flags both families share; returns false for a flag it does not know.
+bool parse_common(const std::string& flag, const std::vector<std::string>& args, std::size_t& i,
+                  RunRequest& req) {
+  if (flag == "--no-verify") {
+    req.verify = false;
+  } else if (flag == "--threads") {
+    req.threads = static_cast<int>(parse_int(value_of(flag, args, i), 1, kMaxThreads, "--threads"));
+  } else if (flag == "--repeat") {
+    req.repeat = parse_int(value_of(flag, args, i), 1, 1'000'000, "--repeat");
+  } else if (flag == "--device") {
+    const std::string device = value_of(flag, args, i);
+    if (device != "cpu") {
+      throw UsageError{"run: device '" + device + "' has no " + args[0] +
+                       " ladder yet (known: cpu)"};
+    }
+  } else {
+    return false;
+  }
+  return true;
+}
+
+void parse_matmul(const std::vector<std::string>& args, RunRequest& req) {
+  if (args.size() < 2) throw UsageError{"run matmul: missing variant (see: locality list)"};
+  req.matmul = cpu::find_matmul_variant(args[1]);
+  if (!req.matmul) {
+    throw UsageError{"run matmul: unknown variant '" + args[1] + "' (see: locality list)"};
+  }
+  for (std::size_t i = 2; i < args.size(); ++i) {
+    const std::string& flag = args[i];
+    if (parse_common(flag, args, i, req)) continue;
+    if (flag == "--size") {
+      req.m = req.n = req.k = parse_int(value_of(flag, args, i), 1, kMaxDimension, "--size");
+    } else if (flag == "--m") {
+      req.m = parse_int(value_of(flag, args, i), 1, kMaxDimension, "--m");
+    } else if (flag == "--n") {
+      req.n = parse_int(value_of(flag, args, i), 1, kMaxDimension, "--n");
+    } else if (flag == "--k") {
+      req.k = parse_int(value_of(flag, args, i), 1, kMaxDimension, "--k");
+    } else {
+      throw UsageError{"run: unknown flag '" + flag + "'"};
+    }
+  }
+  req.bytes = matmul_bytes(req.m, req.n, req.k, req.verify);
+}
+
+void parse_attention(const std::vector<std::string>& args, RunRequest& req) {
+  if (args.size() < 2) throw UsageError{"run attention: missing variant (see: locality list)"};
+  req.attention = cpu::find_attention_variant(args[1]);
+  if (!req.attention) {
+    throw UsageError{"run attention: unknown variant '" + args[1] + "' (see: locality list)"};
+  }
+  AttentionShape& shape = req.shape;
+  for (std::size_t i = 2; i < args.size(); ++i) {
+    const std::string& flag = args[i];
+    if (parse_common(flag, args, i, req)) continue;
+    if (flag == "--causal") {
+      req.options.causal = true;
+    } else if (flag == "--batch") {
+      shape.batch = parse_int(value_of(flag, args, i), 1, kMaxDimension, "--batch");
+    } else if (flag == "--heads") {
+      shape.heads = parse_int(value_of(flag, args, i), 1, kMaxDimension, "--heads");
+    } else if (flag == "--seq") {
+      shape.seq_q = shape.seq_kv = parse_int(value_of(flag, args, i), 1, kMaxDimension, "--seq");
+    } else if (flag == "--seq-q") {
+      shape.seq_q = parse_int(value_of(flag, args, i), 1, kMaxDimension, "--seq-q");
+    } else if (flag == "--seq-kv") {
+      shape.seq_kv = parse_int(value_of(flag, args, i), 1, kMaxDimension, "--seq-kv");
+    } else if (flag == "--head-dim") {
+      shape.head_dim = parse_int(value_of(flag, args, i), 1, kMaxHeadDim, "--head-dim");
+    } else if (flag == "--scale") {
+      req.options.scale = parse_float(value_of(flag, args, i), "--scale");
+    } else {
+      throw UsageError{"run: unknown flag '" + flag + "'"};
+    }
+  }
+  const char* what = "the buffers of this attention problem";
+  const auto u = [](std::int64_t x) { return static_cast<std::uint64_t>(x); };
+  const std::uint64_t heads = checked_mul(u(shape.batch), u(shape.heads), what);
+  const std::uint64_t q_bytes =
+      checked_mul(checked_mul(heads, u(shape.seq_q), what), u(shape.head_dim) * 4, what);
+  const std::uint64_t kv_bytes =
+      checked_mul(checked_mul(heads, u(shape.seq_kv), what), u(shape.head_dim) * 4, what);
+  try {
+    req.workspace_bytes = attention_workspace_bytes(*req.attention, shape, req.threads);
+  } catch (const ShapeError& e) {
+    throw UsageError{std::string("run attention: ") + e.what()};
+  }
+  // Q and O, K and V, the workspace, and the verifier's double copies of one
+  // head's K, V, |K| and |V|.
+  const std::uint64_t reference = req.verify ? checked_mul(kv_bytes / heads, 8, what) : 0;
+  req.bytes = checked_add(checked_add(checked_mul(q_bytes, 2, what), checked_mul(kv_bytes, 2, what), what),
+                          checked_add(req.workspace_bytes, reference, what), what);
+}
+
+}  // namespace
+
+RunRequest parse_run(const std::vector<std::string>& args) {
+  if (args.empty()) throw UsageError{"run: missing family (try: locality run matmul packed)"};
+  RunRequest req;
+  if (args[0] == "matmul") {
+    parse_matmul(args, req);
+  } else if (args[0] == "attention") {
+    parse_attention(args, req);
+  } else {
+    throw UsageError{"run: unknown family '" + args[0] + "' (known: matmul, attention)"};
+  }
+  return req;
+}
+
+}  // namespace locality::cli

@@ -1,0 +1,171 @@
+#!/usr/bin/env python3
+"""The result-file reader (bench/report.py) on bad and odd input.
+
+Each bad file must give one line on stderr and exit status 2, and leave the
+README it was asked to update exactly as it was. The cases named after a
+seed are what tests/fuzz/report_fuzz.py found in the reader before it
+checked its input (replay: --seed N --runs 1 against that reader).
+"""
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import unittest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPORT = os.path.join(ROOT, "bench", "report.py")
+
+MATMUL = {
+    "context": {"cpu_model": "test cpu", "num_cpus": 2, "fma_peak_flops_omp_threads_1": "2e11"},
+    "benchmarks": [
+        {"name": f"cpu/matmul/{v}/1024x1024x1024/omp_threads:1/real_time",
+         "run_name": f"cpu/matmul/{v}/1024x1024x1024/omp_threads:1/real_time",
+         "run_type": "iteration", "repetitions": 1, "flops": flops, "peak_fraction": flops / 2e11}
+        for v, flops in (("naive", 1e9), ("reordered", 1e10), ("parallel", 1.5e11))
+    ],
+}
+
+ATTENTION = {
+    "context": {"cpu_model": "test cpu", "num_cpus": 2},
+    "benchmarks": [
+        {"name": f"cpu/attention/{v}/1x1x4096x4096x64/causal:0/omp_threads:1/real_time",
+         "run_type": "iteration", "repetitions": 1, "flops": flops, "peak_fraction": 0.5,
+         "workspace_bytes": 1 << 20}
+        for v, flops in (("tiled", 6e10), ("parallel_flash", 1.4e11), ("onednn", 7e10))
+    ],
+}
+
+README = ("# r\n\n<!-- cpu-matmul-ladder:begin -->\nold\n<!-- cpu-matmul-ladder:end -->\n"
+          "<!-- cpu-attention-ladder:begin -->\nold\n<!-- cpu-attention-ladder:end -->\n")
+
+
+class ReportTest(unittest.TestCase):
+    def setUp(self):
+        self.dir = tempfile.TemporaryDirectory()
+        self.readme = os.path.join(self.dir.name, "README.md")
+        with open(self.readme, "w", encoding="utf-8") as f:
+            f.write(README)
+
+    def tearDown(self):
+        self.dir.cleanup()
+
+    def run_report(self, content, binary=False):
+        path = os.path.join(self.dir.name, "result.json")
+        if content is not None:
+            with open(path, "wb" if binary else "w") as f:
+                f.write(content)
+        return subprocess.run([sys.executable, REPORT, path, "--readme", self.readme],
+                              capture_output=True, text=True)
+
+    def assert_refused(self, content, message, binary=False):
+        r = self.run_report(content, binary)
+        self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
+        self.assertEqual(r.stderr.count("\n"), 1, r.stderr)
+        self.assertIn(message, r.stderr)
+        self.assertNotIn("Traceback", r.stderr)
+        with open(self.readme, encoding="utf-8") as f:
+            self.assertEqual(f.read(), README, "README changed by a refused file")
+
+    def test_good_files_fill_their_own_section(self):
+        for doc, section, other in ((MATMUL, "cpu-matmul", "cpu-attention"),
+                                    (ATTENTION, "cpu-attention", "cpu-matmul")):
+            r = self.run_report(json.dumps(doc))
+            self.assertEqual(r.returncode, 0, r.stderr)
+            with open(self.readme, encoding="utf-8") as f:
+                text = f.read()
+            inside = text.split(f"<!-- {section}-ladder:begin -->")[1].split("<!-- ")[0]
+            self.assertIn("GFLOP/s", inside)
+            self.assertIn(f"<!-- {other}-ladder:begin -->\nold\n", text)
+            with open(self.readme, "w", encoding="utf-8") as f:
+                f.write(README)
+
+    def test_missing_file(self):
+        self.assert_refused(None, "cannot read")
+
+    def test_empty_file(self):
+        self.assert_refused("", "is empty")
+
+    def test_truncated_file(self):
+        self.assert_refused(json.dumps(MATMUL)[:200], "not valid JSON")
+
+    def test_not_benchmark_json(self):
+        self.assert_refused(json.dumps({"hello": [1, 2]}), "not Google Benchmark JSON")
+        self.assert_refused(json.dumps([1, 2, 3]), "not Google Benchmark JSON")
+
+    def test_no_benchmark_of_ours(self):
+        doc = {"context": {}, "benchmarks": [{"name": "BM_Other/8"}]}
+        self.assert_refused(json.dumps(doc), "no cpu/matmul or cpu/attention benchmark")
+
+    def test_non_utf8_bytes_seed_5(self):
+        data = json.dumps(MATMUL).encode()
+        self.assert_refused(data[:40] + b"\xed\xa0" + data[40:], "not UTF-8", binary=True)
+
+    def test_name_that_is_an_object_seed_6008(self):
+        doc = json.loads(json.dumps(MATMUL))
+        doc["benchmarks"][1]["name"] = {"a": 1}
+        doc["benchmarks"][1].pop("run_name")
+        self.assert_refused(json.dumps(doc), "benchmark entry 1 is not an object with a string name")
+
+    def test_name_that_is_a_number_seed_11007(self):
+        doc = json.loads(json.dumps(ATTENTION))
+        doc["benchmarks"][0]["name"] = 0
+        self.assert_refused(json.dumps(doc), "benchmark entry 0 is not an object with a string name")
+
+    def test_benchmark_entry_not_an_object(self):
+        doc = json.loads(json.dumps(MATMUL))
+        doc["benchmarks"].append([1, 2])
+        self.assert_refused(json.dumps(doc), "benchmark entry 3")
+
+    def test_counter_not_a_finite_number(self):
+        for bad in ("fast", None, [1], "NaN", float("inf"), -5.0, True):
+            doc = json.loads(json.dumps(MATMUL))
+            doc["benchmarks"][2]["flops"] = bad
+            self.assert_refused(json.dumps(doc), "flops")
+
+    def test_counter_missing(self):
+        doc = json.loads(json.dumps(ATTENTION))
+        del doc["benchmarks"][1]["workspace_bytes"]
+        self.assert_refused(json.dumps(doc), "lacks a flops, peak_fraction or workspace_bytes")
+
+    def test_repetitions_not_a_whole_number(self):
+        for bad in ("3", 0, 2.5, None):
+            doc = json.loads(json.dumps(ATTENTION))
+            doc["benchmarks"][0]["repetitions"] = bad
+            self.assert_refused(json.dumps(doc), "repetitions")
+
+    def test_peak_in_context_not_a_number(self):
+        doc = json.loads(json.dumps(MATMUL))
+        doc["context"]["fma_peak_flops_omp_threads_1"] = "fast"
+        self.assert_refused(json.dumps(doc), "fma_peak_flops_omp_threads_1 is not a number")
+
+    def test_odd_context_values_still_report(self):
+        doc = json.loads(json.dumps(MATMUL))
+        doc["context"]["cpu_model"] = {"nested": True}
+        doc["context"]["compiler_flags"] = ["-O3"]
+        doc["context"]["git_commit"] = "abc\ndef"
+        r = self.run_report(json.dumps(doc))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("Measured on ? (2 cores)", r.stdout)
+        self.assertIn("commit abc def,", r.stdout)
+
+    def test_name_with_a_trailing_newline_is_not_ours(self):
+        doc = json.loads(json.dumps(MATMUL))
+        for b in doc["benchmarks"]:
+            b["name"] += "\n"
+            b["run_name"] = b["name"]
+        self.assert_refused(json.dumps(doc), "no cpu/matmul or cpu/attention benchmark")
+
+    def test_readme_without_markers_is_left_alone(self):
+        with open(self.readme, "w", encoding="utf-8") as f:
+            f.write("no markers here\n")
+        r = self.run_report(json.dumps(MATMUL))
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("needs exactly one", r.stderr)
+        with open(self.readme, encoding="utf-8") as f:
+            self.assertEqual(f.read(), "no markers here\n")
+
+
+if __name__ == "__main__":
+    unittest.main()

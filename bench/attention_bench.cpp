@@ -89,7 +89,7 @@ void attention_benchmark(benchmark::State& state, const AttentionVariant& varian
 }  // namespace
 
 const std::vector<std::int64_t>& attention_default_seqs() {
-  static const std::vector<std::int64_t> seqs{1024, 4096};
+  static const std::vector<std::int64_t> seqs{512, 1024, 4096};
   return seqs;
 }
 

@@ -7,7 +7,14 @@ LOCALITY_PACKAGES=(
   build-essential cmake git python3
   libeigen3-dev libbenchmark-dev libgtest-dev   # the reference, the timer, the tests
   libdnnl-dev libopenblas-dev                   # the peers beside the ladder
+  valgrind python3-matplotlib                   # cache counts (cachegrind) and plots
+  libbenchmark-tools python3-scipy              # Google Benchmark's compare.py and its U test
 )
+
+# Debian's Python, where the python3-* packages above live (a python3 from
+# pyenv or a virtual environment earlier on PATH would not see them).
+if [[ -x /usr/bin/python3 ]]; then LOCALITY_PYTHON=/usr/bin/python3; else LOCALITY_PYTHON=python3; fi
+export LOCALITY_PYTHON
 
 # What the tests need beyond that: clang and its libFuzzer runtime and OpenMP
 # for the fuzz preset (tests/fuzz/).

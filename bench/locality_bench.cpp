@@ -4,7 +4,7 @@
 // Names:  cpu/matmul/<variant>/<m>x<n>x<k>/omp_threads:<t>
 //         cpu/attention/<variant>/<batch>x<heads>x<seq_q>x<seq_kv>x<head_dim>/causal:<0|1>/
 //             omp_threads:<t>
-//         cpu/probe/fma/omp_threads:<t>, cpu/probe/stream/triad/<MiB>MiB/omp_threads:<t>
+//         cpu/probe/fma/omp_threads:<t>, cpu/probe/stream/triad/<256KiB|8MiB|128MiB>/omp_threads:<t>
 // (Google Benchmark's own "threads" field counts its driver threads, which we
 // keep at 1; OpenMP teams are part of the name and of the `omp_threads` counter.)
 //
@@ -209,24 +209,30 @@ void register_all(const Options& opts) {
         ->UseRealTime()
         ->Unit(benchmark::kMillisecond);
   }
-  // STREAM arrays: 3 x 128 MiB, past any L3 we expect to meet.
-  constexpr std::int64_t kStreamFloats = std::int64_t{32} << 20;
-  for (int t : opts.threads) {
-    benchmark::RegisterBenchmark(
-        ("cpu/probe/stream/triad/" + std::to_string(kStreamFloats * 4 >> 20) +
-         "MiB/omp_threads:" + std::to_string(t))
-            .c_str(),
-        [t](benchmark::State& state) {
-          StreamArrays* arrays = stream_arrays(kStreamFloats, t);
-          for (auto _ : state) {
-            stream_triad(arrays, t);
-            benchmark::ClobberMemory();
-          }
-          state.SetBytesProcessed(state.iterations() * stream_triad_bytes(kStreamFloats));
-          state.counters["omp_threads"] = t;
-        })
-        ->UseRealTime()
-        ->Unit(benchmark::kMillisecond);
+  // STREAM triad over 3 arrays of 256 KiB (past a 48 KiB L1d, inside a 2 MiB
+  // L2: the L2's bandwidth), 8 MiB (past the L2, inside the L3) and 128 MiB
+  // (past any L3 we expect to meet: memory's). The report's roofline draws
+  // each as a roof.
+  for (const std::int64_t stream_floats :
+       {std::int64_t{64} << 10, std::int64_t{2} << 20, std::int64_t{32} << 20}) {
+    const std::int64_t kib = stream_floats * 4 >> 10;
+    const std::string size = kib < 1024 ? std::to_string(kib) + "KiB"
+                                        : std::to_string(kib >> 10) + "MiB";
+    for (int t : opts.threads) {
+      benchmark::RegisterBenchmark(
+          ("cpu/probe/stream/triad/" + size + "/omp_threads:" + std::to_string(t)).c_str(),
+          [t, kStreamFloats = stream_floats](benchmark::State& state) {
+            StreamArrays* arrays = stream_arrays(kStreamFloats, t);
+            for (auto _ : state) {
+              stream_triad(arrays, t);
+              benchmark::ClobberMemory();
+            }
+            state.SetBytesProcessed(state.iterations() * stream_triad_bytes(kStreamFloats));
+            state.counters["omp_threads"] = t;
+          })
+          ->UseRealTime()
+          ->Unit(benchmark::kMillisecond);
+    }
   }
 
   struct Entry {

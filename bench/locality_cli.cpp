@@ -9,7 +9,8 @@
 //
 // `run` with --repeat 1 calls the kernel exactly once, so it can run under
 // valgrind; --no-verify also skips the Eigen reference, leaving only the
-// kernel's own memory traffic to count. Exit codes: 0 ok, 1 wrong result,
+// kernel's own memory traffic to count; --repeat 0 builds the inputs and
+// stops, the baseline a profiler subtracts (bench/cachegrind.py). Exit codes: 0 ok, 1 wrong result,
 // 2 bad input.
 #include <algorithm>
 #include <chrono>
@@ -127,6 +128,11 @@ int run(const std::vector<std::string>& args) {
   Job job = req.matmul ? matmul_job(req) : attention_job(req);
 
   std::vector<double> seconds;
+  if (req.repeat == 0) {
+    std::printf("%s  setup only (--repeat 0): inputs built, kernel not called\n",
+                job.label.c_str());
+    return 0;
+  }
   for (std::int64_t r = 0; r < req.repeat; ++r) {
     const auto t0 = std::chrono::steady_clock::now();
     job.call();

@@ -3,11 +3,14 @@
 
     python3 bench/report.py results/<machine>/cpu_matmul.json
     python3 bench/report.py results/<machine>/cpu_attention.json --readme README.md
+    python3 bench/report.py results/<machine>/cpu_matmul.json --plots results/<machine> \
+        --profile results/<machine>/cachegrind.json
 
 The first prints the tables (Markdown). The second also rewrites the part of
 README.md between the family's markers (<!-- cpu-matmul-ladder:begin --> and
 <!-- cpu-matmul-ladder:end -->, or cpu-attention-ladder), atomically
 (temporary file, then rename). The family is read from the benchmark names.
+--plots writes the family's pictures there (bench/plots.py; matplotlib).
 
 Exit status 2, with one line on stderr, for a missing, empty, truncated or
 non-benchmark file; nothing is written then.
@@ -29,7 +32,8 @@ ATTENTION = re.compile(r"^cpu/attention/(?P<variant>[^/]+)/(?P<b>\d+)x(?P<h>\d+)
                        r"/omp_threads:(?P<threads>\d+)(?:/real_time)?$")
 MARKERS = {"matmul": ("<!-- cpu-matmul-ladder:begin -->", "<!-- cpu-matmul-ladder:end -->"),
            "attention": ("<!-- cpu-attention-ladder:begin -->",
-                         "<!-- cpu-attention-ladder:end -->")}
+                         "<!-- cpu-attention-ladder:end -->"),
+           "cachegrind": ("<!-- cachegrind:begin -->", "<!-- cachegrind:end -->")}
 ATTENTION_RUNGS = ["naive", "reordered", "tiled", "flash", "parallel_flash"]
 ATTENTION_PEERS = ["onednn", "eigen"]
 ATTENTION_HEADLINE_SEQ = 4096
@@ -356,18 +360,59 @@ def update_readme(readme, body, which):
     write_atomically(readme, before + BEGIN + "\n" + body + "\n" + END + after)
 
 
+def load_profile(path):
+    try:
+        with open(path, encoding="utf-8") as f:
+            doc = json.load(f)
+    except OSError as e:
+        raise ReportError(f"cannot read {path}: {e.strerror}")
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise ReportError(f"{path} is not valid JSON: not a bench/cachegrind.py file")
+    rows = doc.get("profiles") if isinstance(doc, dict) else None
+    if not isinstance(rows, list) or not all(
+            isinstance(r, dict) and isinstance(r.get("DLmr"), int) and isinstance(r.get("DLmw"), int)
+            for r in rows):
+        raise ReportError(f"{path} is not a bench/cachegrind.py file")
+    return doc
+
+
+def write_plots(doc, which, outdir, profile):
+    try:
+        import plots
+    except ImportError as e:
+        raise ReportError(f"plots need matplotlib ({e.name} is missing for {sys.executable}): "
+                          "apt-get install python3-matplotlib, and run Debian's /usr/bin/python3")
+    os.makedirs(outdir, exist_ok=True)
+    if which == "matmul":
+        med, _, _, _ = collect(doc)
+        threads = sorted({k[2] for k in med})
+        return plots.matmul_plots(doc, outdir, med, RUNGS, [p for p in PEERS if
+                                  any(k[0] == p for k in med)], threads, profile)
+    med, _, _, _, _ = collect_attention(doc)
+    threads = sorted({k[4] for k in med})
+    return plots.attention_plots(doc, outdir, med, ATTENTION_RUNGS, [p for p in ATTENTION_PEERS if
+                                 any(k[0] == p for k in med)], threads, profile)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("results", help="locality_bench JSON (--benchmark_out)")
     parser.add_argument("--readme", help="rewrite the ladder section of this README")
+    parser.add_argument("--plots", metavar="DIR", help="write the family's plots (PNG) here")
+    parser.add_argument("--profile", metavar="FILE",
+                        help="cachegrind counts (bench/cachegrind.py) for the roofline's intensities")
     args = parser.parse_args()
     try:
         doc = load(args.results)
         which = family(doc)
         body = tables(doc) if which == "matmul" else attention_tables(doc)
+        profile = load_profile(args.profile) if args.profile else None
         print(body)
         if args.readme:
             update_readme(args.readme, body, which)
+        if args.plots:
+            for path in write_plots(doc, which, args.plots, profile):
+                print(f"report.py: wrote {path}", file=sys.stderr)
     except ReportError as e:
         print(f"report.py: {e}", file=sys.stderr)
         return 2

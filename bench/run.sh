@@ -8,12 +8,21 @@
 #   bash bench/run.sh --full     every size (matmul 64..4096, attention 256..8192), 5 repetitions
 #   bash bench/run.sh --family attention   one ladder only
 #   bash bench/run.sh --label X  store under results/X/ (default: from the CPU model)
+#   bash bench/run.sh --no-profile      skip the cachegrind profile (bench/cachegrind.py)
+#   bash bench/run.sh --save-baseline   make this run the machine's baseline
 #   extra Google Benchmark flags go after --, e.g. -- --benchmark_filter=packed
+#
+# Then: the cache counts of every rung under cachegrind (results/<machine>/
+# cachegrind.json), the tables (printed and written into README.md), the plots
+# (results/<machine>/*.png), and a comparison with results/<machine>/baseline/
+# (the first run on a machine becomes its baseline).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 sweep=default
 repetitions=3
+profile=1
+save_baseline=0
 label=""
 families=(matmul attention)
 extra=()
@@ -24,8 +33,10 @@ while (($#)); do
     --label=*) label="${1#--label=}" ;;
     --family) families=("${2:?--family needs matmul or attention}"); shift ;;
     --family=*) families=("${1#--family=}") ;;
+    --no-profile) profile=0 ;;
+    --save-baseline) save_baseline=1 ;;
     --) shift; extra=("$@"); break ;;
-    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
     *) echo "bench/run.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -90,4 +101,52 @@ run_family() {
 }
 
 for family in "${families[@]}"; do run_family "$family"; done
-for family in "${families[@]}"; do python3 bench/report.py "$outdir/cpu_$family.json"; done
+
+# Cache evidence: every rung once under cachegrind, from the AVX2 profile build.
+profile_json="$outdir/cachegrind.json"
+if ((profile)); then
+  cmake --preset profile >/dev/null
+  cmake --build --preset profile -j "$(nproc)" --target locality_cli
+  start=$(date +%s)
+  "$LOCALITY_PYTHON" bench/cachegrind.py --out "$profile_json" >/dev/null
+  echo "locality: cachegrind profile took $(( $(date +%s) - start )) s; wrote $profile_json"
+fi
+
+# The tables (printed, and between README's markers) and the plots.
+profile_args=()
+[[ -f "$profile_json" ]] && profile_args=(--profile "$profile_json")
+for family in "${families[@]}"; do
+  "$LOCALITY_PYTHON" bench/report.py "$outdir/cpu_$family.json" --readme README.md \
+    --plots "$outdir" "${profile_args[@]}"
+done
+if [[ -f "$profile_json" ]]; then
+  "$LOCALITY_PYTHON" bench/cachegrind.py --table "$profile_json" --readme README.md
+fi
+
+# The baseline: the first run on a machine becomes it; --save-baseline replaces it.
+# Otherwise this run is compared with it (timings need 5+ repetitions to show
+# anything significant: compare --full runs).
+baseline="$outdir/baseline"
+results=("${families[@]/#/cpu_}")
+results=("${results[@]/%/.json}")
+[[ -f "$profile_json" ]] && results+=(cachegrind.json)
+if ((save_baseline)) || [[ ! -d "$baseline" ]]; then
+  mkdir -p "$baseline"
+  for f in "${results[@]}"; do
+    cp "$outdir/$f" "$baseline/.$f.tmp" && mv "$baseline/.$f.tmp" "$baseline/$f"
+  done
+  if ((profile)); then
+    # The small sizes CI checks every change against (tests/run.sh).
+    "$LOCALITY_PYTHON" bench/cachegrind.py --set ci --out "$baseline/cachegrind_ci.json" >/dev/null
+    results+=(cachegrind_ci.json)
+  fi
+  echo "locality: saved ${results[*]} as the baseline in $baseline"
+else
+  for f in "${results[@]}"; do
+    [[ -f "$baseline/$f" ]] || continue
+    kind=timings
+    [[ "$f" == cachegrind.json ]] && kind=cachegrind
+    echo "== against the baseline: $f"
+    "$LOCALITY_PYTHON" bench/compare.py "$kind" "$outdir/$f" | tail -n 4 || true
+  done
+fi

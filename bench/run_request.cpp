@@ -19,7 +19,7 @@ bool parse_common(const std::string& flag, const std::vector<std::string>& args,
   } else if (flag == "--threads") {
     req.threads = static_cast<int>(parse_int(value_of(flag, args, i), 1, kMaxThreads, "--threads"));
   } else if (flag == "--repeat") {
-    req.repeat = parse_int(value_of(flag, args, i), 1, 1'000'000, "--repeat");
+    req.repeat = parse_int(value_of(flag, args, i), 0, 1'000'000, "--repeat");
   } else if (flag == "--device") {
     const std::string device = value_of(flag, args, i);
     if (device != "cpu") {

@@ -19,7 +19,7 @@ struct RunRequest {
   AttentionShape shape{1, 1, 1024, 1024, 64};
   AttentionOptions options;
   int threads = 1;
-  std::int64_t repeat = 1;
+  std::int64_t repeat = 1;  // 0: build the inputs, call nothing
   bool verify = true;
   std::uint64_t workspace_bytes = 0;  // attention: what the rung asks for
   std::uint64_t bytes = 0;            // everything the run allocates, reference included

@@ -89,6 +89,14 @@ TEST(LocalityCli, RunOnceWithoutReference) {
   EXPECT_NE(o.output.find("verify: skipped"), std::string::npos) << o.output;
 }
 
+TEST(LocalityCli, RepeatZeroBuildsInputsOnly) {
+  const Outcome o = run(kCli, "run attention flash --seq 64 --head-dim 16 --repeat 0");
+  EXPECT_EQ(o.exit_code, 0) << o.output;
+  EXPECT_NE(o.output.find("setup only"), std::string::npos) << o.output;
+  EXPECT_EQ(o.output.find("GFLOP/s"), std::string::npos) << o.output;
+  expect_usage_error(kCli, "run matmul packed --repeat -1", "--repeat must be between 0 and");
+}
+
 TEST(LocalityCli, SizeZeroNegativeOrNotANumber) {
   expect_usage_error(kCli, "run matmul packed --size 0", "--size must be between 1 and");
   expect_usage_error(kCli, "run matmul packed --m -5", "--m must be between 1 and");

@@ -24,7 +24,7 @@ void require(bool ok) {
 void check_request(const locality::cli::RunRequest& r) {
   require((r.matmul != nullptr) != (r.attention != nullptr));
   require(r.threads >= 1 && r.threads <= locality::kMaxThreads);
-  require(r.repeat >= 1);
+  require(r.repeat >= 0);
   require(r.bytes > 0);
   if (r.matmul) {
     require(r.m >= 1 && r.n >= 1 && r.k >= 1);

@@ -36,4 +36,4 @@ if [[ $status -ne 0 ]]; then
 fi
 
 echo "== fuzz: the result-file reader, ${seconds} s (mutations of results/*.json)"
-python3 tests/fuzz/report_fuzz.py --seconds "$seconds" --findings "$findings"
+"${LOCALITY_PYTHON:-python3}" tests/fuzz/report_fuzz.py --seconds "$seconds" --findings "$findings"

@@ -1,0 +1,327 @@
+#!/usr/bin/env python3
+"""Cache evidence for every CPU rung: valgrind's cachegrind, one call each.
+
+    python3 bench/cachegrind.py --out results/<machine>/cachegrind.json
+    python3 bench/cachegrind.py --set ci --geometry-from results/<machine>/baseline/cachegrind_ci.json --out X
+    python3 bench/cachegrind.py --table results/<machine>/cachegrind.json [--readme README.md]
+
+Runs `locality run <family> <variant> ... --repeat 1 --no-verify --threads 1`
+under `valgrind --tool=cachegrind` for each rung at fixed small sizes, and the
+same command with `--repeat 0` (inputs built, kernel not called); the
+difference is the kernel's own instructions, data reads and writes, and D1
+and last-level misses. Counts are exact and repeatable (a simulation, not a
+sample), so they also serve as a regression signal (bench/compare.py).
+
+Two facts of the machines this runs on: valgrind 3.19 stops at the first
+AVX-512 instruction, so the binary comes from the `profile` preset
+(-march=x86-64-v3: AVX2 and FMA); and a virtual machine may tell valgrind a
+bogus last-level cache, so the geometry is passed explicitly (--I1, --D1,
+--LL), read from sysfs or taken from an earlier result file, and recorded.
+Cachegrind models two levels; its "LL" is the deepest cache whose set count
+is a power of two (cachegrind needs one), which is the L2 where the L3 has an
+odd number of sets.
+
+Exit status 2, with one line on stderr, for bad input; the output file is
+written atomically and only when every rung ran.
+"""
+
+import argparse
+import concurrent.futures
+import datetime
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "bench"))
+import report  # noqa: E402  (README markers, written atomically)
+EVENTS = ["Ir", "I1mr", "ILmr", "Dr", "D1mr", "DLmr", "Dw", "D1mw", "DLmw"]
+
+# (family, label, flops, arguments after the variant)
+SETS = {
+    "default": [
+        ("matmul", "256x256x256", 2 * 256 ** 3, ["--size", "256"]),
+        ("matmul", "512x512x512", 2 * 512 ** 3, ["--size", "512"]),
+        ("attention", "1x1x1024x1024x64", 4 * 1024 * 1024 * 64,
+         ["--seq", "1024", "--head-dim", "64"]),
+    ],
+    "ci": [
+        ("matmul", "128x128x128", 2 * 128 ** 3, ["--size", "128"]),
+        ("attention", "1x1x256x256x64", 4 * 256 * 256 * 64,
+         ["--seq", "256", "--head-dim", "64"]),
+    ],
+}
+
+
+class ProfileError(Exception):
+    pass
+
+
+def sysfs_caches(cpu="/sys/devices/system/cpu/cpu0/cache"):
+    """[(level, type, size_bytes, ways, line, sets)] from sysfs."""
+    out = []
+    try:
+        entries = sorted(e for e in os.listdir(cpu) if e.startswith("index"))
+    except OSError as e:
+        raise ProfileError(f"cannot read the cache geometry from {cpu}: {e.strerror}")
+    for e in entries:
+        def read(name):
+            with open(os.path.join(cpu, e, name), encoding="ascii") as f:
+                return f.read().strip()
+        size = read("size")
+        scale = {"K": 1024, "M": 1024 ** 2, "G": 1024 ** 3}.get(size[-1], 1)
+        size_bytes = int(size.rstrip("KMG")) * scale
+        ways, line = int(read("ways_of_associativity")), int(read("coherency_line_size"))
+        out.append((int(read("level")), read("type"), size_bytes, ways, line,
+                    size_bytes // (ways * line)))
+    return out
+
+
+def power_of_two(x):
+    return x > 0 and x & (x - 1) == 0
+
+
+def geometry_from_sysfs():
+    caches = sysfs_caches()
+    def pick(level, kinds):
+        for c in caches:
+            if c[0] == level and c[1] in kinds:
+                return c
+        return None
+    i1, d1 = pick(1, ("Instruction",)), pick(1, ("Data",))
+    if not i1 or not d1:
+        raise ProfileError("sysfs lists no L1 instruction and data caches")
+    deeper = sorted((c for c in caches if c[0] >= 2 and c[1] == "Unified"), key=lambda c: -c[0])
+    ll, skipped = None, []
+    for c in deeper:
+        if power_of_two(c[5]):
+            ll = c
+            break
+        skipped.append(f"L{c[0]} ({c[2] >> 10} KiB, {c[3]}-way: {c[5]} sets, not a power of two)")
+    if not ll:
+        raise ProfileError("no cache below L1 has a power-of-two number of sets")
+    note = f"LL modelled as the L{ll[0]}"
+    if skipped:
+        note += "; skipped " + ", ".join(skipped)
+    return {"I1": list(i1[2:5]), "D1": list(d1[2:5]), "LL": list(ll[2:5]), "note": note,
+            "source": "sysfs"}
+
+
+def describe(geometry):
+    def one(name):
+        size, ways, line = geometry[name]
+        return f"{name} {size >> 10} KiB {ways}-way {line} B lines"
+    return ", ".join(one(n) for n in ("I1", "D1", "LL")) + f" ({geometry['note']})"
+
+
+def rungs(binary):
+    """{family: [(rung, variant)]} from `locality list`."""
+    try:
+        out = subprocess.run([binary, "list"], capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError) as e:
+        raise ProfileError(f"cannot run {binary} list: {e}")
+    found = {}
+    for line in out.splitlines()[1:]:
+        parts = line.split()
+        if len(parts) >= 3 and parts[1].isdigit():
+            found.setdefault(parts[0], []).append((int(parts[1]), parts[2]))
+    if not found:
+        raise ProfileError(f"{binary} list printed no rungs")
+    return found
+
+
+def cachegrind(binary, args, geometry, workdir):
+    """The summary counts of one command under cachegrind."""
+    fd, out = tempfile.mkstemp(dir=workdir, prefix="cg.")
+    os.close(fd)
+    cmd = ["valgrind", "--tool=cachegrind", "--cache-sim=yes", f"--cachegrind-out-file={out}"]
+    cmd += [f"--{n}={','.join(str(x) for x in geometry[n])}" for n in ("I1", "D1", "LL")]
+    cmd += [binary] + args
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode != 0:
+        tail = " ".join(r.stderr.strip().splitlines()[-2:])
+        raise ProfileError(f"{' '.join(args[:3])}: valgrind exited {r.returncode}: {tail}")
+    events, summary = None, None
+    with open(out, encoding="utf-8") as f:
+        for line in f:
+            if line.startswith("events:"):
+                events = line.split()[1:]
+            elif line.startswith("summary:"):
+                summary = [int(x) for x in line.split()[1:]]
+    os.unlink(out)
+    if not events or not summary or any(e not in events for e in EVENTS):
+        raise ProfileError(f"{' '.join(args[:3])}: no cache simulation in cachegrind's output")
+    return dict(zip(events, summary))
+
+
+def profile_case(binary, geometry, family, rung, variant, label, flops, extra, workdir):
+    base = ["run", family, variant] + extra + ["--threads", "1", "--no-verify"]
+    full = cachegrind(binary, base + ["--repeat", "1"], geometry, workdir)
+    setup = cachegrind(binary, base + ["--repeat", "0"], geometry, workdir)
+    row = {"family": family, "rung": rung, "variant": variant, "size": label, "flops": flops,
+           "command": "locality " + " ".join(base + ["--repeat", "1"])}
+    row.update({e: max(0, full[e] - setup[e]) for e in EVENTS})
+    return row
+
+
+def derived(row):
+    data = row["Dr"] + row["Dw"]
+    d1, ll = row["D1mr"] + row["D1mw"], row["DLmr"] + row["DLmw"]
+    return {"d1_misses": d1, "ll_misses": ll,
+            "d1_miss_rate": d1 / data if data else 0.0,
+            "ll_miss_rate": ll / data if data else 0.0,
+            "d1_misses_per_flop": d1 / row["flops"], "ll_misses_per_flop": ll / row["flops"]}
+
+
+def table(doc):
+    ctx = doc["context"]
+    out = [f"Cachegrind, one call per rung, 1 thread ({ctx.get('build', '?')}; valgrind "
+           f"{ctx.get('valgrind', '?')}; commit {ctx.get('git_commit', '?')}). Simulated caches: "
+           f"{describe(ctx['cache_geometry'])}. Counts are the kernel's alone (the run with "
+           f"--repeat 0 subtracted).", ""]
+    groups = []
+    for row in doc["profiles"]:
+        key = (row["family"], row["size"])
+        if key not in groups:
+            groups.append(key)
+    for family, size in groups:
+        out += [f"{family} {size}:", "",
+                "| rung | variant | instructions | data accesses | D1 misses | D1 miss rate | "
+                "LL misses | LL miss rate | D1 misses / FLOP | LL misses / FLOP |",
+                "|" + "---|" * 10]
+        for row in doc["profiles"]:
+            if (row["family"], row["size"]) != (family, size):
+                continue
+            d = derived(row)
+            out.append(f"| {row['rung']} | {row['variant']} | {row['Ir'] / 1e6:,.1f} M | "
+                       f"{(row['Dr'] + row['Dw']) / 1e6:,.1f} M | {d['d1_misses'] / 1e6:,.2f} M | "
+                       f"{100 * d['d1_miss_rate']:.2f}% | {d['ll_misses'] / 1e3:,.1f} K | "
+                       f"{100 * d['ll_miss_rate']:.3f}% | {d['d1_misses_per_flop']:.4f} | "
+                       f"{d['ll_misses_per_flop']:.5f} |")
+        out.append("")
+    return "\n".join(out)
+
+
+def load(path):
+    """A profile file, checked enough for table() to read it."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            doc = json.load(f)
+    except OSError as e:
+        raise ProfileError(f"cannot read {path}: {e.strerror}")
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ProfileError(f"{path} is not valid JSON ({type(e).__name__}): not a profile file")
+    try:
+        geometry = doc["context"]["cache_geometry"]
+        describe(geometry)
+        for r in doc["profiles"]:
+            for key in EVENTS + ["flops", "rung"]:
+                if isinstance(r[key], bool) or not isinstance(r[key], int) or r[key] < 0:
+                    raise TypeError(f"{key} is not a whole number")
+            if r["flops"] == 0:
+                raise TypeError("flops is 0")
+            for key in ("family", "variant", "size"):
+                if not isinstance(r[key], str):
+                    raise TypeError(f"{key} is not a string")
+    except (KeyError, TypeError, ValueError, IndexError) as e:
+        raise ProfileError(f"{path} is not a bench/cachegrind.py file ({e})")
+    return doc
+
+
+def write_atomically(path, text):
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".profile-")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def git_commit():
+    try:
+        commit = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short=12", "HEAD"],
+                                capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", ROOT, "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True).stdout.strip()
+        return commit + ("-dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--binary", default=os.path.join(ROOT, "build", "profile", "bench", "locality"),
+                        help="the locality driver from the profile preset")
+    parser.add_argument("--set", choices=sorted(SETS), default="default",
+                        help="sizes: default (matmul 256 and 512, attention seq 1024) or ci")
+    parser.add_argument("--out", help="write the counts here (JSON)")
+    parser.add_argument("--geometry-from", help="reuse the cache geometry of this result file")
+    parser.add_argument("--only", help="profile only variants whose name contains this")
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--table", metavar="FILE", help="print the table of an earlier run")
+    parser.add_argument("--readme", help="with --table: write it between README's cachegrind markers")
+    args = parser.parse_args()
+    try:
+        if args.table:
+            doc = load(args.table)
+            print(table(doc))
+            if args.readme:
+                report.update_readme(args.readme, table(doc), "cachegrind")
+            return 0
+        if args.jobs < 1:
+            raise ProfileError("--jobs must be at least 1")
+        if not os.access(args.binary, os.X_OK):
+            raise ProfileError(f"{args.binary} is not an executable (build the profile preset)")
+        if args.geometry_from:
+            try:
+                with open(args.geometry_from, encoding="utf-8") as f:
+                    geometry = json.load(f)["context"]["cache_geometry"]
+                for n in ("I1", "D1", "LL"):
+                    if len(geometry[n]) != 3 or not all(isinstance(x, int) for x in geometry[n]):
+                        raise ValueError(n)
+                geometry = dict(geometry, source=args.geometry_from)
+            except (OSError, ValueError, KeyError, TypeError) as e:
+                raise ProfileError(f"no cache geometry in {args.geometry_from} ({e})")
+        else:
+            geometry = geometry_from_sysfs()
+        ladder = rungs(args.binary)
+        cases = []
+        for family, label, flops, extra in SETS[args.set]:
+            for rung, variant in ladder.get(family, []):
+                if args.only and args.only not in variant:
+                    continue
+                cases.append((family, rung, variant, label, flops, extra))
+        if not cases:
+            raise ProfileError("no rung to profile")
+        print(f"profile: {len(cases)} rungs under cachegrind; {describe(geometry)}", file=sys.stderr)
+        with tempfile.TemporaryDirectory() as work, \
+                concurrent.futures.ThreadPoolExecutor(max_workers=args.jobs) as pool:
+            futures = [pool.submit(profile_case, args.binary, geometry, f, r, v, label, flops,
+                                   extra, work) for f, r, v, label, flops, extra in cases]
+            rows = [fut.result() for fut in futures]
+        version = subprocess.run(["valgrind", "--version"], capture_output=True,
+                                 text=True).stdout.strip()
+        doc = {"context": {
+            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "git_commit": git_commit(), "valgrind": version, "set": args.set,
+            "build": "profile preset, -O3 -g -march=x86-64-v3",
+            "binary": os.path.relpath(args.binary, ROOT), "cache_geometry": geometry},
+            "profiles": rows}
+        print(table(doc))
+        if args.out:
+            write_atomically(args.out, json.dumps(doc, indent=1) + "\n")
+    except (ProfileError, report.ReportError) as e:
+        print(f"cachegrind.py: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

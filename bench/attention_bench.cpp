@@ -7,6 +7,7 @@
 #include <sstream>
 #include <string>
 
+#include "check_once.hpp"
 #include "cli_args.hpp"
 #include "locality/attention.hpp"
 #include "locality/matrix.hpp"
@@ -46,11 +47,10 @@ std::vector<std::ptrdiff_t> rows_to_check(const AttentionShape& s) {
   return rows;
 }
 
-void attention_benchmark(benchmark::State& state, const AttentionVariant& variant,
-                         const AttentionShape& s, bool causal, int threads, double peak_flops,
-                         std::atomic<bool>& failed) {
-  std::vector<float> q(s.q_elements()), k(s.kv_elements()), v(s.kv_elements()),
-      o(s.q_elements());
+void attention_benchmark(benchmark::State& state, const std::string& name,
+                         const AttentionVariant& variant, const AttentionShape& s, bool causal,
+                         int threads, double peak_flops, std::atomic<bool>& failed) {
+  std::vector<float> q(s.q_elements()), k(s.kv_elements()), v(s.kv_elements()), o(s.q_elements());
   fill_random(std::span<float>(q), 1);
   fill_random(std::span<float>(k), 2);
   fill_random(std::span<float>(v), 3);
@@ -60,8 +60,13 @@ void attention_benchmark(benchmark::State& state, const AttentionVariant& varian
   Matrix<float> workspace(1, static_cast<std::ptrdiff_t>(workspace_bytes / sizeof(float)));
   const std::span<float> ws(workspace.data(), workspace_bytes / sizeof(float));
 
-  attention(variant, s, q, k, v, o, options, threads, ws);  // also the warm-up
-  const VerifyResult check = verify_attention_rows(s, q, k, v, o, options, rows_to_check(s));
+  std::optional<VerifyResult> earlier = CheckOnce::earlier(name);
+  if (!earlier) {
+    attention(variant, s, q, k, v, o, options, threads, ws);  // also the warm-up
+    earlier = verify_attention_rows(s, q, k, v, o, options, rows_to_check(s));
+    CheckOnce::remember(name, *earlier);
+  }
+  const VerifyResult& check = *earlier;
   if (!check.ok) {
     failed = true;
     state.SkipWithError(("wrong result: " + check.message).c_str());
@@ -72,9 +77,9 @@ void attention_benchmark(benchmark::State& state, const AttentionVariant& varian
     benchmark::ClobberMemory();
   }
 
-  const double flops = 4.0 * static_cast<double>(s.batch * s.heads) *
-                       static_cast<double>(s.seq_q) * static_cast<double>(s.seq_kv) *
-                       static_cast<double>(s.head_dim) * (causal ? 0.5 : 1.0);
+  const double flops = 4.0 * static_cast<double>(s.batch * s.heads) * static_cast<double>(s.seq_q) *
+                       static_cast<double>(s.seq_kv) * static_cast<double>(s.head_dim) *
+                       (causal ? 0.5 : 1.0);
   const double bytes = 4.0 * static_cast<double>(2 * s.q_elements() + 2 * s.kv_elements());
   using benchmark::Counter;
   state.counters["flops"] = Counter(flops, Counter::kIsIterationInvariantRate);
@@ -106,10 +111,9 @@ std::int64_t attention_heads_for(std::int64_t seq) {
 std::uint64_t attention_benchmark_bytes(std::int64_t heads, std::int64_t seq, std::int64_t d,
                                         int threads) {
   const char* what = "the buffer size of this attention benchmark";
-  const std::uint64_t tensor =
-      cli::checked_mul(cli::checked_mul(static_cast<std::uint64_t>(heads),
-                                        static_cast<std::uint64_t>(seq), what),
-                       static_cast<std::uint64_t>(d) * sizeof(float), what);
+  const std::uint64_t tensor = cli::checked_mul(
+      cli::checked_mul(static_cast<std::uint64_t>(heads), static_cast<std::uint64_t>(seq), what),
+      static_cast<std::uint64_t>(d) * sizeof(float), what);
   // The largest workspace: a score matrix slab per thread (the unfused rungs).
   const std::uint64_t scores = cli::checked_mul(
       cli::checked_mul(static_cast<std::uint64_t>(seq), static_cast<std::uint64_t>(seq), what),
@@ -132,11 +136,12 @@ void register_attention(const AttentionSweep& sweep, const std::map<int, double>
           if (seq > largest_seq_for(v.name)) continue;
           for (int t : sweep.threads) {
             const AttentionShape shape{1, attention_heads_for(seq), seq, seq, d};
+            const std::string name = attention_name(v.name, shape, causal, t);
             benchmark::RegisterBenchmark(
-                attention_name(v.name, shape, causal, t).c_str(),
-                [&v, shape, causal, t, p = peak.at(t), &failed](benchmark::State& state) {
+                name.c_str(),
+                [name, &v, shape, causal, t, p = peak.at(t), &failed](benchmark::State& state) {
                   try {
-                    attention_benchmark(state, v, shape, causal, t, p, failed);
+                    attention_benchmark(state, name, v, shape, causal, t, p, failed);
                   } catch (const std::exception& ex) {
                     failed = true;
                     state.SkipWithError(ex.what());

@@ -16,16 +16,16 @@
 #include <chrono>
 #include <cstdio>
 #include <functional>
-#include <memory>
 #include <iostream>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "cli_args.hpp"
-#include "run_request.hpp"
 #include "locality/attention.hpp"
 #include "locality/matmul.hpp"
 #include "locality/verify.hpp"
+#include "run_request.hpp"
 
 namespace locality::cli {
 namespace {
@@ -103,12 +103,12 @@ Job attention_job(const RunRequest& req) {
   poison(std::span<float>(data->o));
   Job job;
   job.keep = data;
-  job.label = "attention/" + std::string(req.attention->name) + "  batch=" +
-              std::to_string(shape.batch) + " heads=" + std::to_string(shape.heads) +
-              " seq_q=" + std::to_string(shape.seq_q) + " seq_kv=" +
-              std::to_string(shape.seq_kv) + " head_dim=" + std::to_string(shape.head_dim) +
-              (req.options.causal ? " causal" : "") + "  workspace=" +
-              std::to_string(req.workspace_bytes) + " B";
+  job.label = "attention/" + std::string(req.attention->name) +
+              "  batch=" + std::to_string(shape.batch) + " heads=" + std::to_string(shape.heads) +
+              " seq_q=" + std::to_string(shape.seq_q) + " seq_kv=" + std::to_string(shape.seq_kv) +
+              " head_dim=" + std::to_string(shape.head_dim) +
+              (req.options.causal ? " causal" : "") +
+              "  workspace=" + std::to_string(req.workspace_bytes) + " B";
   job.flops = 4.0 * static_cast<double>(shape.batch) * static_cast<double>(shape.heads) *
               static_cast<double>(shape.seq_q) * static_cast<double>(shape.seq_kv) *
               static_cast<double>(shape.head_dim) * (req.options.causal ? 0.5 : 1.0);

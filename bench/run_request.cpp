@@ -101,8 +101,9 @@ void parse_attention(const std::vector<std::string>& args, RunRequest& req) {
   // Q and O, K and V, the workspace, and the verifier's double copies of one
   // head's K, V, |K| and |V|.
   const std::uint64_t reference = req.verify ? checked_mul(kv_bytes / heads, 8, what) : 0;
-  req.bytes = checked_add(checked_add(checked_mul(q_bytes, 2, what), checked_mul(kv_bytes, 2, what), what),
-                          checked_add(req.workspace_bytes, reference, what), what);
+  req.bytes =
+      checked_add(checked_add(checked_mul(q_bytes, 2, what), checked_mul(kv_bytes, 2, what), what),
+                  checked_add(req.workspace_bytes, reference, what), what);
 }
 
 }  // namespace

@@ -163,7 +163,9 @@ class AttentionNumerics : public ::testing::TestWithParam<AttentionCase> {
     const VerifyResult r = verify_attention(kShape, q_, k_, v_, o_, options);
     EXPECT_TRUE(r.ok) << (causal ? "causal: " : "") << r.message;
   }
-  float out(std::ptrdiff_t i, std::ptrdiff_t c) const { return o_[static_cast<std::size_t>(i * d + c)]; }
+  float out(std::ptrdiff_t i, std::ptrdiff_t c) const {
+    return o_[static_cast<std::size_t>(i * d + c)];
+  }
   float& at(std::vector<float>& x, std::ptrdiff_t row, std::ptrdiff_t c) {
     return x[static_cast<std::size_t>(row * d + c)];
   }
@@ -191,8 +193,8 @@ TEST_P(AttentionNumerics, NaNInAKeyPoisonsTheRowsThatSeeIt) {
     for (std::ptrdiff_t i = 0; i < seq; ++i) {
       const bool sees = !causal || i >= j;
       for (std::ptrdiff_t c = 0; c < d; ++c) {
-        ASSERT_EQ(std::isnan(out(i, c)), sees) << (causal ? "causal " : "") << "O(" << i << ","
-                                                << c << ")";
+        ASSERT_EQ(std::isnan(out(i, c)), sees)
+            << (causal ? "causal " : "") << "O(" << i << "," << c << ")";
       }
     }
   }
@@ -209,8 +211,8 @@ TEST_P(AttentionNumerics, NonFiniteValuesReachOnlyTheirColumnOfTheRowsThatSeeThe
     for (std::ptrdiff_t i = 0; i < seq; ++i) {
       for (std::ptrdiff_t c = 0; c < d; ++c) {
         const float x = out(i, c);
-        const std::string where = std::string(causal ? "causal " : "") + "O(" +
-                                  std::to_string(i) + "," + std::to_string(c) + ")";
+        const std::string where = std::string(causal ? "causal " : "") + "O(" + std::to_string(i) +
+                                  "," + std::to_string(c) + ")";
         if (c == 3 && (!causal || i >= 40)) {
           ASSERT_TRUE(std::isnan(x)) << where;
         } else if (c == 9 && (!causal || i >= 45)) {

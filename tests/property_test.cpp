@@ -93,8 +93,7 @@ TEST(Property, AttentionRandomShapesEveryRung) {
                            pick(rng, 0, 4) == 0 ? pick(rng, 129, kMaxHeadDim) : pick(rng, 1, 128)};
     const AttentionOptions options{std::nullopt, pick(rng, 0, 1) == 1};
     const float gain = pick(rng, 0, 4) == 0 ? 1000.0f : 1.0f;  // sometimes huge scores
-    std::vector<float> q(s.q_elements()), k(s.kv_elements()), v(s.kv_elements()),
-        o(s.q_elements());
+    std::vector<float> q(s.q_elements()), k(s.kv_elements()), v(s.kv_elements()), o(s.q_elements());
     fill_random(std::span<float>(q), seed);
     fill_random(std::span<float>(k), seed + 1);
     fill_random(std::span<float>(v), seed + 2);
@@ -106,8 +105,8 @@ TEST(Property, AttentionRandomShapesEveryRung) {
       const VerifyResult r = verify_attention(s, q, k, v, o, options);
       ASSERT_TRUE(r.ok) << variant.name << ", [" << s.batch << "," << s.heads << "," << s.seq_q
                         << "," << s.seq_kv << "," << s.head_dim << "]"
-                        << (options.causal ? " causal" : "") << ", q x " << gain << ", "
-                        << threads << " threads: " << r.message;
+                        << (options.causal ? " causal" : "") << ", q x " << gain << ", " << threads
+                        << " threads: " << r.message;
     }
   });
 }

@@ -39,12 +39,12 @@ inline void store16(float* p, Vec16 v) { std::memcpy(p, &v, sizeof v); }
 template <typename F, typename U>
 inline F exp2_nonpositive_impl(F x) {
   const F zero{};
-  x = x < -127.0f ? zero - 127.0f : x;     // -inf and deep underflow give 0 below
-  constexpr float kRound = 12582912.0f;    // 1.5 * 2^23: x + kRound keeps round(x) in its low bits
+  x = x < -127.0f ? zero - 127.0f : x;   // -inf and deep underflow give 0 below
+  constexpr float kRound = 12582912.0f;  // 1.5 * 2^23: x + kRound keeps round(x) in its low bits
   const F shifted = x + kRound;
-  const F f = x - (shifted - kRound);      // in [-1/2, 1/2]
-  F p = zero + 1.5252733804059840e-5f;     // (ln 2)^7 / 7!
-  p = p * f + 1.5403530393381608e-4f;      // (ln 2)^6 / 6!
+  const F f = x - (shifted - kRound);   // in [-1/2, 1/2]
+  F p = zero + 1.5252733804059840e-5f;  // (ln 2)^7 / 7!
+  p = p * f + 1.5403530393381608e-4f;   // (ln 2)^6 / 6!
   p = p * f + 1.3333558146428443e-3f;
   p = p * f + 9.6181291076284772e-3f;
   p = p * f + 5.5504108664821580e-2f;
@@ -52,8 +52,7 @@ inline F exp2_nonpositive_impl(F x) {
   p = p * f + 6.9314718055994531e-1f;
   p = p * f + 1.0f;
   // round(x) + 127 in the exponent field: 2^round(x), or +0 for round(x) = -127.
-  const U n_plus_bias =
-      std::bit_cast<U>(shifted) - std::bit_cast<std::uint32_t>(kRound) + 127u;
+  const U n_plus_bias = std::bit_cast<U>(shifted) - std::bit_cast<std::uint32_t>(kRound) + 127u;
   return p * std::bit_cast<F>(n_plus_bias << 23);
 }
 inline float exp2_nonpositive(float x) { return exp2_nonpositive_impl<float, std::uint32_t>(x); }

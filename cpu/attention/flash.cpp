@@ -28,11 +28,12 @@
 //   head_dim 64); the rescale when the max moves. With several threads this
 //   rung only cuts the rows into contiguous slabs, which the causal mask makes
 //   uneven; rung 4 deals the work out.
-// Here (bash bench/run.sh, commit b13300265bde, 2-core Xeon, AVX-512, GCC
-//   12): at seq 4096, one thread, 146 GFLOP/s at head_dim 64 and 163 at 128
-//   (74% and 83% of the FMA probe): 2.0x and 1.5x the best unfused peer, with
-//   2.2 and 4.1 MiB of workspace instead of 64 MiB. Two threads: 289 and 317,
-//   but causal only 188 and 205 (uneven slabs).
+// Here (bash bench/run.sh, commit f557424d8715, 2-core Xeon, AVX-512, GCC
+//   12): at seq 4096, one thread, 147 GFLOP/s at head_dim 64 and 164 at 128
+//   (75% and 84% of the FMA probe): 1.95x and 1.54x the best unfused peer,
+//   with 2.2 and 4.1 MiB of workspace instead of 64 MiB. Two threads: 285 and
+//   314, but causal only 180 and 207 (uneven slabs). Cachegrind at seq 1024:
+//   about 100 last-level misses where rung 2 has 221 K.
 #include "flash.hpp"
 
 #include <algorithm>

@@ -11,11 +11,12 @@
 // Cost: O(seq_q * seq_kv) workspace and the traffic it brings; with the
 //   causal mask, the products still compute every score up to the slab's
 //   last visible key (about twice the needed work for a whole head).
-// Here (bash bench/run.sh, commit b13300265bde, 2-core Xeon, AVX-512, GCC
-//   12): at seq 4096, one thread, 66 GFLOP/s at head_dim 64 and 96 at 128
-//   (34% and 49% of the FMA probe), 0.9x the unfused oneDNN peer (72, 109)
-//   that makes the same passes; causal 42 and 54. The products run near
-//   peak, the S traffic does not.
+// Here (bash bench/run.sh, commit f557424d8715, 2-core Xeon, AVX-512, GCC
+//   12): at seq 4096, one thread, 68 GFLOP/s at head_dim 64 and 96 at 128
+//   (35% and 49% of the FMA probe), 0.9x the unfused oneDNN peer (75, 107)
+//   that makes the same passes; causal 39 and 52. The products run near peak,
+//   the S traffic does not: cachegrind counts 10x fewer D1 misses than rung 1
+//   but as many last-level misses.
 #include <algorithm>
 #include <cstddef>
 

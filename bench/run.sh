@@ -68,7 +68,10 @@ cmake --build --preset release -j "$(nproc)"
 outdir="results/$label"
 mkdir -p "$outdir"
 commit=$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
-if [[ -n "$(git status --porcelain --untracked-files=no 2>/dev/null)" ]]; then commit+="-dirty"; fi
+# Dirty means changed code; the result files and README this job rewrites do not count.
+if [[ -n "$(git status --porcelain --untracked-files=no -- . ":!results" ":!README.md" 2>/dev/null)" ]]; then
+  commit+="-dirty"
+fi
 
 # One family per JSON file, each written atomically: a run that fails or is
 # interrupted leaves the previous file as it was.

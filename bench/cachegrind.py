@@ -231,19 +231,6 @@ def load(path):
     return doc
 
 
-def write_atomically(path, text):
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".profile-")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-
-
 def git_commit():
     try:
         commit = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short=12", "HEAD"],
@@ -318,7 +305,7 @@ def main():
             "profiles": rows}
         print(table(doc))
         if args.out:
-            write_atomically(args.out, json.dumps(doc, indent=1) + "\n")
+            report.write_atomically(args.out, json.dumps(doc, indent=1) + "\n")
     except (ProfileError, report.ReportError) as e:
         print(f"cachegrind.py: {e}", file=sys.stderr)
         return 2

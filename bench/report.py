@@ -335,7 +335,9 @@ def tables(doc):
 
 
 def write_atomically(path, text):
+    """Temporary file in the same folder, then rename: readers never see half a file."""
     directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=".report-")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:

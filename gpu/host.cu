@@ -1,0 +1,222 @@
+// Host side of the GPU ladder: device discovery, the copy-in/run/copy-out
+// entry point the tests and driver use, and the timing harness the benchmarks
+// use (events, L2 flush, the cuBLAS peer).
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+
+#include <climits>
+#include <string>
+
+#include "cuda_check.cuh"
+#include "locality/gpu.hpp"
+#include "locality/matmul.hpp"
+
+#define LOCALITY_CUBLAS(call)                                                                  \
+  do {                                                                                         \
+    const cublasStatus_t locality_status_ = (call);                                            \
+    if (locality_status_ != CUBLAS_STATUS_SUCCESS)                                             \
+      ::locality::gpu::fail(#call, __FILE__, __LINE__, cublasGetStatusString(locality_status_)); \
+  } while (0)
+
+namespace locality::gpu {
+
+DeviceStatus query_device() {
+  DeviceStatus status;
+  int count = 0;
+  const cudaError_t err = cudaGetDeviceCount(&count);
+  if (err != cudaSuccess) {
+    status.reason = std::string("no usable CUDA device: ") + cudaGetErrorString(err);
+    return status;
+  }
+  if (count == 0) {
+    status.reason = "no usable CUDA device: cudaGetDeviceCount found 0 devices";
+    return status;
+  }
+  cudaDeviceProp prop{};
+  if (cudaGetDeviceProperties(&prop, 0) != cudaSuccess) {
+    status.reason = "no usable CUDA device: cannot read device 0's properties";
+    return status;
+  }
+  status.available = true;
+  status.name = prop.name;
+  return status;
+}
+
+namespace {
+
+void require_device() {
+  const DeviceStatus status = query_device();
+  if (!status.available) throw GpuError(status.reason);
+}
+
+// The rungs index with 32-bit ints.
+void require_int_sized(std::ptrdiff_t m, std::ptrdiff_t n, std::ptrdiff_t k) {
+  const auto fits = [](std::ptrdiff_t x, std::ptrdiff_t y) { return x <= INT_MAX / std::max<std::ptrdiff_t>(y, 1); };
+  if (!fits(m, k) || !fits(k, n) || !fits(m, n)) {
+    throw ShapeError("GPU matmul of " + std::to_string(m) + "x" + std::to_string(n) + "x" +
+                     std::to_string(k) + ": a matrix has more than 2^31 - 1 elements");
+  }
+}
+
+void copy_to_device(ConstView<float> host, float* device) {
+  LOCALITY_CUDA(cudaMemcpy2D(device, static_cast<std::size_t>(host.cols()) * sizeof(float),
+                             host.data(), static_cast<std::size_t>(host.ld()) * sizeof(float),
+                             static_cast<std::size_t>(host.cols()) * sizeof(float),
+                             static_cast<std::size_t>(host.rows()), cudaMemcpyHostToDevice));
+}
+
+void copy_to_host(const float* device, View<float> host) {
+  LOCALITY_CUDA(cudaMemcpy2D(host.data(), static_cast<std::size_t>(host.ld()) * sizeof(float),
+                             device, static_cast<std::size_t>(host.cols()) * sizeof(float),
+                             static_cast<std::size_t>(host.cols()) * sizeof(float),
+                             static_cast<std::size_t>(host.rows()), cudaMemcpyDeviceToHost));
+}
+
+std::size_t elements(std::ptrdiff_t rows, std::ptrdiff_t cols) {
+  return static_cast<std::size_t>(rows) * static_cast<std::size_t>(cols);
+}
+
+}  // namespace
+
+void matmul(const GpuMatmulVariant& variant, ConstView<float> a, ConstView<float> b,
+            View<float> c) {
+  check_matmul_args(a, b, c, 1);
+  const std::ptrdiff_t m = a.rows(), k = a.cols(), n = b.cols();
+  if (m == 0 || n == 0) return;
+  if (k == 0) {  // an empty sum: C = 0, as on the CPU
+    for (std::ptrdiff_t i = 0; i < m; ++i) std::fill_n(c.row(i), n, 0.0f);
+    return;
+  }
+  require_int_sized(m, n, k);
+  require_device();
+  DeviceBuffer<float> da(elements(m, k)), db(elements(k, n)), dc(elements(m, n));
+  copy_to_device(a, da.get());
+  copy_to_device(b, db.get());
+  LOCALITY_CUDA(cudaMemset(dc.get(), 0xff, dc.size() * sizeof(float)));  // NaN: unwritten shows
+  variant.run(da.get(), db.get(), dc.get(), static_cast<int>(m), static_cast<int>(n),
+              static_cast<int>(k));
+  LOCALITY_CUDA(cudaDeviceSynchronize());
+  copy_to_host(dc.get(), c);
+}
+
+DeviceInfo device_info() {
+  require_device();
+  cudaDeviceProp prop{};
+  LOCALITY_CUDA(cudaGetDeviceProperties(&prop, 0));
+  DeviceInfo info;
+  info.name = prop.name;
+  info.sm_count = prop.multiProcessorCount;
+  int khz = 0;
+  LOCALITY_CUDA(cudaDeviceGetAttribute(&khz, cudaDevAttrClockRate, 0));
+  info.sm_clock_mhz = khz / 1000;
+  LOCALITY_CUDA(cudaDeviceGetAttribute(&khz, cudaDevAttrMemoryClockRate, 0));
+  info.memory_clock_mhz = khz / 1000;
+  info.l2_bytes = prop.l2CacheSize;
+  info.memory_bytes = static_cast<std::int64_t>(prop.totalGlobalMem);
+  info.compute_capability = std::to_string(prop.major) + "." + std::to_string(prop.minor);
+  int version = 0;
+  LOCALITY_CUDA(cudaDriverGetVersion(&version));
+  info.driver_version = std::to_string(version / 1000) + "." + std::to_string(version % 1000 / 10);
+  LOCALITY_CUDA(cudaRuntimeGetVersion(&version));
+  info.runtime_version = std::to_string(version / 1000) + "." + std::to_string(version % 1000 / 10);
+  int major = 0, minor = 0, patch = 0;
+  LOCALITY_CUBLAS(cublasGetProperty(MAJOR_VERSION, &major));
+  LOCALITY_CUBLAS(cublasGetProperty(MINOR_VERSION, &minor));
+  LOCALITY_CUBLAS(cublasGetProperty(PATCH_LEVEL, &patch));
+  info.cublas_version =
+      std::to_string(major) + "." + std::to_string(minor) + "." + std::to_string(patch);
+  return info;
+}
+
+struct MatmulBench::Impl {
+  int m, n, k;
+  Matrix<float> a, b, c;  // host copies: the inputs, and C for checking
+  DeviceBuffer<float> da, db, dc, flush;
+  cudaEvent_t start = nullptr, stop = nullptr;
+  cublasHandle_t cublas = nullptr;
+
+  Impl(int m_, int n_, int k_, std::size_t flush_bytes)
+      : m(m_), n(n_), k(k_), a(m_, k_), b(k_, n_), c(m_, n_), da(elements(m_, k_)),
+        db(elements(k_, n_)), dc(elements(m_, n_)), flush(flush_bytes / sizeof(float)) {}
+  ~Impl() {
+    if (start) cudaEventDestroy(start);
+    if (stop) cudaEventDestroy(stop);
+    if (cublas) cublasDestroy(cublas);
+  }
+
+  template <typename Launch>
+  double time(Launch launch) {
+    // Evict A, B and C from L2: a write over a buffer twice its size.
+    LOCALITY_CUDA(cudaMemsetAsync(flush.get(), 0, flush.size() * sizeof(float)));
+    LOCALITY_CUDA(cudaEventRecord(start));
+    launch();
+    LOCALITY_CUDA(cudaEventRecord(stop));
+    LOCALITY_CUDA(cudaEventSynchronize(stop));
+    float ms = 0.0f;
+    LOCALITY_CUDA(cudaEventElapsedTime(&ms, start, stop));
+    return ms;
+  }
+
+  void cublas_sgemm() {
+    // Row-major C = A B is column-major C^T = B^T A^T: the operands swap.
+    const float one = 1.0f, zero = 0.0f;
+    LOCALITY_CUBLAS(cublasSgemm(cublas, CUBLAS_OP_N, CUBLAS_OP_N, n, m, k, &one, db.get(), n,
+                                da.get(), k, &zero, dc.get(), n));
+  }
+
+  template <typename Launch>
+  VerifyResult check(Launch launch, std::span<const std::ptrdiff_t> rows) {
+    LOCALITY_CUDA(cudaMemset(dc.get(), 0xff, dc.size() * sizeof(float)));
+    launch();
+    LOCALITY_CUDA(cudaDeviceSynchronize());
+    copy_to_host(dc.get(), c.view());
+    return verify_matmul_rows(a.cview(), b.cview(), c.cview(), rows);
+  }
+};
+
+namespace {
+std::size_t flush_bytes() {
+  require_device();
+  int l2 = 0;
+  LOCALITY_CUDA(cudaDeviceGetAttribute(&l2, cudaDevAttrL2CacheSize, 0));
+  return 2 * static_cast<std::size_t>(std::max(l2, 1 << 20));
+}
+}  // namespace
+
+MatmulBench::MatmulBench(int m, int n, int k) {
+  if (m < 1 || n < 1 || k < 1) throw ShapeError("GPU benchmark sizes must be at least 1");
+  require_int_sized(m, n, k);
+  impl_ = std::make_unique<Impl>(m, n, k, flush_bytes());
+  fill_random(impl_->a.view(), 1);
+  fill_random(impl_->b.view(), 2);
+  copy_to_device(impl_->a.cview(), impl_->da.get());
+  copy_to_device(impl_->b.cview(), impl_->db.get());
+  LOCALITY_CUDA(cudaEventCreate(&impl_->start));
+  LOCALITY_CUDA(cudaEventCreate(&impl_->stop));
+  LOCALITY_CUBLAS(cublasCreate(&impl_->cublas));
+  // FP32 throughout: no TF32 tensor-core shortcuts for the peer either.
+  LOCALITY_CUBLAS(cublasSetMathMode(impl_->cublas, CUBLAS_PEDANTIC_MATH));
+}
+
+MatmulBench::~MatmulBench() = default;
+
+double MatmulBench::time_ms(const GpuMatmulVariant& variant) {
+  Impl& s = *impl_;
+  return s.time([&] { variant.run(s.da.get(), s.db.get(), s.dc.get(), s.m, s.n, s.k); });
+}
+
+double MatmulBench::time_cublas_ms() {
+  return impl_->time([&] { impl_->cublas_sgemm(); });
+}
+
+VerifyResult MatmulBench::check(const GpuMatmulVariant& variant,
+                                std::span<const std::ptrdiff_t> rows) {
+  Impl& s = *impl_;
+  return s.check([&] { variant.run(s.da.get(), s.db.get(), s.dc.get(), s.m, s.n, s.k); }, rows);
+}
+
+VerifyResult MatmulBench::check_cublas(std::span<const std::ptrdiff_t> rows) {
+  return impl_->check([&] { impl_->cublas_sgemm(); }, rows);
+}
+
+}  // namespace locality::gpu

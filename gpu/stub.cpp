@@ -1,0 +1,35 @@
+// The GPU side in a build without a CUDA compiler: no ladder, and every entry
+// point that needs a device says why there is none.
+#include "locality/gpu.hpp"
+#include "locality/matmul.hpp"
+
+namespace locality::gpu {
+
+namespace {
+constexpr const char* kNoCuda = "no usable CUDA device: this build has no CUDA (nvcc was not found)";
+}
+
+DeviceStatus query_device() { return DeviceStatus{false, kNoCuda, ""}; }
+
+std::span<const GpuMatmulVariant> matmul_variants() { return {}; }
+
+const GpuMatmulVariant* find_matmul_variant(std::string_view) { return nullptr; }
+
+void matmul(const GpuMatmulVariant&, ConstView<float> a, ConstView<float> b, View<float> c) {
+  check_matmul_args(a, b, c, 1);
+  throw GpuError(kNoCuda);
+}
+
+DeviceInfo device_info() { throw GpuError(kNoCuda); }
+
+struct MatmulBench::Impl {};
+MatmulBench::MatmulBench(int, int, int) { throw GpuError(kNoCuda); }
+MatmulBench::~MatmulBench() = default;
+double MatmulBench::time_ms(const GpuMatmulVariant&) { throw GpuError(kNoCuda); }
+double MatmulBench::time_cublas_ms() { throw GpuError(kNoCuda); }
+VerifyResult MatmulBench::check(const GpuMatmulVariant&, std::span<const std::ptrdiff_t>) {
+  throw GpuError(kNoCuda);
+}
+VerifyResult MatmulBench::check_cublas(std::span<const std::ptrdiff_t>) { throw GpuError(kNoCuda); }
+
+}  // namespace locality::gpu

@@ -125,8 +125,8 @@ def rungs(binary):
         raise ProfileError(f"cannot run {binary} list: {e}")
     found = {}
     for line in out.splitlines()[1:]:
-        parts = line.split()
-        if len(parts) >= 3 and parts[1].isdigit():
+        parts = line.split()  # family, rung, variant, device, lesson
+        if len(parts) >= 4 and parts[1].isdigit() and parts[3] == "cpu":
             found.setdefault(parts[0], []).append((int(parts[1]), parts[2]))
     if not found:
         raise ProfileError(f"{binary} list printed no rungs")

@@ -2,10 +2,11 @@
 //
 //   locality list
 //   locality run matmul <variant> [--size N | --m M --n N --k K] [--threads T]
-//                                 [--repeat R] [--no-verify] [--device cpu]
+//                                 [--repeat R] [--no-verify] [--device cpu|gpu]
 //   locality run attention <variant> [--batch B] [--heads H] [--seq N | --seq-q N --seq-kv N]
 //                                    [--head-dim D] [--causal] [--scale S] [--threads T]
 //                                    [--repeat R] [--no-verify] [--device cpu]
+//   (--device gpu: the CUDA matmul ladder, `locality list` shows it)
 //
 // `run` with --repeat 1 calls the kernel exactly once, so it can run under
 // valgrind; --no-verify also skips the Eigen reference, leaving only the
@@ -23,6 +24,7 @@
 
 #include "cli_args.hpp"
 #include "locality/attention.hpp"
+#include "locality/gpu.hpp"
 #include "locality/matmul.hpp"
 #include "locality/verify.hpp"
 #include "run_request.hpp"
@@ -33,22 +35,27 @@ namespace {
 constexpr const char* kUsage =
     "usage: locality list\n"
     "       locality run matmul <variant> [--size N | --m M --n N --k K] [--threads T]\n"
-    "                                     [--repeat R] [--no-verify] [--device cpu]\n"
+    "                                     [--repeat R] [--no-verify] [--device cpu|gpu]\n"
     "       locality run attention <variant> [--batch B] [--heads H]\n"
     "                                        [--seq N | --seq-q N --seq-kv N] [--head-dim D]\n"
     "                                        [--causal] [--scale S] [--threads T] [--repeat R]\n"
     "                                        [--no-verify] [--device cpu]\n";
 
 int list() {
-  std::printf("%-10s %-5s %-16s %s\n", "family", "rung", "variant", "lesson");
-  const auto row = [](const char* family, int rung, std::string_view name,
+  std::printf("%-10s %-5s %-16s %-6s %s\n", "family", "rung", "variant", "device", "lesson");
+  const auto row = [](const char* family, int rung, std::string_view name, const char* device,
                       std::string_view lesson) {
-    std::printf("%-10s %-5d %-16.*s %.*s\n", family, rung, static_cast<int>(name.size()),
-                name.data(), static_cast<int>(lesson.size()), lesson.data());
+    std::printf("%-10s %-5d %-16.*s %-6s %.*s\n", family, rung, static_cast<int>(name.size()),
+                name.data(), device, static_cast<int>(lesson.size()), lesson.data());
   };
-  for (const MatmulVariant& v : cpu::matmul_variants()) row("matmul", v.rung, v.name, v.lesson);
+  for (const MatmulVariant& v : cpu::matmul_variants()) {
+    row("matmul", v.rung, v.name, "cpu", v.lesson);
+  }
   for (const AttentionVariant& v : cpu::attention_variants()) {
-    row("attention", v.rung, v.name, v.lesson);
+    row("attention", v.rung, v.name, "cpu", v.lesson);
+  }
+  for (const gpu::GpuMatmulVariant& v : gpu::matmul_variants()) {
+    row("matmul", v.rung, v.name, "gpu", v.lesson);
   }
   return 0;
 }
@@ -59,6 +66,7 @@ struct Job {
   std::string label;
   double flops = 0.0;
   std::function<void()> call;
+  std::function<double()> seconds;  // one timed call; by default the wall clock around `call`
   std::function<VerifyResult()> verify;
   std::shared_ptr<void> keep;
 };
@@ -122,10 +130,41 @@ Job attention_job(const RunRequest& req) {
   return job;
 }
 
+// On the GPU: the benchmark harness's problem (inputs on the device, L2
+// flushed before each call), timed with CUDA events around each launch.
+Job gpu_matmul_job(const RunRequest& req) {
+  const gpu::DeviceStatus status = gpu::query_device();
+  if (!status.available) throw UsageError{"run --device gpu: " + status.reason};
+  const int m = static_cast<int>(req.m), n = static_cast<int>(req.n), k = static_cast<int>(req.k);
+  auto bench = std::make_shared<gpu::MatmulBench>(m, n, k);
+  const gpu::GpuMatmulVariant* variant = req.gpu_matmul;
+  Job job;
+  job.keep = bench;
+  job.label = "matmul/" + std::string(variant->name) + " on " + status.name +
+              "  m=" + std::to_string(m) + " n=" + std::to_string(n) + " k=" + std::to_string(k);
+  job.flops = 2.0 * static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k);
+  job.seconds = [bench, variant] { return bench->time_ms(*variant) * 1e-3; };
+  job.verify = [bench, variant, m] {
+    std::vector<std::ptrdiff_t> rows(static_cast<std::size_t>(m));
+    for (int i = 0; i < m; ++i) rows[static_cast<std::size_t>(i)] = i;
+    return bench->check(*variant, rows);
+  };
+  return job;
+}
+
 int run(const std::vector<std::string>& args) {
   const RunRequest req = parse_run(args);
-  require_memory(req.bytes, req.matmul ? "this product" : "this attention");
-  Job job = req.matmul ? matmul_job(req) : attention_job(req);
+  require_memory(req.bytes, req.attention ? "this attention" : "this product");
+  Job job = req.gpu_matmul ? gpu_matmul_job(req)
+            : req.matmul   ? matmul_job(req)
+                           : attention_job(req);
+  if (!job.seconds) {
+    job.seconds = [call = job.call] {
+      const auto t0 = std::chrono::steady_clock::now();
+      call();
+      return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    };
+  }
 
   std::vector<double> seconds;
   if (req.repeat == 0) {
@@ -133,11 +172,7 @@ int run(const std::vector<std::string>& args) {
                 job.label.c_str());
     return 0;
   }
-  for (std::int64_t r = 0; r < req.repeat; ++r) {
-    const auto t0 = std::chrono::steady_clock::now();
-    job.call();
-    seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-  }
+  for (std::int64_t r = 0; r < req.repeat; ++r) seconds.push_back(job.seconds());
   std::sort(seconds.begin(), seconds.end());
   const double median = seconds[seconds.size() / 2];
   std::printf("%s  threads=%d  runs=%lld\n", job.label.c_str(), req.threads,
@@ -179,6 +214,9 @@ int main(int argc, char** argv) {
     throw UsageError{"unknown command '" + args[0] + "' (known: list, run)"};
   } catch (const UsageError& e) {
     std::fprintf(stderr, "locality: %s\n", e.message.c_str());
+    return 2;
+  } catch (const locality::gpu::GpuError& e) {
+    std::fprintf(stderr, "locality: %s\n", e.what());
     return 2;
   } catch (const std::bad_alloc&) {
     std::fprintf(stderr, "locality: out of memory\n");

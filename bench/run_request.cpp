@@ -1,6 +1,10 @@
 #include "run_request.hpp"
 
+#include <cstdint>
+#include <limits>
+
 #include "cli_args.hpp"
+#include "locality/gpu.hpp"
 
 namespace locality::cli {
 namespace {
@@ -22,10 +26,12 @@ bool parse_common(const std::string& flag, const std::vector<std::string>& args,
     req.repeat = parse_int(value_of(flag, args, i), 0, 1'000'000, "--repeat");
   } else if (flag == "--device") {
     const std::string device = value_of(flag, args, i);
-    if (device != "cpu") {
-      throw UsageError{"run: device '" + device + "' has no " + args[0] +
-                       " ladder yet (known: cpu)"};
+    const bool known = device == "cpu" || (device == "gpu" && args[0] == "matmul");
+    if (!known) {
+      throw UsageError{"run: device '" + device + "' has no " + args[0] + " ladder (known: cpu" +
+                       (args[0] == "matmul" ? ", gpu)" : ")")};
     }
+    req.gpu = device == "gpu";
   } else {
     return false;
   }
@@ -34,10 +40,6 @@ bool parse_common(const std::string& flag, const std::vector<std::string>& args,
 
 void parse_matmul(const std::vector<std::string>& args, RunRequest& req) {
   if (args.size() < 2) throw UsageError{"run matmul: missing variant (see: locality list)"};
-  req.matmul = cpu::find_matmul_variant(args[1]);
-  if (!req.matmul) {
-    throw UsageError{"run matmul: unknown variant '" + args[1] + "' (see: locality list)"};
-  }
   for (std::size_t i = 2; i < args.size(); ++i) {
     const std::string& flag = args[i];
     if (parse_common(flag, args, i, req)) continue;
@@ -51,6 +53,23 @@ void parse_matmul(const std::vector<std::string>& args, RunRequest& req) {
       req.k = parse_int(value_of(flag, args, i), 1, kMaxDimension, "--k");
     } else {
       throw UsageError{"run: unknown flag '" + flag + "'"};
+    }
+  }
+  // The variant is looked up in the ladder of the device asked for.
+  if (req.gpu) {
+    req.gpu_matmul = gpu::find_matmul_variant(args[1]);
+  } else {
+    req.matmul = cpu::find_matmul_variant(args[1]);
+  }
+  if (!req.matmul && !req.gpu_matmul) {
+    throw UsageError{"run matmul: unknown " + std::string(req.gpu ? "GPU " : "") + "variant '" +
+                     args[1] + "' (see: locality list)"};
+  }
+  if (req.gpu) {
+    // The rungs index with 32-bit ints.
+    const std::int64_t limit = std::numeric_limits<std::int32_t>::max();
+    if (req.m * req.k > limit || req.k * req.n > limit || req.m * req.n > limit) {
+      throw UsageError{"run matmul --device gpu: a matrix has more than 2^31 - 1 elements"};
     }
   }
   req.bytes = matmul_bytes(req.m, req.n, req.k, req.verify);

@@ -8,12 +8,15 @@
 #include <vector>
 
 #include "locality/attention.hpp"
+#include "locality/gpu.hpp"
 #include "locality/matmul.hpp"
 
 namespace locality::cli {
 
 struct RunRequest {
-  const MatmulVariant* matmul = nullptr;        // set for `run matmul`
+  const MatmulVariant* matmul = nullptr;        // set for `run matmul` on the CPU
+  const gpu::GpuMatmulVariant* gpu_matmul = nullptr;  // set for `run matmul ... --device gpu`
+  bool gpu = false;                             // --device gpu
   const AttentionVariant* attention = nullptr;  // set for `run attention`
   std::int64_t m = 512, n = 512, k = 512;
   AttentionShape shape{1, 1, 1024, 1024, 64};

@@ -7,6 +7,8 @@
 #include <cstdio>
 #include <string>
 
+#include "locality/gpu.hpp"
+
 namespace {
 
 struct Outcome {
@@ -117,6 +119,14 @@ TEST(LocalityCli, UnknownVariantFamilyFlagOrDevice) {
   expect_usage_error(kCli, "run matmul packed --size", "--size needs a value");
   expect_usage_error(kCli, "run matmul packed --device tpu", "device 'tpu'");
   expect_usage_error(kCli, "frobnicate", "unknown command 'frobnicate'");
+}
+
+TEST(LocalityCli, GpuDeviceWithoutAGpuExitsTwo) {
+  expect_usage_error(kCli, "run matmul packed --device gpu", "unknown GPU variant 'packed'");
+  const locality::gpu::DeviceStatus status = locality::gpu::query_device();
+  if (status.available) GTEST_SKIP() << "a GPU is present: " << status.name;
+  expect_usage_error(kCli, "run matmul warp_tiled --size 64 --device gpu",
+                     "no usable CUDA device");
 }
 
 TEST(LocalityCli, ThreadCountsOutOfRange) {

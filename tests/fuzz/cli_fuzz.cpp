@@ -22,11 +22,12 @@ void require(bool ok) {
 }
 
 void check_request(const locality::cli::RunRequest& r) {
-  require((r.matmul != nullptr) != (r.attention != nullptr));
+  require((r.matmul != nullptr) + (r.gpu_matmul != nullptr) + (r.attention != nullptr) == 1);
+  require(r.gpu == (r.gpu_matmul != nullptr));
   require(r.threads >= 1 && r.threads <= locality::kMaxThreads);
   require(r.repeat >= 0);
   require(r.bytes > 0);
-  if (r.matmul) {
+  if (r.matmul || r.gpu_matmul) {
     require(r.m >= 1 && r.n >= 1 && r.k >= 1);
   } else {
     const locality::AttentionShape& s = r.shape;

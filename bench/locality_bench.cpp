@@ -4,13 +4,15 @@
 // Names:  cpu/matmul/<variant>/<m>x<n>x<k>/omp_threads:<t>
 //         cpu/attention/<variant>/<batch>x<heads>x<seq_q>x<seq_kv>x<head_dim>/causal:<0|1>/
 //             omp_threads:<t>
+//         gpu/matmul/<variant|cublas>/<m>x<n>x<k>   (CUDA events, manual time)
 //         cpu/probe/fma/omp_threads:<t>,
 //         cpu/probe/stream/triad/<256KiB|8MiB|128MiB>/omp_threads:<t>
 // (Google Benchmark's own "threads" field counts its driver threads, which we
 // keep at 1; OpenMP teams are part of the name and of the `omp_threads` counter.)
 //
 // Own flags (everything else is Google Benchmark's):
-//   --locality_family=all|matmul|attention   which ladders (default all; probes always run)
+//   --locality_family=all|matmul|attention|gpu   which ladders (default all: the CPU ladders,
+//                                   and the GPU one where a device is present)
 //   --locality_sweep=default|full   sizes and rungs to run (see below)
 //   --locality_sizes=64,256,...     square matmul sizes instead of the sweep's
 //   --locality_seqs=1024,4096       attention sequence lengths instead of the sweep's
@@ -24,13 +26,17 @@
 #include <functional>
 #include <iostream>
 #include <map>
+#include <memory>
+#include <optional>
 #include <sstream>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "attention_bench.hpp"
 #include "check_once.hpp"
 #include "cli_args.hpp"
+#include "locality/gpu.hpp"
 #include "locality/matmul.hpp"
 #include "locality/verify.hpp"
 #include "microkernel.hpp"
@@ -49,6 +55,8 @@ struct Options {
   std::vector<int> threads{1, 2};
   bool full = false;
   bool matmul = true, attention = true;
+  bool gpu = true;            // the CUDA matmul ladder, where a device is present
+  bool gpu_required = false;  // --locality_family=gpu: no device is an error
 };
 
 // Square sizes, each chosen for the cache level its working set (3 n^2 floats)
@@ -82,12 +90,15 @@ Options parse_own_flags(int& argc, char** argv) {
       return std::nullopt;
     };
     if (auto f = value("--locality_family")) {
-      if (*f != "all" && *f != "matmul" && *f != "attention") {
-        throw cli::UsageError{"--locality_family must be 'all', 'matmul' or 'attention', got '" +
-                              std::string(*f) + "'"};
+      if (*f != "all" && *f != "matmul" && *f != "attention" && *f != "gpu") {
+        throw cli::UsageError{
+            "--locality_family must be 'all', 'matmul', 'attention' or 'gpu', got '" +
+            std::string(*f) + "'"};
       }
-      opts.matmul = *f != "attention";
-      opts.attention = *f != "matmul";
+      opts.matmul = *f == "all" || *f == "matmul";
+      opts.attention = *f == "all" || *f == "attention";
+      opts.gpu = *f == "all" || *f == "gpu";
+      opts.gpu_required = *f == "gpu";
     } else if (auto v = value("--locality_sweep")) {
       if (*v != "default" && *v != "full") {
         throw cli::UsageError{"--locality_sweep must be 'default' or 'full', got '" +
@@ -193,7 +204,104 @@ std::string matmul_name(std::string_view variant, std::int64_t n, int threads) {
   return name.str();
 }
 
+// gpu/matmul/<variant>/<m>x<n>x<k>: square sizes, and shapes that are
+// neither square nor multiples of the tiles.
+struct GpuShape {
+  int m, n, k;
+};
+const std::vector<GpuShape> kGpuShapes{{256, 256, 256},    {512, 512, 512},    {1024, 1024, 1024},
+                                       {2048, 2048, 2048}, {4096, 4096, 4096}, {8192, 8192, 8192},
+                                       {4096, 8192, 1024}, {8192, 1024, 8192}, {3001, 4099, 2053}};
+
+// One problem per shape, kept for all the benchmarks at that shape (the
+// inputs take a while to make at 8192).
+gpu::MatmulBench& gpu_problem(const GpuShape& s) {
+  static std::map<std::tuple<int, int, int>, std::unique_ptr<gpu::MatmulBench>> problems;
+  auto& p = problems[{s.m, s.n, s.k}];
+  if (!p) p = std::make_unique<gpu::MatmulBench>(s.m, s.n, s.k);
+  return *p;
+}
+
+// A rung (or cuBLAS, when `variant` is null), timed with CUDA events around
+// each call after an L2 flush (manual time), checked before timing, with
+// cuBLAS timed on the same problem for `cublas_fraction`.
+void gpu_matmul_benchmark(benchmark::State& state, const std::string& name,
+                          const gpu::GpuMatmulVariant* variant, const GpuShape& s) {
+  gpu::MatmulBench& problem = gpu_problem(s);
+  const auto call = [&] { return variant ? problem.time_ms(*variant) : problem.time_cublas_ms(); };
+  std::optional<VerifyResult> earlier = CheckOnce::earlier(name);
+  if (!earlier) {
+    const std::vector<std::ptrdiff_t> rows = rows_to_check(s.m, s.n, s.k);
+    earlier = variant ? problem.check(*variant, rows) : problem.check_cublas(rows);
+    CheckOnce::remember(name, *earlier);
+    call();  // warm-up
+  }
+  if (!earlier->ok) {
+    g_verification_failed = true;
+    state.SkipWithError(("wrong result: " + earlier->message).c_str());
+    return;
+  }
+  double total_ms = 0.0;
+  for (auto _ : state) {
+    const double ms = call();
+    total_ms += ms;
+    state.SetIterationTime(ms * 1e-3);
+  }
+  std::vector<double> cublas;
+  for (int i = 0; i < 5; ++i) cublas.push_back(problem.time_cublas_ms());
+  std::sort(cublas.begin(), cublas.end());
+  const double flops = 2.0 * s.m * static_cast<double>(s.n) * s.k;
+  using benchmark::Counter;
+  state.counters["flops"] = Counter(flops, Counter::kIsIterationInvariantRate);
+  state.counters["cublas_fraction"] =
+      cublas[2] / (total_ms / static_cast<double>(state.iterations()));
+  state.counters["max_error_over_bound"] = earlier->max_bound_ratio;
+}
+
+void register_gpu(const Options& opts) {
+  const gpu::DeviceStatus status = gpu::query_device();
+  if (!status.available) {
+    if (opts.gpu_required) throw cli::UsageError{"--locality_family=gpu: " + status.reason};
+    std::cerr << "locality_bench: GPU benchmarks not registered: " << status.reason << "\n";
+    return;
+  }
+  const gpu::DeviceInfo info = gpu::device_info();
+  benchmark::AddCustomContext("gpu_name", info.name);
+  benchmark::AddCustomContext("gpu_sm_count", std::to_string(info.sm_count));
+  benchmark::AddCustomContext("gpu_sm_clock_mhz", std::to_string(info.sm_clock_mhz));
+  benchmark::AddCustomContext("gpu_memory_clock_mhz", std::to_string(info.memory_clock_mhz));
+  benchmark::AddCustomContext("gpu_l2_bytes", std::to_string(info.l2_bytes));
+  benchmark::AddCustomContext("gpu_memory_bytes", std::to_string(info.memory_bytes));
+  benchmark::AddCustomContext("gpu_compute_capability", info.compute_capability);
+  benchmark::AddCustomContext("cuda_driver", info.driver_version);
+  benchmark::AddCustomContext("cuda_runtime", info.runtime_version);
+  benchmark::AddCustomContext("cublas_version", info.cublas_version);
+  std::vector<const gpu::GpuMatmulVariant*> entries;
+  for (const gpu::GpuMatmulVariant& v : gpu::matmul_variants()) entries.push_back(&v);
+  entries.push_back(nullptr);  // the cuBLAS peer
+  for (const GpuShape& s : kGpuShapes) {
+    for (const gpu::GpuMatmulVariant* v : entries) {
+      const std::string name = "gpu/matmul/" + std::string(v ? v->name : "cublas") + "/" +
+                               std::to_string(s.m) + "x" + std::to_string(s.n) + "x" +
+                               std::to_string(s.k);
+      benchmark::RegisterBenchmark(name.c_str(),
+                                   [name, v, s](benchmark::State& state) {
+                                     try {
+                                       gpu_matmul_benchmark(state, name, v, s);
+                                     } catch (const std::exception& ex) {
+                                       g_verification_failed = true;
+                                       state.SkipWithError(ex.what());
+                                     }
+                                   })
+          ->UseManualTime()
+          ->Unit(benchmark::kMillisecond);
+    }
+  }
+}
+
 void register_all(const Options& opts) {
+  if (opts.gpu) register_gpu(opts);
+  if (!opts.matmul && !opts.attention) return;  // the CPU probes serve the CPU ladders
   std::map<int, double> peak;
   for (int t : opts.threads) {
     peak[t] = measure_fma_peak(t);
@@ -287,7 +395,8 @@ void add_context(const Options& opts) {
   benchmark::AddCustomContext("locality_sweep", opts.full ? "full" : "default");
   benchmark::AddCustomContext("locality_family", opts.matmul && opts.attention ? "all"
                                                  : opts.matmul                 ? "matmul"
-                                                                               : "attention");
+                                                 : opts.attention              ? "attention"
+                                                                               : "gpu");
   for (const auto& [key, value] : peer_context()) benchmark::AddCustomContext(key, value);
 }
 

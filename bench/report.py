@@ -33,7 +33,10 @@ ATTENTION = re.compile(r"^cpu/attention/(?P<variant>[^/]+)/(?P<b>\d+)x(?P<h>\d+)
 MARKERS = {"matmul": ("<!-- cpu-matmul-ladder:begin -->", "<!-- cpu-matmul-ladder:end -->"),
            "attention": ("<!-- cpu-attention-ladder:begin -->",
                          "<!-- cpu-attention-ladder:end -->"),
-           "cachegrind": ("<!-- cachegrind:begin -->", "<!-- cachegrind:end -->")}
+           "cachegrind": ("<!-- cachegrind:begin -->", "<!-- cachegrind:end -->"),
+           "gpu": ("<!-- gpu-matmul-ladder:begin -->", "<!-- gpu-matmul-ladder:end -->")}
+GPU = re.compile(r"^gpu/matmul/(?P<variant>[^/]+)/(?P<m>\d+)x(?P<n>\d+)x(?P<k>\d+)(?:/manual_time)?$")
+GPU_RUNGS = ["naive", "coalesced", "smem_tiled", "register_1d", "register_2d", "warp_tiled"]
 ATTENTION_RUNGS = ["naive", "reordered", "tiled", "flash", "parallel_flash"]
 ATTENTION_PEERS = ["onednn", "eigen"]
 ATTENTION_HEADLINE_SEQ = 4096
@@ -139,7 +142,9 @@ def family(doc):
         return "matmul"
     if any(ATTENTION.fullmatch(n) for n in names):
         return "attention"
-    raise ReportError("no cpu/matmul or cpu/attention benchmark in the file")
+    if any(GPU.fullmatch(n) for n in names):
+        return "gpu"
+    raise ReportError("no cpu/matmul, cpu/attention or gpu/matmul benchmark in the file")
 
 
 def collect_attention(doc):
@@ -396,6 +401,50 @@ def write_plots(doc, which, outdir, profile):
                                  any(k[0] == p for k in med)], threads, profile)
 
 
+def gpu_tables(doc):
+    """The CUDA ladder: GFLOP/s per shape, and each rung against cuBLAS (same run)."""
+    samples, errors, reps = {}, [], set()
+    for b in doc["benchmarks"]:
+        name = b.get("run_name") or b.get("name", "")
+        m = GPU.fullmatch(name)
+        if not m:
+            continue
+        if b.get("error_occurred"):
+            errors.append(error_line(name, b))
+            continue
+        if b.get("run_type") == "aggregate":
+            continue
+        if "flops" not in b:
+            raise ReportError(f"benchmark {name} has no flops counter")
+        reps.add(repetitions_of(b, name))
+        key = (m["variant"], f"{m['m']}x{m['n']}x{m['k']}")
+        samples.setdefault(key, []).append(number(b["flops"], f"{name} flops") / 1e9)
+    med = {k: statistics.median(v) for k, v in samples.items()}
+    ctx = doc["context"]
+    shapes = sorted({k[1] for k in med}, key=lambda x: [int(v) for v in x.split("x")])
+    variants = [v for v in GPU_RUNGS + ["cublas"] if any(k[0] == v for k in med)]
+    out = [f"Measured on {text(ctx, 'gpu_name')} ({text(ctx, 'gpu_sm_count')} SMs, compute "
+           f"capability {text(ctx, 'gpu_compute_capability')}), CUDA {text(ctx, 'cuda_runtime')}, "
+           f"driver {text(ctx, 'cuda_driver')}, cuBLAS {text(ctx, 'cublas_version')}, commit "
+           f"{text(ctx, 'git_commit')}, {text(ctx, 'date')}. Medians of {max(reps, default=1)} "
+           "interleaved repetitions, CUDA events around each call after an L2 flush; cuBLAS is "
+           "cublasSgemm in FP32 (pedantic math: no tensor cores).", "",
+           "GFLOP/s by shape (m x n x k):", "",
+           "| rung | variant | " + " | ".join(shapes) + " |", "|" + "---|" * (2 + len(shapes))]
+    for v in variants:
+        rung = str(GPU_RUNGS.index(v)) if v in GPU_RUNGS else "peer"
+        out.append(f"| {rung} | {v} | " + " | ".join(fmt(med.get((v, s)), 0) for s in shapes) + " |")
+    out += ["", "Against cuBLAS (rung / cublas, same run):", "",
+            "| rung | variant | " + " | ".join(shapes) + " |", "|" + "---|" * (2 + len(shapes))]
+    for v in [v for v in variants if v != "cublas"]:
+        cells = [fmt(ratio(med.get((v, s)), med.get(("cublas", s))), 2) for s in shapes]
+        out.append(f"| {GPU_RUNGS.index(v)} | {v} | " + " | ".join(cells) + " |")
+    out.append("")
+    if errors:
+        out += ["Benchmarks that stopped with an error:", ""] + [f"- {e}" for e in errors] + [""]
+    return "\n".join(out)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("results", help="locality_bench JSON (--benchmark_out)")
@@ -407,12 +456,12 @@ def main():
     try:
         doc = load(args.results)
         which = family(doc)
-        body = tables(doc) if which == "matmul" else attention_tables(doc)
+        body = {"matmul": tables, "attention": attention_tables, "gpu": gpu_tables}[which](doc)
         profile = load_profile(args.profile) if args.profile else None
         print(body)
         if args.readme:
             update_readme(args.readme, body, which)
-        if args.plots:
+        if args.plots and which != "gpu":
             for path in write_plots(doc, which, args.plots, profile):
                 print(f"report.py: wrote {path}", file=sys.stderr)
     except ReportError as e:

@@ -127,6 +127,7 @@ TEST(LocalityCli, GpuDeviceWithoutAGpuExitsTwo) {
   if (status.available) GTEST_SKIP() << "a GPU is present: " << status.name;
   expect_usage_error(kCli, "run matmul warp_tiled --size 64 --device gpu",
                      "no usable CUDA device");
+  expect_usage_error(kBench, "--locality_family=gpu", "--locality_family=gpu: no usable CUDA device");
 }
 
 TEST(LocalityCli, ThreadCountsOutOfRange) {
@@ -141,7 +142,7 @@ TEST(LocalityBench, BadOwnFlags) {
   expect_usage_error(kBench, "--locality_sweep=huge", "--locality_sweep must be");
   expect_usage_error(kBench, "--locality_colour=red", "unknown flag '--locality_colour=red'");
   expect_usage_error(kBench, "--locality_sizes=1000000", "needs");
-  expect_usage_error(kBench, "--locality_family=conv", "--locality_family must be");
+  expect_usage_error(kBench, "--locality_family=conv", "--locality_family must be 'all', 'matmul'");
   expect_usage_error(kBench, "--locality_seqs=-1", "--locality_seqs entry must be between");
   expect_usage_error(kBench, "--locality_head_dims=0", "--locality_head_dims entry must be");
   expect_usage_error(kBench, "--locality_family=attention --locality_seqs=1000000", "needs");

@@ -37,8 +37,19 @@ ATTENTION = {
     ],
 }
 
+GPU = {
+    "context": {"gpu_name": "test gpu", "gpu_sm_count": "132", "cuda_runtime": "13.0"},
+    "benchmarks": [
+        {"name": f"gpu/matmul/{v}/{n}x{n}x{n}/manual_time", "run_type": "iteration",
+         "repetitions": 1, "flops": flops, "cublas_fraction": 0.5}
+        for v, flops in (("naive", 1e12), ("warp_tiled", 4.5e13), ("cublas", 5e13))
+        for n in (4096, 8192)
+    ],
+}
+
 README = ("# r\n\n<!-- cpu-matmul-ladder:begin -->\nold\n<!-- cpu-matmul-ladder:end -->\n"
-          "<!-- cpu-attention-ladder:begin -->\nold\n<!-- cpu-attention-ladder:end -->\n")
+          "<!-- cpu-attention-ladder:begin -->\nold\n<!-- cpu-attention-ladder:end -->\n"
+          "<!-- gpu-matmul-ladder:begin -->\nold\n<!-- gpu-matmul-ladder:end -->\n")
 
 
 class ReportTest(unittest.TestCase):
@@ -81,6 +92,17 @@ class ReportTest(unittest.TestCase):
             with open(self.readme, "w", encoding="utf-8") as f:
                 f.write(README)
 
+    def test_gpu_file_fills_the_gpu_section(self):
+        r = self.run_report(json.dumps(GPU))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        with open(self.readme, encoding="utf-8") as f:
+            text = f.read()
+        inside = text.split("<!-- gpu-matmul-ladder:begin -->")[1].split("<!-- ")[0]
+        self.assertIn("| 5 | warp_tiled | 45000 | 45000 |", inside)
+        self.assertIn("| 5 | warp_tiled | 0.90 | 0.90 |", inside)
+        self.assertIn("test gpu (132 SMs", inside)
+        self.assertIn("<!-- cpu-matmul-ladder:begin -->\nold\n", text)
+
     def test_missing_file(self):
         self.assert_refused(None, "cannot read")
 
@@ -96,7 +118,7 @@ class ReportTest(unittest.TestCase):
 
     def test_no_benchmark_of_ours(self):
         doc = {"context": {}, "benchmarks": [{"name": "BM_Other/8"}]}
-        self.assert_refused(json.dumps(doc), "no cpu/matmul or cpu/attention benchmark")
+        self.assert_refused(json.dumps(doc), "no cpu/matmul, cpu/attention or gpu/matmul benchmark")
 
     def test_non_utf8_bytes_seed_5(self):
         data = json.dumps(MATMUL).encode()
@@ -155,7 +177,7 @@ class ReportTest(unittest.TestCase):
         for b in doc["benchmarks"]:
             b["name"] += "\n"
             b["run_name"] = b["name"]
-        self.assert_refused(json.dumps(doc), "no cpu/matmul or cpu/attention benchmark")
+        self.assert_refused(json.dumps(doc), "no cpu/matmul, cpu/attention or gpu/matmul benchmark")
 
     def test_readme_without_markers_is_left_alone(self):
         with open(self.readme, "w", encoding="utf-8") as f:

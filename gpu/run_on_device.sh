@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# On a machine with an NVIDIA GPU: the GPU tests, compute-sanitizer, and the
+# GPU benchmarks, with everything written to the folder named first.
+#
+#   bash gpu/run_on_device.sh OUTDIR [--quick]
+#
+# Needs .gpu-carry/ from gpu/pack.sh (built on a machine with the packages;
+# carried along), or builds the `gpu` preset here when CMake finds Eigen,
+# Google Benchmark and GoogleTest. Writes OUTDIR/gpu_matmul.json (Google
+# Benchmark JSON, atomically), OUTDIR/gpu.log, and prints a short table last.
+# --quick: the benchmarks at n <= 2048 only.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out="${1:?usage: bash gpu/run_on_device.sh OUTDIR [--quick]}"
+quick="${2:-}"
+mkdir -p "$out"
+log="$out/gpu.log"
+: >"$log"
+
+if [[ -x .gpu-carry/bin/locality_tests ]]; then
+  tests=.gpu-carry/bin/locality_tests bench=.gpu-carry/bin/locality_bench
+  export LD_LIBRARY_PATH="$PWD/.gpu-carry/lib:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}"
+  commit=$(cat .gpu-carry/commit)
+  echo "gpu: carried build of commit $commit" | tee -a "$log"
+else
+  cmake --preset gpu -DCMAKE_CUDA_ARCHITECTURES=native >>"$log" 2>&1
+  cmake --build --preset gpu -j "$(nproc)" >>"$log" 2>&1
+  tests=build/gpu/tests/locality_tests bench=build/gpu/bench/locality_bench
+  commit=$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
+fi
+if command -v nvidia-smi >/dev/null; then
+  nvidia-smi --query-gpu=name,driver_version,clocks.max.sm,memory.total --format=csv | tee -a "$log"
+fi
+# No usable device: say why and stop (the tests would only skip).
+if ! probe=$("$tests" --gtest_filter=GpuDevice.* 2>&1); then
+  echo "gpu: the test binary does not run here:" >&2
+  echo "$probe" | tail -n 3 >&2
+  exit 2
+fi
+if grep -q "Skipped" <<<"$probe"; then
+  echo "gpu: $(grep -A1 'Skipped' <<<"$probe" | tail -n 1)" >&2
+  exit 2
+fi
+
+status=0
+echo "== GPU tests" | tee -a "$log"
+"$tests" --gtest_filter='Gpu*' >>"$log" 2>&1 || status=1
+tail -n 3 "$log"
+
+# Every rung at ragged sizes under memcheck (out-of-bounds and misaligned
+# accesses) and racecheck (shared-memory races).
+for tool in memcheck racecheck; do
+  echo "== compute-sanitizer --tool $tool" | tee -a "$log"
+  compute-sanitizer --tool "$tool" --error-exitcode 3 \
+    "$tests" --gtest_filter='Gpu/GpuMatmulRung.NotMultiplesOfAnyTile/*' \
+    >>"$log" 2>&1 || status=1
+  grep -E "ERROR SUMMARY|RACECHECK SUMMARY|PASSED|FAILED" "$log" | tail -n 2
+done
+
+echo "== GPU benchmarks" | tee -a "$log"
+filter=()
+[[ "$quick" == --quick ]] && filter=(--benchmark_filter='/(256|512|1024|2048)x')
+tmp="$out/.gpu_matmul.json.tmp"
+"$bench" --locality_family=gpu --benchmark_repetitions=5 \
+  --benchmark_enable_random_interleaving=true --benchmark_display_aggregates_only=true \
+  --benchmark_min_time=0.2 --benchmark_out="$tmp" --benchmark_out_format=json \
+  --benchmark_context=git_commit="$commit" \
+  "${filter[@]}" >>"$log" 2>&1 || status=1
+[[ -s "$tmp" ]] && mv "$tmp" "$out/gpu_matmul.json"
+# The medians, last, for the reply's tail: name, time, and the counters.
+grep -E "_median" "$log" | tr -s ' ' | cut -c1-200 | tail -n 60
+exit "$status"

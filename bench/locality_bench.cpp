@@ -215,9 +215,13 @@ const std::vector<GpuShape> kGpuShapes{{256, 256, 256},    {512, 512, 512},    {
 
 // One problem per shape, kept for all the benchmarks at that shape (the
 // inputs take a while to make at 8192).
-gpu::MatmulBench& gpu_problem(const GpuShape& s) {
+std::map<std::tuple<int, int, int>, std::unique_ptr<gpu::MatmulBench>>& gpu_problems() {
   static std::map<std::tuple<int, int, int>, std::unique_ptr<gpu::MatmulBench>> problems;
-  auto& p = problems[{s.m, s.n, s.k}];
+  return problems;
+}
+
+gpu::MatmulBench& gpu_problem(const GpuShape& s) {
+  auto& p = gpu_problems()[{s.m, s.n, s.k}];
   if (!p) p = std::make_unique<gpu::MatmulBench>(s.m, s.n, s.k);
   return *p;
 }
@@ -416,6 +420,7 @@ int main(int argc, char** argv) {
     bench::register_all(opts);
     benchmark::RunSpecifiedBenchmarks();
     benchmark::Shutdown();
+    bench::gpu_problems().clear();  // device memory goes back while CUDA is still up
   } catch (const cli::UsageError& e) {
     std::cerr << "locality_bench: " << e.message << "\n";
     return 2;

@@ -110,19 +110,25 @@ def error_line(name, b):
     return f"{name}: {' '.join(str(b.get('error_message', 'error')).split())}"
 
 
-def collect(doc):
-    """{(variant, n, threads): median GFLOP/s} and the same for peak_fraction."""
-    samples, fractions, errors, reps = {}, {}, [], set()
+def repetitions(doc, pattern, errors):
+    """(benchmark, name, match) for each repetition of the benchmarks `pattern`
+    names; benchmarks that stopped with an error go to `errors` instead, and
+    aggregates are skipped (medians are recomputed from the repetitions)."""
     for b in doc["benchmarks"]:
         name = b.get("run_name") or b.get("name", "")
-        match = NAME.fullmatch(name)
+        match = pattern.fullmatch(name)
         if not match:
             continue
         if b.get("error_occurred"):
             errors.append(error_line(name, b))
-            continue
-        if b.get("run_type") == "aggregate":
-            continue  # medians are recomputed from the repetitions below
+        elif b.get("run_type") != "aggregate":
+            yield b, name, match
+
+
+def collect(doc):
+    """{(variant, n, threads): median GFLOP/s} and the same for peak_fraction."""
+    samples, fractions, errors, reps = {}, {}, [], set()
+    for b, name, match in repetitions(doc, NAME, errors):
         key = (match["variant"], int(match["n"]), int(match["threads"]))
         reps.add(repetitions_of(b, name))
         if "flops" not in b or "peak_fraction" not in b:
@@ -150,16 +156,7 @@ def family(doc):
 def collect_attention(doc):
     """{(variant, seq, d, causal, threads): median GFLOP/s}, peak fractions, workspace bytes."""
     samples, fractions, workspace, errors, reps = {}, {}, {}, [], set()
-    for b in doc["benchmarks"]:
-        name = b.get("run_name") or b.get("name", "")
-        m = ATTENTION.fullmatch(name)
-        if not m:
-            continue
-        if b.get("error_occurred"):
-            errors.append(error_line(name, b))
-            continue
-        if b.get("run_type") == "aggregate":
-            continue
+    for b, name, m in repetitions(doc, ATTENTION, errors):
         key = (m["variant"], int(m["sq"]), int(m["d"]), int(m["causal"]), int(m["threads"]))
         reps.add(repetitions_of(b, name))
         if any(c not in b for c in ("flops", "peak_fraction", "workspace_bytes")):
@@ -368,19 +365,12 @@ def update_readme(readme, body, which):
 
 
 def load_profile(path):
+    """A bench/cachegrind.py file, read by that script's own reader."""
+    import cachegrind  # here, not at the top: cachegrind.py imports this module
     try:
-        with open(path, encoding="utf-8") as f:
-            doc = json.load(f)
-    except OSError as e:
-        raise ReportError(f"cannot read {path}: {e.strerror}")
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise ReportError(f"{path} is not valid JSON: not a bench/cachegrind.py file")
-    rows = doc.get("profiles") if isinstance(doc, dict) else None
-    if not isinstance(rows, list) or not all(
-            isinstance(r, dict) and isinstance(r.get("DLmr"), int) and isinstance(r.get("DLmw"), int)
-            for r in rows):
-        raise ReportError(f"{path} is not a bench/cachegrind.py file")
-    return doc
+        return cachegrind.load(path)
+    except cachegrind.ProfileError as e:
+        raise ReportError(str(e))
 
 
 def write_plots(doc, which, outdir, profile):
@@ -404,16 +394,7 @@ def write_plots(doc, which, outdir, profile):
 def gpu_tables(doc):
     """The CUDA ladder: GFLOP/s per shape, and each rung against cuBLAS (same run)."""
     samples, errors, reps = {}, [], set()
-    for b in doc["benchmarks"]:
-        name = b.get("run_name") or b.get("name", "")
-        m = GPU.fullmatch(name)
-        if not m:
-            continue
-        if b.get("error_occurred"):
-            errors.append(error_line(name, b))
-            continue
-        if b.get("run_type") == "aggregate":
-            continue
+    for b, name, m in repetitions(doc, GPU, errors):
         if "flops" not in b:
             raise ReportError(f"benchmark {name} has no flops counter")
         reps.add(repetitions_of(b, name))

@@ -1,8 +1,5 @@
 #include "run_request.hpp"
 
-#include <cstdint>
-#include <limits>
-
 #include "cli_args.hpp"
 #include "locality/gpu.hpp"
 
@@ -65,12 +62,8 @@ void parse_matmul(const std::vector<std::string>& args, RunRequest& req) {
     throw UsageError{"run matmul: unknown " + std::string(req.gpu ? "GPU " : "") + "variant '" +
                      args[1] + "' (see: locality list)"};
   }
-  if (req.gpu) {
-    // The rungs index with 32-bit ints.
-    const std::int64_t limit = std::numeric_limits<std::int32_t>::max();
-    if (req.m * req.k > limit || req.k * req.n > limit || req.m * req.n > limit) {
-      throw UsageError{"run matmul --device gpu: a matrix has more than 2^31 - 1 elements"};
-    }
+  if (req.gpu && !gpu::fits_32bit_indexing(req.m, req.n, req.k)) {
+    throw UsageError{"run matmul --device gpu: a matrix has more than 2^31 - 1 elements"};
   }
   req.bytes = matmul_bytes(req.m, req.n, req.k, req.verify);
 }

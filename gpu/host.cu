@@ -4,7 +4,7 @@
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 
-#include <climits>
+#include <algorithm>
 #include <string>
 
 #include "cuda_check.cuh"
@@ -49,10 +49,8 @@ void require_device() {
   if (!status.available) throw GpuError(status.reason);
 }
 
-// The rungs index with 32-bit ints.
 void require_int_sized(std::ptrdiff_t m, std::ptrdiff_t n, std::ptrdiff_t k) {
-  const auto fits = [](std::ptrdiff_t x, std::ptrdiff_t y) { return x <= INT_MAX / std::max<std::ptrdiff_t>(y, 1); };
-  if (!fits(m, k) || !fits(k, n) || !fits(m, n)) {
+  if (!fits_32bit_indexing(m, n, k)) {
     throw ShapeError("GPU matmul of " + std::to_string(m) + "x" + std::to_string(n) + "x" +
                      std::to_string(k) + ": a matrix has more than 2^31 - 1 elements");
   }

@@ -15,6 +15,7 @@
 
 #include "common.hpp"
 #include "locality/verify.hpp"
+#include "test_util.hpp"
 
 namespace locality {
 namespace {
@@ -35,23 +36,7 @@ std::string describe(const Problem& p) {
   return out.str();
 }
 
-struct Case {
-  const AttentionVariant* variant;
-  int threads;
-};
-
-std::string case_name(const ::testing::TestParamInfo<Case>& info) {
-  return std::string(info.param.variant->name) + "_" + std::to_string(info.param.threads) +
-         "threads";
-}
-
-std::vector<Case> all_cases() {
-  std::vector<Case> cases;
-  for (const AttentionVariant& v : cpu::attention_variants()) {
-    for (int threads : {1, 2}) cases.push_back({&v, threads});
-  }
-  return cases;
-}
+using Case = testing::RungCase<AttentionVariant>;
 
 // Random non-zero Q, K, V; O poisoned with NaN; the workspace exactly the size
 // the rung declares, followed by a sentinel the rung must not touch.
@@ -162,7 +147,9 @@ TEST_P(AttentionRung, EmptyProblemsAreNoOps) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Cpu, AttentionRung, ::testing::ValuesIn(all_cases()), case_name);
+INSTANTIATE_TEST_SUITE_P(Cpu, AttentionRung,
+                         ::testing::ValuesIn(testing::rung_cases(cpu::attention_variants())),
+                         testing::rung_case_name<AttentionVariant>);
 
 // The ladder's point: the flash rungs' workspace does not grow with
 // seq_q x seq_kv (not at all with seq_q, linearly with seq_kv), the

@@ -14,24 +14,7 @@ namespace {
 
 using testing::check_product;
 using testing::Shape;
-
-struct Case {
-  const MatmulVariant* variant;
-  int threads;
-};
-
-std::string case_name(const ::testing::TestParamInfo<Case>& info) {
-  return std::string(info.param.variant->name) + "_" + std::to_string(info.param.threads) +
-         "threads";
-}
-
-std::vector<Case> all_cases() {
-  std::vector<Case> cases;
-  for (const MatmulVariant& v : cpu::matmul_variants()) {
-    for (int threads : {1, 2}) cases.push_back({&v, threads});
-  }
-  return cases;
-}
+using Case = testing::RungCase<MatmulVariant>;
 
 class MatmulRung : public ::testing::TestWithParam<Case> {
  protected:
@@ -111,7 +94,9 @@ TEST_P(MatmulRung, FiftyRandomShapes) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Cpu, MatmulRung, ::testing::ValuesIn(all_cases()), case_name);
+INSTANTIATE_TEST_SUITE_P(Cpu, MatmulRung,
+                         ::testing::ValuesIn(testing::rung_cases(cpu::matmul_variants())),
+                         testing::rung_case_name<MatmulVariant>);
 
 TEST(MatmulArgs, ShapeMismatchIsAClearError) {
   const MatmulVariant& v = cpu::matmul_variants().front();

@@ -25,6 +25,7 @@
 #include "locality/attention.hpp"
 #include "locality/matmul.hpp"
 #include "locality/verify.hpp"
+#include "test_util.hpp"
 
 namespace locality {
 namespace {
@@ -34,25 +35,7 @@ constexpr float kInf = std::numeric_limits<float>::infinity();
 
 // ---- matmul ---------------------------------------------------------------
 
-struct MatmulCase {
-  const MatmulVariant* variant;
-  int threads;
-};
-
-std::vector<MatmulCase> matmul_cases() {
-  std::vector<MatmulCase> cases;
-  for (const MatmulVariant& v : cpu::matmul_variants()) {
-    for (int threads : {1, 2}) cases.push_back({&v, threads});
-  }
-  return cases;
-}
-
-std::string matmul_name(const ::testing::TestParamInfo<MatmulCase>& info) {
-  return std::string(info.param.variant->name) + "_" + std::to_string(info.param.threads) +
-         "threads";
-}
-
-class MatmulNumerics : public ::testing::TestWithParam<MatmulCase> {
+class MatmulNumerics : public ::testing::TestWithParam<testing::RungCase<MatmulVariant>> {
  protected:
   // Random A (m x k) and B (k x n), C poisoned.
   void SetUp() override {
@@ -121,29 +104,13 @@ TEST_P(MatmulNumerics, ThreadCountOnlyReordersSums) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Cpu, MatmulNumerics, ::testing::ValuesIn(matmul_cases()), matmul_name);
+INSTANTIATE_TEST_SUITE_P(Cpu, MatmulNumerics,
+                         ::testing::ValuesIn(testing::rung_cases(cpu::matmul_variants())),
+                         testing::rung_case_name<MatmulVariant>);
 
 // ---- attention ------------------------------------------------------------
 
-struct AttentionCase {
-  const AttentionVariant* variant;
-  int threads;
-};
-
-std::vector<AttentionCase> attention_cases() {
-  std::vector<AttentionCase> cases;
-  for (const AttentionVariant& v : cpu::attention_variants()) {
-    for (int threads : {1, 2}) cases.push_back({&v, threads});
-  }
-  return cases;
-}
-
-std::string attention_name(const ::testing::TestParamInfo<AttentionCase>& info) {
-  return std::string(info.param.variant->name) + "_" + std::to_string(info.param.threads) +
-         "threads";
-}
-
-class AttentionNumerics : public ::testing::TestWithParam<AttentionCase> {
+class AttentionNumerics : public ::testing::TestWithParam<testing::RungCase<AttentionVariant>> {
  protected:
   // One head, seq 70 (past two 32-query blocks, inside one key block), and
   // head_dim 40 (not a multiple of any SIMD width or panel height).
@@ -256,8 +223,9 @@ TEST_P(AttentionNumerics, ThreadCountOnlyReordersSums) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Cpu, AttentionNumerics, ::testing::ValuesIn(attention_cases()),
-                         attention_name);
+INSTANTIATE_TEST_SUITE_P(Cpu, AttentionNumerics,
+                         ::testing::ValuesIn(testing::rung_cases(cpu::attention_variants())),
+                         testing::rung_case_name<AttentionVariant>);
 
 }  // namespace
 }  // namespace locality

@@ -1,5 +1,5 @@
-// Helpers shared by the matmul tests: one place that builds operands, runs a
-// kernel and checks it against the verifier.
+// Helpers shared by the tests: the per-rung test parameters, and one place
+// that builds matmul operands, runs a kernel and checks it against the verifier.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -7,12 +7,39 @@
 #include <cmath>
 #include <cstdint>
 #include <functional>
+#include <span>
 #include <sstream>
+#include <string>
+#include <vector>
 
 #include "locality/matmul.hpp"
 #include "locality/verify.hpp"
 
 namespace locality::testing {
+
+// The parameter of every per-rung test suite: one rung at one thread count.
+template <typename Variant>
+struct RungCase {
+  const Variant* variant;
+  int threads;
+};
+
+// Every rung of a ladder at 1 and 2 threads.
+template <typename Variant>
+std::vector<RungCase<Variant>> rung_cases(std::span<const Variant> variants) {
+  std::vector<RungCase<Variant>> cases;
+  for (const Variant& v : variants) {
+    for (int threads : {1, 2}) cases.push_back({&v, threads});
+  }
+  return cases;
+}
+
+// "<variant>_<t>threads", the name GoogleTest shows for a case.
+template <typename Variant>
+std::string rung_case_name(const ::testing::TestParamInfo<RungCase<Variant>>& info) {
+  return std::string(info.param.variant->name) + "_" + std::to_string(info.param.threads) +
+         "threads";
+}
 
 struct Shape {
   std::ptrdiff_t m, n, k;

@@ -13,7 +13,7 @@
 //   Still only a fifth of the FMA peak: the inner loop is a load, an FMA and
 //   a store of C per 16 floats, the shape rung 3 removes.
 // Caught by cachegrind (README, Reading the ladder): at n = 256 the block cuts
-//   D1 misses per FLOP 22x below rung 1, but at n = 512 they are back at rung
+//   D1 misses per FLOP 23x below rung 1, but at n = 512 they are back at rung
 //   1's level. Rows of B 2 KiB apart start at only two of the L1's 64 sets (a
 //   set repeats every 4 KiB), so the 32 x 1 KiB block can use half the L1:
 //   384 lines for its 512. Conflict misses, which rung 4's packing removes;

@@ -38,6 +38,14 @@ struct GpuError : std::runtime_error {
 // next synchronizing call.
 using GpuMatmulFn = void (*)(const float* a, const float* b, float* c, int m, int n, int k);
 
+// The rungs index with 32-bit ints: every matrix of an m x n x k product must
+// have fewer than 2^31 elements (sizes are at least 0).
+inline bool fits_32bit_indexing(std::int64_t m, std::int64_t n, std::int64_t k) {
+  constexpr std::int64_t kLimit = 0x7fffffff;
+  const auto fits = [](std::int64_t x, std::int64_t y) { return y == 0 || x <= kLimit / y; };
+  return fits(m, k) && fits(k, n) && fits(m, n);
+}
+
 struct GpuMatmulVariant {
   std::string_view name;    // "naive", "coalesced", ...: also the benchmark name
   int rung;                 // position on the GPU ladder, 0 = naive
@@ -52,8 +60,7 @@ const GpuMatmulVariant* find_matmul_variant(std::string_view name);
 // C = A * B on the device for host views (any leading dimensions): checks the
 // shapes as matmul() does, copies A and B over, runs the rung, copies C back.
 // Throws ShapeError for mismatched shapes, GpuError without a usable device.
-void matmul(const GpuMatmulVariant& variant, ConstView<float> a, ConstView<float> b,
-            View<float> c);
+void matmul(const GpuMatmulVariant& variant, ConstView<float> a, ConstView<float> b, View<float> c);
 
 // What the benchmark JSON records about the device and the libraries.
 struct DeviceInfo {

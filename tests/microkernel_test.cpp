@@ -24,7 +24,9 @@ std::vector<const MicroKernel*> kernels() {
 }
 
 // The parallel loops run small products (under 2^20 multiply-adds) on one
-// thread; all but the first two shapes are above that, so the team path runs.
+// thread, as the first three shapes are; the others take the team path, cut
+// into column bands (wide C), row bands (narrow C) or both (4 threads on the
+// last shape: two bands of each).
 class MicroKernelTest : public ::testing::TestWithParam<const MicroKernel*> {
  protected:
   std::vector<Shape> shapes() const {
@@ -34,8 +36,9 @@ class MicroKernelTest : public ::testing::TestWithParam<const MicroKernel*> {
         {uk.mr, uk.nr, 8},                                 // exactly one register tile
         {uk.mr + 1, uk.nr + 1, uk.kc + 1},                 // one past each tile and kc
         {uk.mc + uk.mr - 1, 2 * uk.nr - 1, 2 * uk.kc, 3},  // past mc; two kc slices
-        {uk.mr - 1, uk.nc + 3, 40, 1},                     // past nc, short of one tile
+        {uk.mr - 1, uk.nc + 3, 100, 1},                    // past nc, short of one tile
         {3 * uk.mc + 7, 17, 100},                          // several mc blocks
+        {uk.mc + 5, 8 * uk.nr + 5, 50},                    // a 2 x 2 grid of bands
     };
   }
 };
@@ -51,7 +54,7 @@ TEST_P(MicroKernelTest, PackedLoops) {
 
 TEST_P(MicroKernelTest, ParallelLoops) {
   std::uint64_t seed = 50;
-  for (int threads : {1, 2, 3}) {
+  for (int threads : {1, 2, 3, 4}) {
     for (const Shape& s : shapes()) {
       testing::check_product(s, seed++, [&](ConstView<float> a, ConstView<float> b, View<float> c) {
         cpu::parallel_matmul_with(*GetParam(), a, b, c, threads);

@@ -9,9 +9,9 @@ namespace {
 
 constexpr MicroKernel kMicroKernels[] = {
 #if defined(__AVX512F__)
-    // B micro-panel 256 x 32 x 4 B = 32 KiB (L1), A block 480 x 256 x 4 B = 480 KiB (L2),
-    // B panel 256 x 4096 x 4 B = 4 MiB (L3).
-    {"microkernel_avx512_12x32", 12, 32, 256, 480, 4096, microkernel_avx512_12x32},
+    // B micro-panel 256 x 32 x 4 B = 32 KiB (L1), A block 240 x 256 x 4 B = 240 KiB (L2,
+    // with room for the next one, prefetched), B panel 256 x 2048 x 4 B = 2 MiB (L2/L3).
+    {"microkernel_avx512_12x32", 12, 32, 256, 240, 2048, microkernel_avx512_12x32},
 #endif
 #if defined(__AVX2__) && defined(__FMA__)
     // B micro-panel 256 x 16 x 4 B = 16 KiB (L1), A block 288 x 256 x 4 B = 288 KiB (L2).

@@ -39,6 +39,20 @@ std::size_t packed_a_span(const MicroKernel& uk, std::ptrdiff_t m, std::ptrdiff_
   constexpr std::size_t kLine = kCacheLineBytes / sizeof(float);
   return (packed_a_floats(uk, std::min(uk.mc, m), std::min(uk.kc, k)) + kLine - 1) / kLine * kLine;
 }
+// The block of A that loop 3 packs after the one at (ic, pc) of the panel at
+// column jc: the next mc rows, else the first rows of the next kc slice (of
+// this panel or the next); empty after the last.
+ConstView<float> next_a_block(const MicroKernel& uk, ConstView<float> a, std::ptrdiff_t ic,
+                              std::ptrdiff_t pc, std::ptrdiff_t jc, std::ptrdiff_t n) {
+  const std::ptrdiff_t m = a.rows(), k = a.cols();
+  std::ptrdiff_t i = ic + uk.mc, p = pc;
+  if (i >= m) i = 0, p += uk.kc;
+  if (p >= k) {
+    if (jc + uk.nc >= n) return {};
+    p = 0;
+  }
+  return a.block(i, p, std::min(uk.mc, m - i), std::min(uk.kc, k - p));
+}
 }  // namespace
 
 std::size_t packed_matmul_buffer_floats(const MicroKernel& uk, std::ptrdiff_t m, std::ptrdiff_t n,
@@ -64,8 +78,10 @@ void packed_matmul_into(const MicroKernel& uk, ConstView<float> a, ConstView<flo
         for (std::ptrdiff_t q = 0; q < micropanel_count(mc, uk.mr); ++q) {
           pack_a_micropanel(uk, a_block, q, packed_a);
         }
-        // Loops 2 and 1 (jr, ir) and the micro-kernel.
-        macro_kernel(uk, kc, packed_a, packed_b, c.block(ic, jc, mc, nc), pc > 0);
+        // Loops 2 and 1 (jr, ir) and the micro-kernel, which meanwhile
+        // bring the next block of A into L2 for the next round of packing.
+        macro_kernel(uk, kc, packed_a, packed_b, c.block(ic, jc, mc, nc), pc > 0,
+                     next_a_block(uk, a, ic, pc, jc, n));
       }
     }
   }

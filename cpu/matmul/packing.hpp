@@ -49,8 +49,12 @@ inline std::ptrdiff_t micropanel_count(std::ptrdiff_t extent, std::ptrdiff_t wid
 
 // C block (mc x nc) = or += packed A (mc x kc) * packed B (kc x nc): the two
 // innermost loops (jr over NR-wide columns, ir over MR-tall rows) around the
-// micro-kernel, with a scratch tile for the ragged edges of C.
+// micro-kernel, with a scratch tile for the ragged edges of C. Between calls
+// it prefetches `next` (the unpacked block the caller packs next, may be
+// empty) into L2, a few lines per call, so that packing reads it from L2
+// rather than L3 and the loads overlap the arithmetic.
 void macro_kernel(const MicroKernel& uk, std::ptrdiff_t kc, const float* packed_a,
-                  const float* packed_b, View<float> c, bool accumulate);
+                  const float* packed_b, View<float> c, bool accumulate,
+                  ConstView<float> next = {});
 
 }  // namespace locality::cpu

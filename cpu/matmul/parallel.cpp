@@ -1,34 +1,32 @@
-// Rung 5 -- parallel: rung 4's five loops with OpenMP on loop 3 (ic).
+// Rung 5 -- parallel: rung 4 on every core, C cut into one block per thread.
 //
-// Idea: all threads pack each kc x nc panel of B together, once, into a
-//   shared buffer; then each thread takes mc-row blocks of A, packs them
-//   privately and runs the macro-kernel against the shared B panel.
-// Locality: why loop 3 on this machine: every core has a private L2 (2 MiB)
-//   and all share a large L3. A thread's packed A block lives in its own L2,
-//   the B panel (read by every thread) lives once in the shared L3. Splitting
-//   loop 5 (jc) instead would give each thread its own B panel and double the
-//   L3 footprint; splitting loops 2/1 would make every core load the same A
-//   block into its L2. The row split any rung gets for free (split_rows) packs
-//   all of B once per thread; this rung packs it once.
-// Cost: synchronization. Two B buffers alternate between kc slices, so one
-//   barrier per slice suffices (a thread may pack the next slice while others
-//   still compute on this one), and the ic blocks are handed out dynamically
-//   in pieces of about a quarter of a thread's share, so a core that is
-//   slowed down (a busy neighbour, a virtual machine's stolen time) takes
-//   fewer of them instead of holding up the barrier.
-// Here: with 2 threads, 257-297 GFLOP/s at n = 1024-4096 (67-85% of the
-//   2-thread FMA probe), 0.78-0.97x oneDNN over our suite runs (3
-//   repetitions each; the latest committed run is the low end). Paired
-//   directly against oneDNN, 60 alternating calls on a quiet machine, it
-//   runs at 0.92x (n = 1024) and 0.91x (2048): about 95% of the single-thread
-//   rate per core, so the gap is rung 4's. On this 2-core machine the free
-//   row split of rung 4, and a variant where each thread packs a private copy
-//   of B, measure the same in those paired runs: duplicating B's packing
-//   costs little with two threads. Sharing B pays as cores multiply (each
-//   extra copy is more packing and more L3); this machine cannot show it.
+// Idea: give each OpenMP thread its own rectangle of C and let it run rung 4's
+//   five loops there, packing into its own buffers: no shared packed panel,
+//   no barrier, nothing to wait for until the team joins. The rectangles are
+//   column bands first (loop 5, jc, split across threads), and row bands only
+//   where the columns run out (narrow C, or more threads than bands of a few
+//   micro-panels).
+// Locality: why columns on this machine: every core has a private L2 (2 MiB)
+//   and all share a large L3. A column band gives a thread only its own slice
+//   of B, so its kc x nc panel is half as wide (n = 2048: 1 MiB instead of
+//   2 MiB) and stays in that core's L2 across the ic loop, instead of coming
+//   from L3 for every jr step. The price is that every thread packs all of A;
+//   but rung 4 prefetches the next A block into L2 while it computes, so
+//   that packing reads L2, not L3. The row split any rung gets for free
+//   (split_rows) makes the opposite trade: each thread packs all of B.
+// Cost: one block per thread balances only when the cores run at the same
+//   speed; a core slowed by a neighbour (or a virtual machine's stolen time)
+//   holds up the join.
+// Here: see the header comment of packed.cpp for the figures and what was
+//   tried; an earlier version shared each packed B panel among the threads
+//   (packed together, one barrier per kc slice, A blocks handed out
+//   dynamically). Paired against oneDNN it ran at 0.92-0.93x with 2 threads,
+//   this one at 0.95-0.96x: the B panel now fits in L2 and nobody waits at
+//   a barrier.
 #include <omp.h>
 
 #include <algorithm>
+#include <utility>
 
 #include "locality/matmul.hpp"
 #include "microkernel.hpp"
@@ -37,12 +35,34 @@
 namespace locality::cpu {
 namespace {
 
-// Rows per ic block: a multiple of MR, at most uk.mc (the L2 budget), and
-// small enough that each thread gets about four blocks to balance with.
-std::ptrdiff_t block_rows(const MicroKernel& uk, std::ptrdiff_t m, int threads) {
-  constexpr std::ptrdiff_t kBlocksPerThread = 4;
-  const std::ptrdiff_t share = (m + kBlocksPerThread * threads - 1) / (kBlocksPerThread * threads);
-  return std::clamp((share + uk.mr - 1) / uk.mr * uk.mr, uk.mr, uk.mc);
+// How `threads` threads cut an m x n C: column bands times row bands.
+struct Grid {
+  int col_bands;
+  int row_bands;
+};
+
+Grid thread_grid(const MicroKernel& uk, std::ptrdiff_t m, std::ptrdiff_t n, int threads) {
+  // A band narrower than this many micro-panels spends too long packing A
+  // for the little B it multiplies.
+  constexpr std::ptrdiff_t kMinBandPanels = 4;
+  const std::ptrdiff_t max_col_bands = std::max<std::ptrdiff_t>(1, n / (kMinBandPanels * uk.nr));
+  int col_bands = 1;
+  for (int d = 1; d <= threads; ++d) {  // the most column bands that divide the team
+    if (threads % d == 0 && d <= max_col_bands) col_bands = d;
+  }
+  const std::ptrdiff_t row_bands = std::min<std::ptrdiff_t>(threads / col_bands,
+                                                            micropanel_count(m, uk.mr));
+  return {col_bands, static_cast<int>(row_bands)};
+}
+
+// [begin, end) of band `index` of `bands` over `extent`, cut at multiples of
+// `unit` so that only the last band has a ragged edge.
+std::pair<std::ptrdiff_t, std::ptrdiff_t> band(std::ptrdiff_t extent, std::ptrdiff_t unit,
+                                               std::ptrdiff_t index, std::ptrdiff_t bands) {
+  const std::ptrdiff_t units = micropanel_count(extent, unit);
+  const std::ptrdiff_t begin = std::min(extent, units * index / bands * unit);
+  const std::ptrdiff_t end = std::min(extent, units * (index + 1) / bands * unit);
+  return {begin, end};
 }
 
 }  // namespace
@@ -58,41 +78,15 @@ void parallel_matmul_with(const MicroKernel& uk, ConstView<float> a, ConstView<f
     packed_matmul_with(uk, a, b, c);
     return;
   }
-  const std::ptrdiff_t mc_step = block_rows(uk, m, threads);
-  const std::ptrdiff_t ic_blocks = (m + mc_step - 1) / mc_step;
-  const std::size_t b_floats = packed_b_floats(uk, std::min(uk.kc, k), std::min(uk.nc, n));
-  thread_local PackBuffer b_buffers[2];  // shared by the team: the caller's
-  float* packed_b[2] = {b_buffers[0].get(b_floats), b_buffers[1].get(b_floats)};
-
-#pragma omp parallel num_threads(threads)
+  const Grid grid = thread_grid(uk, m, n, threads);
+#pragma omp parallel num_threads(grid.col_bands * grid.row_bands)
   {
-    thread_local PackBuffer a_buffer;  // private to each thread
-    float* packed_a = a_buffer.get(packed_a_floats(uk, mc_step, std::min(uk.kc, k)));
-    const std::ptrdiff_t t = omp_get_thread_num(), nt = omp_get_num_threads();
-    int slice = 0;
-
-    for (std::ptrdiff_t jc = 0; jc < n; jc += uk.nc) {  // loop 5
-      const std::ptrdiff_t nc = std::min(uk.nc, n - jc);
-      for (std::ptrdiff_t pc = 0; pc < k; pc += uk.kc, ++slice) {  // loop 4
-        const std::ptrdiff_t kc = std::min(uk.kc, k - pc);
-        float* panel = packed_b[slice % 2];
-        // The team packs this slice of B, each thread a contiguous run of
-        // micro-panels, into the buffer nobody has read since two slices ago.
-        const std::ptrdiff_t panels = micropanel_count(nc, uk.nr);
-        pack_b_micropanels(uk, b.block(pc, jc, kc, nc), panels * t / nt, panels * (t + 1) / nt,
-                           panel);
-#pragma omp barrier
-#pragma omp for schedule(dynamic, 1) nowait  // loop 3, shared out block by block
-        for (std::ptrdiff_t block = 0; block < ic_blocks; ++block) {
-          const std::ptrdiff_t ic = block * mc_step;
-          const std::ptrdiff_t mc = std::min(mc_step, m - ic);
-          const ConstView<float> a_block = a.block(ic, pc, mc, kc);
-          for (std::ptrdiff_t q = 0; q < micropanel_count(mc, uk.mr); ++q) {
-            pack_a_micropanel(uk, a_block, q, packed_a);
-          }
-          macro_kernel(uk, kc, packed_a, panel, c.block(ic, jc, mc, nc), pc > 0);
-        }
-      }
+    const int t = omp_get_thread_num();
+    const auto [j0, j1] = band(n, uk.nr, t % grid.col_bands, grid.col_bands);
+    const auto [i0, i1] = band(m, uk.mr, t / grid.col_bands, grid.row_bands);
+    if (i1 > i0 && j1 > j0) {
+      packed_matmul_with(uk, a.block(i0, 0, i1 - i0, k), b.block(0, j0, k, j1 - j0),
+                         c.block(i0, j0, i1 - i0, j1 - j0));
     }
   }
 }

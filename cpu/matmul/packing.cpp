@@ -26,6 +26,48 @@ std::size_t packed_b_floats(const MicroKernel& uk, std::ptrdiff_t kc, std::ptrdi
   return static_cast<std::size_t>(micropanel_count(nc, uk.nr) * uk.nr * kc);
 }
 
+#if defined(__AVX512F__)
+namespace {
+// The AVX-512 path of pack_a_micropanel for a full panel of MR = 4 G rows:
+// 16 columns at a time, each group of 4 rows transposed in registers (two
+// rounds of unpacks turn 4 rows of 16 into 16 columns of 4, a 128-bit lane
+// each) and stored as 4-float pieces. Returns the columns it packed (a
+// multiple of 16); the scalar loop does the rest.
+template <int G>
+std::ptrdiff_t pack_a_columns_avx512(const float* src, std::ptrdiff_t lda, std::ptrdiff_t kc,
+                                     float* dst) {
+  constexpr int kMR = 4 * G;
+  std::ptrdiff_t p = 0;
+  for (; p + 16 <= kc; p += 16, dst += 16 * kMR) {
+#pragma GCC unroll 4
+    for (int g = 0; g < G; ++g) {
+      const float* row = src + 4 * g * lda + p;
+      const __m512 r0 = _mm512_loadu_ps(row), r1 = _mm512_loadu_ps(row + lda);
+      const __m512 r2 = _mm512_loadu_ps(row + 2 * lda), r3 = _mm512_loadu_ps(row + 3 * lda);
+      const __m512d t0 = _mm512_castps_pd(_mm512_unpacklo_ps(r0, r1));
+      const __m512d t1 = _mm512_castps_pd(_mm512_unpackhi_ps(r0, r1));
+      const __m512d t2 = _mm512_castps_pd(_mm512_unpacklo_ps(r2, r3));
+      const __m512d t3 = _mm512_castps_pd(_mm512_unpackhi_ps(r2, r3));
+      // Lane l of column_q holds rows 4g .. 4g+3 of column 4l + q.
+      const __m512 column[4] = {_mm512_castpd_ps(_mm512_unpacklo_pd(t0, t2)),
+                                _mm512_castpd_ps(_mm512_unpackhi_pd(t0, t2)),
+                                _mm512_castpd_ps(_mm512_unpacklo_pd(t1, t3)),
+                                _mm512_castpd_ps(_mm512_unpackhi_pd(t1, t3))};
+#pragma GCC unroll 4
+      for (int q = 0; q < 4; ++q) {
+        float* out = dst + q * kMR + 4 * g;
+        _mm_storeu_ps(out, _mm512_castps512_ps128(column[q]));
+        _mm_storeu_ps(out + 4 * kMR, _mm512_extractf32x4_ps(column[q], 1));
+        _mm_storeu_ps(out + 8 * kMR, _mm512_extractf32x4_ps(column[q], 2));
+        _mm_storeu_ps(out + 12 * kMR, _mm512_extractf32x4_ps(column[q], 3));
+      }
+    }
+  }
+  return p;
+}
+}  // namespace
+#endif
+
 void pack_a_micropanel(const MicroKernel& uk, ConstView<float> a, std::ptrdiff_t index,
                        float* packed) {
   const std::ptrdiff_t kc = a.cols(), mr = uk.mr;
@@ -38,28 +80,15 @@ void pack_a_micropanel(const MicroKernel& uk, ConstView<float> a, std::ptrdiff_t
   for (std::ptrdiff_t r = 0; r < rows; ++r) src[r] = a.row(i0 + r);
   std::ptrdiff_t p = 0;
 #if defined(__AVX512F__)
-  if (rows == mr && mr % 4 == 0) {
-    for (; p + 16 <= kc; p += 16, dst += 16 * mr) {
-      for (std::ptrdiff_t g = 0; g < mr; g += 4) {
-        const __m512 r0 = _mm512_loadu_ps(src[g] + p), r1 = _mm512_loadu_ps(src[g + 1] + p);
-        const __m512 r2 = _mm512_loadu_ps(src[g + 2] + p), r3 = _mm512_loadu_ps(src[g + 3] + p);
-        const __m512 t0 = _mm512_unpacklo_ps(r0, r1), t1 = _mm512_unpackhi_ps(r0, r1);
-        const __m512 t2 = _mm512_unpacklo_ps(r2, r3), t3 = _mm512_unpackhi_ps(r2, r3);
-        const __m512d c[4] = {
-            _mm512_unpacklo_pd(_mm512_castps_pd(t0), _mm512_castps_pd(t2)),
-            _mm512_unpackhi_pd(_mm512_castps_pd(t0), _mm512_castps_pd(t2)),
-            _mm512_unpacklo_pd(_mm512_castps_pd(t1), _mm512_castps_pd(t3)),
-            _mm512_unpackhi_pd(_mm512_castps_pd(t1), _mm512_castps_pd(t3))};
-        // Lane l of c[q] holds rows g..g+3 of column 4l + q.
-        for (int q = 0; q < 4; ++q) {
-          const __m512 v = _mm512_castpd_ps(c[q]);
-          _mm_storeu_ps(dst + (0 + q) * mr + g, _mm512_castps512_ps128(v));
-          _mm_storeu_ps(dst + (4 + q) * mr + g, _mm512_extractf32x4_ps(v, 1));
-          _mm_storeu_ps(dst + (8 + q) * mr + g, _mm512_extractf32x4_ps(v, 2));
-          _mm_storeu_ps(dst + (12 + q) * mr + g, _mm512_extractf32x4_ps(v, 3));
-        }
-      }
+  if (rows == mr) {
+    switch (mr) {
+      case 4: p = pack_a_columns_avx512<1>(src[0], a.ld(), kc, dst); break;
+      case 8: p = pack_a_columns_avx512<2>(src[0], a.ld(), kc, dst); break;
+      case 12: p = pack_a_columns_avx512<3>(src[0], a.ld(), kc, dst); break;
+      case 16: p = pack_a_columns_avx512<4>(src[0], a.ld(), kc, dst); break;
+      default: break;
     }
+    dst += p * mr;
   }
 #endif
   for (; p < kc; ++p) {

@@ -6,25 +6,32 @@
 //   the whole kc-long inner product.
 // Locality: registers hold the C tile (no loads or stores of C in the inner
 //   loop); L1 holds a kc x NR micro-panel of B across the ir loop; L2 holds the
-//   mc x kc block of A across the jr loop; L3 holds the kc x nc panel of B
-//   across the ic loop. Packed panels are read at unit stride, aligned, with
-//   no TLB misses from walking down a column.
+//   mc x kc block of A across the jr loop, and the next block of A, which the
+//   macro-kernel prefetches a few lines per call so that packing it reads L2
+//   instead of L3; the kc x nc panel of B (2 MiB) sits in L2 and L3 across
+//   the ic loop. Packed panels are read at unit stride, aligned, with no TLB
+//   misses from walking down a column.
 // Cost: two copies (O(mk + kn) per block, small next to O(mnk) work), a
 //   ragged-edge path for tiles that overhang C, and a kernel per ISA.
-// Here: 160 GFLOP/s at n = 1024 (82% of the FMA probe, 2.6x rung 3) and
-//   138-156 at 4096, against oneDNN's sgemm at 167-178 in the same run:
-//   between 0.82x and 1.00x of it at n = 1024-4096 over our runs (results/
-//   holds the latest), short of the 0.95x we aim for. Measured apart, the
-//   micro-kernel on data in L1 runs at the probe's speed; the macro-kernel
-//   loses about 5% (C tiles and B micro-panels arriving from L2/L3), and
-//   packing costs 8% of the time at n = 1024 (4 MiB of A and of B read
-//   from L3 once), 3% at 4096. Block
-//   sizes (kc 128-512, mc 96-960, nc 1024-4096), k-unrolling, an 8x48 or 14x32
-//   tile, prefetching packed A, huge pages for the packed buffers, vector
-//   scatters or 16-column strips in the A packing, a cache line of padding
-//   between B micro-panels, and prefetching the next blocks to L2 while
-//   computing all measured within noise of this version, or worse, in paired
-//   runs.
+// Here (bash bench/run.sh, commit 68c65b96ac77, results/ holds it): 171
+//   GFLOP/s at n = 1024 (87% of the FMA probe, 2.6x rung 3), 167-173 up to
+//   4096, against oneDNN's sgemm at 181-183 in the same run: 0.91-0.95x of
+//   it, short of the 0.95x we aim for. Where the time goes, timed apart with
+//   rdtsc at n = 1024-4096: the micro-kernel on data in L1 runs at 96-97% of
+//   the probe, the macro-kernel with A and B packed beforehand at 93-94%,
+//   and packing takes 3-4% of the run (2.4% A, 1.8% B at n = 1024; 8% and 4%
+//   at n = 256, where oneDNN runs at 97% of the probe). Packing is bound by
+//   L2/L3 traffic, not instructions: the AVX-512 transpose in packing.cpp
+//   is 25% faster than the scalar loop it replaced, and a version with
+//   templated row addresses barely faster again. In a scratch harness that
+//   alternates one call of each (16 pairs at n = 1024 and 2048), mc 480 ->
+//   240 (so the next A block fits in L2 beside the current one), that
+//   prefetch and inlined B copies moved this rung from 0.92x to 0.95-0.97x
+//   of oneDNN. Tried and measured within noise or worse: kc 128-512, mc
+//   96-960, nc 768-4096, k-unrolling, an 8x48 or 14x32 tile, prefetching
+//   packed A or the next B micro-panel, prefetching the next B panel's
+//   source, huge pages, masked stores in the A transpose, a cache line of
+//   padding between B micro-panels.
 #include <algorithm>
 
 #include "locality/matmul.hpp"

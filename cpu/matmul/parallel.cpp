@@ -17,12 +17,16 @@
 // Cost: one block per thread balances only when the cores run at the same
 //   speed; a core slowed by a neighbour (or a virtual machine's stolen time)
 //   holds up the join.
-// Here: see the header comment of packed.cpp for the figures and what was
-//   tried; an earlier version shared each packed B panel among the threads
-//   (packed together, one barrier per kc slice, A blocks handed out
-//   dynamically). Paired against oneDNN it ran at 0.92-0.93x with 2 threads,
-//   this one at 0.95-0.96x: the B panel now fits in L2 and nobody waits at
-//   a barrier.
+// Here (bash bench/run.sh, commit 68c65b96ac77): with 2 threads 320-343
+//   GFLOP/s at n = 1024-4096, 0.91-0.98x oneDNN's sgemm in the same run. The
+//   version before shared each packed B panel among the threads (packed
+//   together, one barrier per kc slice, A blocks handed out dynamically); in
+//   a scratch harness alternating one call of each with oneDNN's (16 pairs)
+//   it ran at 0.92-0.93x with 2 threads, this one at 0.95-0.98x, and the free
+//   row split of rung 4 at 0.94-0.95x. In the suite's runs, 3 repetitions
+//   apart in time, the row split and this rung trade places by a few percent
+//   from size to size: on 2 cores the difference is within this machine's
+//   noise.
 #include <omp.h>
 
 #include <algorithm>

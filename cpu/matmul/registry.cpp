@@ -26,8 +26,8 @@ constexpr MatmulVariant kVariants[] = {
      "contiguous panels sized for L2 and L1",
      row_split<packed_matmul>},
     {"parallel", 5,
-     "OpenMP on the ic loop: each core packs A into its own L2, all share one packed "
-     "B panel in L3",
+     "C cut into a column band per core: each core packs its own slice of B into its "
+     "own L2 and runs rung 4 there, with no barrier",
      parallel_matmul},
 };
 

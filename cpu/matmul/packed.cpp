@@ -30,7 +30,7 @@
 //   of oneDNN. Tried and measured within noise or worse: kc 128-512, mc
 //   96-960, nc 768-4096, k-unrolling, an 8x48 or 14x32 tile, prefetching
 //   packed A or the next B micro-panel, prefetching the next B panel's
-//   source, huge pages, masked stores in the A transpose, a cache line of
+//   source or the next C tile (one call ahead, into L2), huge pages, masked stores in the A transpose, a cache line of
 //   padding between B micro-panels.
 #include <algorithm>
 

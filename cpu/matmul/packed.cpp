@@ -30,8 +30,9 @@
 //   of oneDNN. Tried and measured within noise or worse: kc 128-512, mc
 //   96-960, nc 768-4096, k-unrolling, an 8x48 or 14x32 tile, prefetching
 //   packed A or the next B micro-panel, prefetching the next B panel's
-//   source or the next C tile (one call ahead, into L2), huge pages, masked stores in the A transpose, a cache line of
-//   padding between B micro-panels.
+//   source or the next C tile (one call ahead, into L2), huge pages, masked
+//   stores in the A transpose, a cache line of padding between B
+//   micro-panels.
 #include <algorithm>
 
 #include "locality/matmul.hpp"
@@ -77,8 +78,7 @@ void packed_matmul_into(const MicroKernel& uk, ConstView<float> a, ConstView<flo
     const std::ptrdiff_t nc = std::min(uk.nc, n - jc);
     for (std::ptrdiff_t pc = 0; pc < k; pc += uk.kc) {  // loop 4: kc-deep slices of k
       const std::ptrdiff_t kc = std::min(uk.kc, k - pc);
-      const ConstView<float> b_panel = b.block(pc, jc, kc, nc);
-      pack_b_micropanels(uk, b_panel, 0, micropanel_count(nc, uk.nr), packed_b);
+      pack_b_panel(uk, b.block(pc, jc, kc, nc), packed_b);
       for (std::ptrdiff_t ic = 0; ic < m; ic += uk.mc) {  // loop 3: mc rows of A and C
         const std::ptrdiff_t mc = std::min(uk.mc, m - ic);
         const ConstView<float> a_block = a.block(ic, pc, mc, kc);

@@ -98,16 +98,14 @@ void pack_a_micropanel(const MicroKernel& uk, ConstView<float> a, std::ptrdiff_t
   }
 }
 
-void pack_b_micropanels(const MicroKernel& uk, ConstView<float> b, std::ptrdiff_t first,
-                        std::ptrdiff_t last, float* packed) {
-  const std::ptrdiff_t kc = b.rows(), nr = uk.nr;
-  const std::ptrdiff_t j0 = first * nr, j1 = std::min(last * nr, b.cols());
+void pack_b_panel(const MicroKernel& uk, ConstView<float> b, float* packed) {
+  const std::ptrdiff_t kc = b.rows(), j1 = b.cols(), nr = uk.nr;
   // Row by row: each row of B is read once, front to back, and its NR-wide
   // pieces go to the same row of consecutive micro-panels.
   for (std::ptrdiff_t p = 0; p < kc; ++p) {
     const float* __restrict src = b.row(p);
-    float* __restrict dst = packed + first * nr * kc + p * nr;
-    std::ptrdiff_t j = j0;
+    float* __restrict dst = packed + p * nr;
+    std::ptrdiff_t j = 0;
     // A copy of a size known at compile time is inlined into a few vector
     // moves; the library call for 128 bytes costs a third of the packing.
     if (nr == 32) {

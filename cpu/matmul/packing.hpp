@@ -38,10 +38,9 @@ std::size_t packed_b_floats(const MicroKernel& uk, std::ptrdiff_t kc, std::ptrdi
 // into `packed`, the start of the whole packed block.
 void pack_a_micropanel(const MicroKernel& uk, ConstView<float> a, std::ptrdiff_t index,
                        float* packed);
-// Packs micro-panels [first, last) (columns first*NR .. last*NR) of the panel
-// `b` (kc x nc) into `packed`, the start of the whole packed panel.
-void pack_b_micropanels(const MicroKernel& uk, ConstView<float> b, std::ptrdiff_t first,
-                        std::ptrdiff_t last, float* packed);
+// Packs the panel `b` (kc x nc) into `packed`: micro-panel after micro-panel,
+// the last one zero-padded to NR columns.
+void pack_b_panel(const MicroKernel& uk, ConstView<float> b, float* packed);
 
 inline std::ptrdiff_t micropanel_count(std::ptrdiff_t extent, std::ptrdiff_t width) {
   return (extent + width - 1) / width;

@@ -36,7 +36,8 @@ MARKERS = {"matmul": ("<!-- cpu-matmul-ladder:begin -->", "<!-- cpu-matmul-ladde
            "cachegrind": ("<!-- cachegrind:begin -->", "<!-- cachegrind:end -->"),
            "gpu": ("<!-- gpu-matmul-ladder:begin -->", "<!-- gpu-matmul-ladder:end -->")}
 GPU = re.compile(r"^gpu/matmul/(?P<variant>[^/]+)/(?P<m>\d+)x(?P<n>\d+)x(?P<k>\d+)(?:/manual_time)?$")
-GPU_RUNGS = ["naive", "coalesced", "smem_tiled", "register_1d", "register_2d", "warp_tiled"]
+GPU_RUNGS = ["naive", "coalesced", "smem_tiled", "register_1d", "register_2d", "warp_tiled",
+             "pipelined"]
 ATTENTION_RUNGS = ["naive", "reordered", "tiled", "flash", "parallel_flash"]
 ATTENTION_PEERS = ["onednn", "eigen"]
 ATTENTION_HEADLINE_SEQ = 4096

@@ -26,7 +26,7 @@ namespace locality::gpu {
 // After every kernel launch: a bad configuration shows up here.
 #define LOCALITY_CUDA_LAUNCHED() LOCALITY_CUDA(cudaGetLastError())
 
-inline constexpr int ceil_div(int a, int b) { return (a + b - 1) / b; }
+__host__ __device__ inline constexpr int ceil_div(int a, int b) { return (a + b - 1) / b; }
 
 // Device memory for `count` elements of T; freed when it goes out of scope.
 template <typename T>

@@ -25,7 +25,7 @@ TEST(GpuDevice, QueryNeverThrowsAndExplainsAbsence) {
 
 TEST(GpuRegistry, RungsInOrderWithNamesAndLessons) {
 #ifdef LOCALITY_HAVE_CUDA
-  ASSERT_EQ(gpu::matmul_variants().size(), 6u);
+  ASSERT_EQ(gpu::matmul_variants().size(), 7u);
 #else
   EXPECT_TRUE(gpu::matmul_variants().empty()) << "a build without CUDA has no GPU rungs";
 #endif
@@ -84,6 +84,7 @@ TEST_P(GpuMatmulRung, NotMultiplesOfAnyTile) {
   check({65, 257, 33}, 6);    // one past 64 and 256
   check({130, 132, 20}, 7);   // multiples of 4 but not of the tiles: the 128-bit path's edges
   check({256, 256, 256}, 8);  // whole tiles everywhere
+  check({2177, 260, 37}, 15);  // 18 tile rows: rung 6's second, short group of 16
 }
 
 TEST_P(GpuMatmulRung, TallSkinnyAndShortWide) {

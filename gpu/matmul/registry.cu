@@ -9,7 +9,7 @@
 namespace locality::gpu {
 namespace {
 
-constexpr std::array<GpuMatmulVariant, 6> kVariants{{
+constexpr std::array<GpuMatmulVariant, 7> kVariants{{
     {"naive", 0, "one thread per element of C, a warp walking down a column: uncoalesced",
      naive_matmul},
     {"coalesced", 1, "a warp along a row of C: each load of B and store of C is one transaction",
@@ -23,6 +23,9 @@ constexpr std::array<GpuMatmulVariant, 6> kVariants{{
     {"warp_tiled", 5,
      "warp tiles without bank conflicts, and the next tiles loading while this one computes",
      warp_tiled_matmul},
+    {"pipelined", 6,
+     "cp.async copies three steps ahead and 16 x 8 per thread: loads never wait, fewer shared reads",
+     pipelined_matmul},
 }};
 
 }  // namespace

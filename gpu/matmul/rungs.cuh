@@ -11,6 +11,7 @@ void smem_tiled_matmul(const float* a, const float* b, float* c, int m, int n, i
 void register_1d_matmul(const float* a, const float* b, float* c, int m, int n, int k);
 void register_2d_matmul(const float* a, const float* b, float* c, int m, int n, int k);
 void warp_tiled_matmul(const float* a, const float* b, float* c, int m, int n, int k);
+void pipelined_matmul(const float* a, const float* b, float* c, int m, int n, int k);
 
 // Four consecutive floats of one row, row[col .. col + 3], zero past `cols`
 // (or everywhere when the row itself is outside the matrix). With kVec the

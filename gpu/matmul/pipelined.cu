@@ -1,0 +1,209 @@
+// GPU rung 6 -- a cp.async pipeline: tiles copied straight from global to
+//   shared memory three steps ahead, with a 16 x 8 tile of C per thread.
+//
+// Idea: rung 5 stages the next tile through registers, so a thread can only
+//   have one step's loads in flight and must stop to store them. Here the
+//   copy engine's asynchronous copies (cp.async, sm_80 and later) write
+//   shared memory directly: a ring of 3 buffers keeps two steps in flight
+//   while the warps compute on the third, and one barrier per step guards
+//   the ring. A is transposed on the way in, one float per copy (4-byte
+//   copies, rows padded by 4 floats so they hit distinct banks); B goes 16
+//   bytes at a time. A block of 4 warps owns a 128 x 128 tile of C, each warp
+//   64 x 64, each thread 16 x 8: per step of k it reads 16 values of A and 8
+//   of B (6 128-bit shared loads) for 128 FMAs, a quarter less shared-memory
+//   traffic per FMA than rung 5's 8 x 8. Blocks are numbered down columns of
+//   16 tiles, so blocks that run together share rows of A and columns of B in
+//   L2.
+// Locality: shared memory is refilled while it is read (the latency of L2
+//   and DRAM hidden behind two steps of arithmetic); registers reuse each
+//   shared value 8 or 16 times; L2 holds the panels that neighbouring blocks
+//   share.
+// Cost: 3 x 16 x (132 + 128) floats of shared memory (49,920 bytes, over the
+//   default 48 KiB: the kernel asks for it) and about 220 registers per
+//   thread, so 2 blocks (8 warps) per SM; latency is hidden by the pipeline
+//   and the long per-thread FMA runs rather than by many warps.
+// Edges: copies past the matrix are zero-filled (cp.async's source size 0),
+//   so ragged m, n and k take the same path; 16-byte copies of B and 128-bit
+//   stores of C need n and k to be multiples of 4, otherwise B and C go one
+//   float at a time.
+// Tuning on an H100 (scratch harness, 4096 and 8192, each against cuBLAS in
+//   the same run): register-staged 128 x 128 x 8 (rung 5's shape) 0.78; cp.async
+//   with A untransposed (float4 reads along k) 0.86-0.89 at best (64 x 128
+//   tiles, 3 blocks per SM); transposing A on the way in: 0.89-0.92 with 64 x
+//   128 x 16 tiles, 0.90-0.93 with this shape; a k-step of 8 instead of 16
+//   lost 10%, 32 lost 2-3%; 256 x 128 tiles of 8 warps 0.90-0.91; 8 x 16 per
+//   thread instead of 16 x 8 lost 4%; 4 stages no better than 3.
+// Here: not yet measured in the suite (see the README).
+#include "../cuda_check.cuh"
+#include "rungs.cuh"
+
+namespace locality::gpu {
+namespace {
+
+constexpr int kBM = 128, kBN = 128, kBK = 16, kStages = 3;
+constexpr int kWM = 64, kWN = 64;                        // warp tile: 2 x 2 warps
+constexpr int kTM = 16, kTN = 8;                         // thread tile
+constexpr int kLanesN = kWN / kTN, kLanesM = 32 / kLanesN;  // 8 x 4 lanes
+constexpr int kThreads = (kBM / kWM) * (kBN / kWN) * 32;    // 128
+constexpr int kGroupM = 16;                              // block tiles per column group
+constexpr int kAStride = kBM + 4;                        // A^T rows, padded
+constexpr int kAStage = kBK * kAStride, kBStage = kBK * kBN;
+constexpr int kSmemBytes = kStages * (kAStage + kBStage) * static_cast<int>(sizeof(float));
+static_assert(kThreads % kBK == 0 && (kBM * kBK) % kThreads == 0);
+static_assert((kBK * kBN / 4) % kThreads == 0 && kTM % 4 == 0 && kTN % 4 == 0);
+
+// Asynchronous copies global -> shared of 4 or 16 bytes; when `ok` is false
+// nothing is read and the destination is zero-filled.
+__device__ __forceinline__ void copy_async(float* dst, const float* src, bool ok, int bytes) {
+  const unsigned s = static_cast<unsigned>(__cvta_generic_to_shared(dst));
+  const int src_bytes = ok ? bytes : 0;
+  if (bytes == 16) {
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(s), "l"(src),
+                 "r"(src_bytes)
+                 : "memory");
+  } else {
+    asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(s), "l"(src),
+                 "r"(src_bytes)
+                 : "memory");
+  }
+}
+__device__ __forceinline__ void commit_copies() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
+// Waits until at most `kPending` committed groups are still in flight.
+template <int kPending>
+__device__ __forceinline__ void wait_copies() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(kPending) : "memory");
+}
+
+template <bool kVec>
+__global__ void __launch_bounds__(kThreads, 2)
+    pipelined_kernel(const float* __restrict__ a, const float* __restrict__ b, float* __restrict__ c,
+                     int m, int n, int k) {
+  extern __shared__ __align__(16) float smem[];
+  float* const as_ring = smem;                      // [kStages][kBK][kAStride]: A^T
+  float* const bs_ring = smem + kStages * kAStage;  // [kStages][kBK][kBN]
+
+  // This block's tile: blocks walk down groups of kGroupM tile rows, so the
+  // ones resident together reuse each other's A rows and B columns in L2.
+  const int tiles_m = ceil_div(m, kBM), tiles_n = ceil_div(n, kBN);
+  const int per_group = kGroupM * tiles_n, group = blockIdx.x / per_group;
+  const int first_m = group * kGroupM, group_m = min(tiles_m - first_m, kGroupM);
+  const int in_group = blockIdx.x % per_group;
+  const int row0 = (first_m + in_group % group_m) * kBM, col0 = (in_group / group_m) * kBN;
+
+  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
+  // This thread's rows: tr + 16 p + {0..3}, p = 0..3; columns: tc + 32 q + {0..3}, q = 0..1.
+  const int tr = (warp / (kBN / kWN)) * kWM + (lane / kLanesN) * 4;
+  const int tc = (warp % (kBN / kWN)) * kWN + (lane % kLanesN) * 4;
+
+  // Copies: A one float per thread per row, k fastest (coalesced along A's
+  // rows, landing transposed); B 4 floats per copy along its rows.
+  const int a_k = tid % kBK, a_r = tid / kBK;
+  constexpr int kARowStep = kThreads / kBK;
+  const auto load_step = [&](int stage, int p0) {
+    float* as = as_ring + stage * kAStage + a_k * kAStride + a_r;
+    const bool k_ok = p0 + a_k < k;
+#pragma unroll
+    for (int i = 0; i < kBM / kARowStep; ++i) {
+      const int row = row0 + a_r + i * kARowStep;
+      const bool ok = k_ok && row < m;
+      copy_async(as + i * kARowStep, ok ? a + static_cast<long long>(row) * k + p0 + a_k : a, ok, 4);
+    }
+    float* bs = bs_ring + stage * kBStage;
+#pragma unroll
+    for (int i = 0; i < kBK * kBN / 4 / kThreads; ++i) {
+      const int chunk = tid + i * kThreads, r = chunk / (kBN / 4), cc = (chunk % (kBN / 4)) * 4;
+      const int p = p0 + r, col = col0 + cc;
+      const float* src = b + static_cast<long long>(p) * n + col;
+      if constexpr (kVec) {
+        const bool ok = p < k && col < n;
+        copy_async(bs + r * kBN + cc, ok ? src : b, ok, 16);
+      } else {
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          const bool ok = p < k && col + e < n;
+          copy_async(bs + r * kBN + cc + e, ok ? src + e : b, ok, 4);
+        }
+      }
+    }
+  };
+
+  float sum[kTM][kTN] = {};
+  const int steps = ceil_div(k, kBK);
+  // Fill the ring: steps 0 .. kStages - 2 in flight (empty groups past the end).
+#pragma unroll
+  for (int s = 0; s < kStages - 1; ++s) {
+    if (s < steps) load_step(s, s * kBK);
+    commit_copies();
+  }
+  for (int t = 0; t < steps; ++t) {
+    wait_copies<kStages - 2>();  // step t has landed (for this thread's copies) ...
+    __syncthreads();             // ... and everyone's; step t - 1's buffer is free again
+    const int next = t + kStages - 1;
+    if (next < steps) load_step(next % kStages, next * kBK);
+    commit_copies();
+    const float* as = as_ring + (t % kStages) * kAStage;
+    const float* bs = bs_ring + (t % kStages) * kBStage;
+#pragma unroll
+    for (int p = 0; p < kBK; ++p) {
+      float ar[kTM], br[kTN];
+#pragma unroll
+      for (int q = 0; q < kTM / 4; ++q) {
+        const float4 v = *reinterpret_cast<const float4*>(as + p * kAStride + tr + q * kLanesM * 4);
+        ar[4 * q + 0] = v.x;
+        ar[4 * q + 1] = v.y;
+        ar[4 * q + 2] = v.z;
+        ar[4 * q + 3] = v.w;
+      }
+#pragma unroll
+      for (int q = 0; q < kTN / 4; ++q) {
+        const float4 v = *reinterpret_cast<const float4*>(bs + p * kBN + tc + q * kLanesN * 4);
+        br[4 * q + 0] = v.x;
+        br[4 * q + 1] = v.y;
+        br[4 * q + 2] = v.z;
+        br[4 * q + 3] = v.w;
+      }
+#pragma unroll
+      for (int r = 0; r < kTM; ++r)
+#pragma unroll
+        for (int s = 0; s < kTN; ++s) sum[r][s] = fmaf(ar[r], br[s], sum[r][s]);
+    }
+  }
+  wait_copies<0>();  // only empty groups are left; nothing may be in flight at exit
+
+#pragma unroll
+  for (int r = 0; r < kTM; ++r) {
+    const int i = row0 + tr + (r / 4) * kLanesM * 4 + r % 4;
+    float* c_row = c + static_cast<long long>(i) * n + col0;
+#pragma unroll
+    for (int q = 0; q < kTN / 4; ++q) {
+      store4<kVec>(c_row, i < m, tc + q * kLanesN * 4, n - col0,
+                   make_float4(sum[r][4 * q], sum[r][4 * q + 1], sum[r][4 * q + 2], sum[r][4 * q + 3]));
+    }
+  }
+}
+
+template <bool kVec>
+void launch(const float* a, const float* b, float* c, int m, int n, int k) {
+  // More than the default 48 KiB of dynamic shared memory must be asked for.
+  static const bool ready = [] {
+    LOCALITY_CUDA(cudaFuncSetAttribute(pipelined_kernel<kVec>,
+                                       cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes));
+    return true;
+  }();
+  (void)ready;
+  const int blocks = ceil_div(m, kBM) * ceil_div(n, kBN);
+  pipelined_kernel<kVec><<<blocks, kThreads, kSmemBytes>>>(a, b, c, m, n, k);
+  LOCALITY_CUDA_LAUNCHED();
+}
+
+}  // namespace
+
+void pipelined_matmul(const float* a, const float* b, float* c, int m, int n, int k) {
+  if (vector_ok(a, b, c, n, k)) {
+    launch<true>(a, b, c, m, n, k);
+  } else {
+    launch<false>(a, b, c, m, n, k);
+  }
+}
+
+}  // namespace locality::gpu

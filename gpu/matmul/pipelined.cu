@@ -23,17 +23,30 @@
 //   thread, so 2 blocks (8 warps) per SM; latency is hidden by the pipeline
 //   and the long per-thread FMA runs rather than by many warps.
 // Edges: copies past the matrix are zero-filled (cp.async's source size 0),
-//   so ragged m, n and k take the same path; 16-byte copies of B and 128-bit
+//   so ragged m, n and k take the same loop; 16-byte copies of B and 128-bit
 //   stores of C need n and k to be multiples of 4, otherwise B and C go one
-//   float at a time.
-// Tuning on an H100 (scratch harness, 4096 and 8192, each against cuBLAS in
-//   the same run): register-staged 128 x 128 x 8 (rung 5's shape) 0.78; cp.async
-//   with A untransposed (float4 reads along k) 0.86-0.89 at best (64 x 128
-//   tiles, 3 blocks per SM); transposing A on the way in: 0.89-0.92 with 64 x
-//   128 x 16 tiles, 0.90-0.93 with this shape; a k-step of 8 instead of 16
-//   lost 10%, 32 lost 2-3%; 256 x 128 tiles of 8 warps 0.90-0.91; 8 x 16 per
-//   thread instead of 16 x 8 lost 4%; 4 stages no better than 3.
-// Here: not yet measured in the suite (see the README).
+//   float at a time. When every tile is whole the checks are compiled out:
+//   with them everywhere this rung ran at 0.85x cuBLAS at n = 4096 and 8192,
+//   without them 0.89-0.90x.
+// Tuning on an H100 (a scratch harness: square n = 4096 and 8192, medians of
+//   20 calls after an L2 flush, each shape against cuBLAS in the same run):
+//   cp.async with A left untransposed in shared memory (read as float4 along
+//   k) reached 0.78-0.79x with rung 5's 128 x 128 x 8 blocks and at best
+//   0.86x / 0.89x with 64 x 128 x 16 blocks of 4 warps, 3 per SM. Transposing
+//   A on the way in: 0.90x / 0.91-0.93x with this shape (0.89x / 0.92x with
+//   64 x 128 x 16, 8 x 8 per thread); a k-step of 8 instead of 16 0.80x /
+//   0.81x; of 32 0.88x / 0.90x; 8 x 16 per thread instead of 16 x 8 0.86x /
+//   0.89x; 4 stages instead of 3, or 256 x 128 blocks of 8 warps, within 1%;
+//   groups of 16 tile rows against 8: equal at 4096, +1.5% at 8192.
+// Here (H100 80GB HBM3, results/nvidia-h100-80gb-hbm3/): 46.1-46.4 TFLOP/s at
+//   n = 4096 and 8192, 1.2x rung 5: 0.89x cuBLAS at 4096, 0.90x at 8192, 0.91x
+//   at 4096 x 8192 x 1024 and 2048. The ragged 3001 x 4099 x 2053 takes the
+//   checked kernel: 0.85x, below rung 5's 0.87x there. Small n leaves SMs
+//   idle (64 blocks at n = 1024). The gap to cuBLAS, which ran a 256 x 128 x 8
+//   tile of 8 warps at 88% issue-slot use under Nsight Compute, looks like
+//   instruction scheduling (register banks, operand reuse) more than memory:
+//   by construction each step is 2,048 FFMAs to 96 shared loads and 20 copies
+//   per thread.
 #include "../cuda_check.cuh"
 #include "rungs.cuh"
 
@@ -41,12 +54,12 @@ namespace locality::gpu {
 namespace {
 
 constexpr int kBM = 128, kBN = 128, kBK = 16, kStages = 3;
-constexpr int kWM = 64, kWN = 64;                        // warp tile: 2 x 2 warps
-constexpr int kTM = 16, kTN = 8;                         // thread tile
+constexpr int kWM = 64, kWN = 64;                           // warp tile: 2 x 2 warps
+constexpr int kTM = 16, kTN = 8;                            // thread tile
 constexpr int kLanesN = kWN / kTN, kLanesM = 32 / kLanesN;  // 8 x 4 lanes
 constexpr int kThreads = (kBM / kWM) * (kBN / kWN) * 32;    // 128
-constexpr int kGroupM = 16;                              // block tiles per column group
-constexpr int kAStride = kBM + 4;                        // A^T rows, padded
+constexpr int kGroupM = 16;                                 // block tiles per column group
+constexpr int kAStride = kBM + 4;                           // A^T rows, padded
 constexpr int kAStage = kBK * kAStride, kBStage = kBK * kBN;
 constexpr int kSmemBytes = kStages * (kAStage + kBStage) * static_cast<int>(sizeof(float));
 static_assert(kThreads % kBK == 0 && (kBM * kBK) % kThreads == 0);
@@ -69,12 +82,16 @@ __device__ __forceinline__ void copy_async(float* dst, const float* src, bool ok
   const unsigned s = static_cast<unsigned>(__cvta_generic_to_shared(dst));
   const int src_bytes = ok ? kBytes : 0;
   if constexpr (kBytes == 16) {
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(s), "l"(src), "r"(src_bytes));
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(s), "l"(src),
+                 "r"(src_bytes));
   } else {
-    asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(s), "l"(src), "r"(src_bytes));
+    asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(s), "l"(src),
+                 "r"(src_bytes));
   }
 }
-__device__ __forceinline__ void commit_copies() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
+__device__ __forceinline__ void commit_copies() {
+  asm volatile("cp.async.commit_group;\n" ::: "memory");
+}
 // Waits until at most `kPending` committed groups are still in flight.
 template <int kPending>
 __device__ __forceinline__ void wait_copies() {
@@ -86,8 +103,8 @@ __device__ __forceinline__ void wait_copies() {
 // cost about 7% at n = 4096 and 8192 on an H100. kVec: see the header.
 template <bool kChecked, bool kVec>
 __global__ void __launch_bounds__(kThreads, 2)
-    pipelined_kernel(const float* __restrict__ a, const float* __restrict__ b, float* __restrict__ c,
-                     int m, int n, int k) {
+    pipelined_kernel(const float* __restrict__ a, const float* __restrict__ b,
+                     float* __restrict__ c, int m, int n, int k) {
   extern __shared__ __align__(16) float smem[];
   float* const as_ring = smem;                      // [kStages][kBK][kAStride]: A^T
   float* const bs_ring = smem + kStages * kAStage;  // [kStages][kBK][kBN]
@@ -193,8 +210,9 @@ __global__ void __launch_bounds__(kThreads, 2)
     float* c_row = c + static_cast<long long>(i) * n + col0;
 #pragma unroll
     for (int q = 0; q < kTN / 4; ++q) {
-      store4<kVec>(c_row, !kChecked || i < m, tc + q * kLanesN * 4, kChecked ? n - col0 : kBN,
-                   make_float4(sum[r][4 * q], sum[r][4 * q + 1], sum[r][4 * q + 2], sum[r][4 * q + 3]));
+      store4<kVec>(
+          c_row, !kChecked || i < m, tc + q * kLanesN * 4, kChecked ? n - col0 : kBN,
+          make_float4(sum[r][4 * q], sum[r][4 * q + 1], sum[r][4 * q + 2], sum[r][4 * q + 3]));
     }
   }
 }

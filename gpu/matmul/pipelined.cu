@@ -39,14 +39,14 @@
 //   0.89x; 4 stages instead of 3, or 256 x 128 blocks of 8 warps, within 1%;
 //   groups of 16 tile rows against 8: equal at 4096, +1.5% at 8192.
 // Here (H100 80GB HBM3, results/nvidia-h100-80gb-hbm3/): 46.1-46.4 TFLOP/s at
-//   n = 4096 and 8192, 1.2x rung 5: 0.89x cuBLAS at 4096, 0.90x at 8192, 0.91x
-//   at 4096 x 8192 x 1024 and 2048. The ragged 3001 x 4099 x 2053 takes the
-//   checked kernel: 0.85x, below rung 5's 0.87x there. Small n leaves SMs
-//   idle (64 blocks at n = 1024). The gap to cuBLAS, which ran a 256 x 128 x 8
-//   tile of 8 warps at 88% issue-slot use under Nsight Compute, looks like
-//   instruction scheduling (register banks, operand reuse) more than memory:
-//   by construction each step is 2,048 FFMAs to 96 shared loads and 20 copies
-//   per thread.
+//   n = 4096 and 8192, 0.89x cuBLAS at 4096, 0.90x at 8192, 0.91x at 2048 and
+//   4096 x 8192 x 1024; 1.18-1.23x rung 5 from n = 2048 up. The ragged 3001 x
+//   4099 x 2053 takes the checked kernel: 0.85x, below rung 5's 0.87x there.
+//   Small n leaves SMs idle (64 blocks at n = 1024). The gap to cuBLAS, which
+//   ran a 256 x 128 x 8 tile of 8 warps at 88% issue-slot use under Nsight
+//   Compute, looks like instruction scheduling (register banks, operand
+//   reuse) more than memory: by construction each step is 2,048 FFMAs to 96
+//   shared loads and 20 copies per thread.
 #include "../cuda_check.cuh"
 #include "rungs.cuh"
 

@@ -18,8 +18,8 @@ namespace locality::gpu {
 namespace {
 
 constexpr int kBM = 64, kBN = 64, kBK = 8;  // block tile of C, and the step along k
-constexpr int kTM = 8;                       // rows of C per thread
-constexpr int kThreads = kBM * kBN / kTM;    // 512
+constexpr int kTM = 8;                      // rows of C per thread
+constexpr int kThreads = kBM * kBN / kTM;   // 512
 
 __global__ void __launch_bounds__(kThreads)
     register_1d_kernel(const float* a, const float* b, float* c, int m, int n, int k) {

@@ -161,26 +161,6 @@ __global__ void __launch_bounds__(kThreads, 2)
     }
   };
 
-  // One k of the current step: this thread's 16 values of A^T and 8 of B,
-  // kTM / 4 + kTN / 4 128-bit shared loads.
-  struct Fragment {
-    float a[kTM], b[kTN];
-  };
-  const auto load_fragment = [&](Fragment& f, int stage, int p) {
-    const auto load = [](float* out, const float* row, int count, int stride) {
-#pragma unroll
-      for (int q = 0; q < count / 4; ++q) {
-        const float4 v = *reinterpret_cast<const float4*>(row + q * stride);
-        out[4 * q + 0] = v.x;
-        out[4 * q + 1] = v.y;
-        out[4 * q + 2] = v.z;
-        out[4 * q + 3] = v.w;
-      }
-    };
-    load(f.a, as_ring + stage * kAStage + p * kAStride + tr, kTM, kLanesM * 4);
-    load(f.b, bs_ring + stage * kBStage + p * kBN + tc, kTN, kLanesN * 4);
-  };
-
   float sum[kTM][kTN] = {};
   const int steps = ceil_div(k, kBK);
   // Fill the ring: steps 0 .. kStages - 2 in flight (empty groups past the end).
@@ -189,32 +169,37 @@ __global__ void __launch_bounds__(kThreads, 2)
     if (s < steps) load_step(s, s * kBK);
     commit_copies();
   }
-  wait_copies<kStages - 2>();  // step 0 has landed (this thread's copies) ...
-  __syncthreads();             // ... and everyone's
-  // Fragments are double-buffered in registers: k + 1's shared loads are in
-  // flight during k's 128 FMAs, across the step boundary too.
-  Fragment frag[2];
-  if (steps > 0) load_fragment(frag[0], 0, 0);
   for (int t = 0; t < steps; ++t) {
-    // Every thread finished reading step t - 1's buffer before the barrier
-    // that ended step t - 1: refill it with step t + kStages - 1.
+    wait_copies<kStages - 2>();  // step t has landed (for this thread's copies) ...
+    __syncthreads();             // ... and everyone's; step t - 1's buffer is free again
     const int next = t + kStages - 1;
     if (next < steps) load_step(next % kStages, next * kBK);
     commit_copies();
+    const float* as = as_ring + (t % kStages) * kAStage;
+    const float* bs = bs_ring + (t % kStages) * kBStage;
 #pragma unroll
     for (int p = 0; p < kBK; ++p) {
-      if (p + 1 < kBK) {
-        load_fragment(frag[(p + 1) % 2], t % kStages, p + 1);
-      } else {
-        wait_copies<kStages - 2>();  // step t + 1 has landed (this thread's copies) ...
-        __syncthreads();             // ... and everyone's; nobody reads step t any more
-        if (t + 1 < steps) load_fragment(frag[(p + 1) % 2], (t + 1) % kStages, 0);
+      float ar[kTM], br[kTN];
+#pragma unroll
+      for (int q = 0; q < kTM / 4; ++q) {
+        const float4 v = *reinterpret_cast<const float4*>(as + p * kAStride + tr + q * kLanesM * 4);
+        ar[4 * q + 0] = v.x;
+        ar[4 * q + 1] = v.y;
+        ar[4 * q + 2] = v.z;
+        ar[4 * q + 3] = v.w;
       }
-      const Fragment& f = frag[p % 2];
+#pragma unroll
+      for (int q = 0; q < kTN / 4; ++q) {
+        const float4 v = *reinterpret_cast<const float4*>(bs + p * kBN + tc + q * kLanesN * 4);
+        br[4 * q + 0] = v.x;
+        br[4 * q + 1] = v.y;
+        br[4 * q + 2] = v.z;
+        br[4 * q + 3] = v.w;
+      }
 #pragma unroll
       for (int r = 0; r < kTM; ++r)
 #pragma unroll
-        for (int s = 0; s < kTN; ++s) sum[r][s] = fmaf(f.a[r], f.b[s], sum[r][s]);
+        for (int s = 0; s < kTN; ++s) sum[r][s] = fmaf(ar[r], br[s], sum[r][s]);
     }
   }
   wait_copies<0>();  // only empty groups are left; nothing may be in flight at exit

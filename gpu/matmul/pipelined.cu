@@ -37,7 +37,12 @@
 //   64 x 128 x 16, 8 x 8 per thread); a k-step of 8 instead of 16 0.80x /
 //   0.81x; of 32 0.88x / 0.90x; 8 x 16 per thread instead of 16 x 8 0.86x /
 //   0.89x; 4 stages instead of 3, or 256 x 128 blocks of 8 warps, within 1%;
-//   groups of 16 tile rows against 8: equal at 4096, +1.5% at 8192.
+//   groups of 16 tile rows against 8: equal at 4096, +1.5% at 8192. In the
+//   suite (gpu/run_on_device.sh, commit 7ce93c9): double-buffering the
+//   fragments in registers, the next step's first one loaded before the
+//   last k's FMAs (10 more registers), lost 2.5% at every large shape (0.88x
+//   at 4096 and 8192) and was reverted; unrolled over the step, the compiler
+//   already overlaps each k's shared loads with the previous k's FMAs.
 // Here (H100 80GB HBM3, results/nvidia-h100-80gb-hbm3/): 46.1-46.4 TFLOP/s at
 //   n = 4096 and 8192, 0.89x cuBLAS at 4096, 0.90x at 8192, 0.91x at 2048 and
 //   4096 x 8192 x 1024; 1.18-1.23x rung 5 from n = 2048 up. The ragged 3001 x

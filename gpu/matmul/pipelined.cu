@@ -41,8 +41,9 @@
 //   suite (gpu/run_on_device.sh, commit 7ce93c9): double-buffering the
 //   fragments in registers, the next step's first one loaded before the
 //   last k's FMAs (10 more registers), lost 2.5% at every large shape (0.88x
-//   at 4096 and 8192) and was reverted; unrolled over the step, the compiler
-//   already overlaps each k's shared loads with the previous k's FMAs.
+//   at 4096 and 8192) and was reverted (likely reason, not checked in this
+//   kernel's SASS: unrolled over the step, the compiler already interleaves
+//   shared loads with FMAs, as it did in a scratch variant's SASS).
 // Here (H100 80GB HBM3, results/nvidia-h100-80gb-hbm3/): 46.1-46.4 TFLOP/s at
 //   n = 4096 and 8192, 0.89x cuBLAS at 4096, 0.90x at 8192, 0.91x at 2048 and
 //   4096 x 8192 x 1024; 1.18-1.23x rung 5 from n = 2048 up. The ragged 3001 x

@@ -27,8 +27,8 @@ class MatmulRung : public ::testing::TestWithParam<Case> {
 };
 
 // Sizes chosen against the block sizes of the rungs: register tiles 12x32,
-// 6x16, 4x16; tiled blocks 256/32/256; packed kc = 256, mc = 288..480,
-// nc = 4096. Each set is crossed by at least one shape, by one element.
+// 6x16, 4x16; tiled blocks 256/32/256; packed kc = 256, mc = 24, nc = 1024.
+// Each set is crossed by at least one shape, by one element.
 TEST_P(MatmulRung, OneByOneByOne) { check({1, 1, 1}, 1); }
 
 TEST_P(MatmulRung, Primes) {
@@ -39,12 +39,15 @@ TEST_P(MatmulRung, Primes) {
 
 TEST_P(MatmulRung, NotMultiplesOfAnyTile) {
   check({13, 33, 257}, 5);   // k just past kc and kBlockK multiples
-  check({481, 65, 97}, 6);   // m just past the AVX-512 mc (480)
-  check({289, 31, 19}, 7);   // m just past the AVX2 mc (288)
-  check({25, 257, 300}, 8);  // n just past kBlockN
+  check({481, 65, 97}, 6);   // m just past 20 blocks of mc (24) and 40 tiles of 12
+  check({289, 31, 19}, 7);   // m just past 12 blocks of mc and 48 tiles of 6
+  check({25, 257, 300}, 8);  // m just past mc, n just past kBlockN
 }
 
-TEST_P(MatmulRung, WiderThanTheBPanel) { check({13, 4100, 5}, 9); }  // n > nc = 4096
+TEST_P(MatmulRung, WiderThanTheBPanel) {  // n > nc = 1024: several panels of B
+  check({13, 1025, 5}, 9);
+  check({13, 4100, 5}, 19);
+}
 
 TEST_P(MatmulRung, TallSkinnyAndShortWide) {
   check({1000, 3, 5}, 10);

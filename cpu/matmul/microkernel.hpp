@@ -34,9 +34,9 @@ struct MicroKernel {
   std::ptrdiff_t mr;      // rows of C per call (A values broadcast)
   std::ptrdiff_t nr;      // columns of C per call (vector lanes of B)
   // Block sizes, BLIS-style, each sized for one level of the cache:
-  std::ptrdiff_t kc;  // depth: a kc x NR panel of B stays in L1 across the ir loop
-  std::ptrdiff_t mc;  // rows: the mc x kc block of packed A stays in L2
-  std::ptrdiff_t nc;  // columns: the kc x nc panel of packed B stays in L3
+  std::ptrdiff_t kc;  // depth: an MR x kc micro-panel of A stays in L1 across the jr loop
+  std::ptrdiff_t mc;  // rows of A packed at a time, used while still in L1/L2
+  std::ptrdiff_t nc;  // columns: the kc x nc panel of packed B stays in L2
   MicroKernelFn run;
 };
 

@@ -9,16 +9,16 @@ namespace {
 
 constexpr MicroKernel kMicroKernels[] = {
 #if defined(__AVX512F__)
-    // B micro-panel 256 x 32 x 4 B = 32 KiB (L1), A block 240 x 256 x 4 B = 240 KiB (L2,
-    // with room for the next one, prefetched), B panel 256 x 2048 x 4 B = 2 MiB (L2/L3).
-    {"microkernel_avx512_12x32", 12, 32, 256, 240, 2048, microkernel_avx512_12x32},
+    // A micro-panel 12 x 256 x 4 B = 12 KiB (L1), B panel 256 x 1024 x 4 B = 1 MiB (L2),
+    // A packed 24 rows (two micro-panels, 24 KiB) at a time, just before use.
+    {"microkernel_avx512_12x32", 12, 32, 256, 24, 1024, microkernel_avx512_12x32},
 #endif
 #if defined(__AVX2__) && defined(__FMA__)
-    // B micro-panel 256 x 16 x 4 B = 16 KiB (L1), A block 288 x 256 x 4 B = 288 KiB (L2).
-    {"microkernel_avx2_6x16", 6, 16, 256, 288, 4096, microkernel_avx2_6x16},
+    // A micro-panel 6 x 256 x 4 B = 6 KiB (L1), B panel 1 MiB (L2), A packed 24 rows at a time.
+    {"microkernel_avx2_6x16", 6, 16, 256, 24, 1024, microkernel_avx2_6x16},
 #endif
-    // B micro-panel 256 x 16 x 4 B = 16 KiB (L1), A block 256 x 256 x 4 B = 256 KiB (L2).
-    {"microkernel_portable_4x16", 4, 16, 256, 256, 4096, microkernel_portable_4x16},
+    // A micro-panel 4 x 256 x 4 B = 4 KiB (L1), B panel 1 MiB (L2), A packed 24 rows at a time.
+    {"microkernel_portable_4x16", 4, 16, 256, 24, 1024, microkernel_portable_4x16},
 };
 
 constexpr bool tiles_fit_scratch() {

@@ -134,12 +134,15 @@ void macro_kernel(const MicroKernel& uk, std::ptrdiff_t kc, const float* packed_
   const std::ptrdiff_t calls = micropanel_count(nc, nr) * micropanel_count(mc, mr);
   const std::ptrdiff_t per_call = (lines + calls - 1) / calls;
   std::ptrdiff_t pf_row = 0, pf_col = 0;
-  for (std::ptrdiff_t jr = 0; jr < nc; jr += nr) {
-    const std::ptrdiff_t cols = std::min(nr, nc - jr);
-    const float* b_panel = packed_b + (jr / nr) * nr * kc;
-    for (std::ptrdiff_t ir = 0; ir < mc; ir += mr) {
-      const std::ptrdiff_t rows = std::min(mr, mc - ir);
-      const float* a_panel = packed_a + (ir / mr) * mr * kc;
+  // ir outside, jr inside: one MR x kc micro-panel of A (12 KiB for the
+  // AVX-512 kernel) stays in L1 while the kc x NR micro-panels of B stream
+  // past it from L2, where the whole kc x nc panel of B lives.
+  for (std::ptrdiff_t ir = 0; ir < mc; ir += mr) {
+    const std::ptrdiff_t rows = std::min(mr, mc - ir);
+    const float* a_panel = packed_a + (ir / mr) * mr * kc;
+    for (std::ptrdiff_t jr = 0; jr < nc; jr += nr) {
+      const std::ptrdiff_t cols = std::min(nr, nc - jr);
+      const float* b_panel = packed_b + (jr / nr) * nr * kc;
       float* c_tile = c.row(ir) + jr;
       for (std::ptrdiff_t i = 0; i < per_call && pf_row < next.rows(); ++i) {
         __builtin_prefetch(next.row(pf_row) + pf_col, 0, 2);  // prefetcht1: into L2

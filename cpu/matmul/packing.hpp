@@ -47,8 +47,8 @@ inline std::ptrdiff_t micropanel_count(std::ptrdiff_t extent, std::ptrdiff_t wid
 }
 
 // C block (mc x nc) = or += packed A (mc x kc) * packed B (kc x nc): the two
-// innermost loops (jr over NR-wide columns, ir over MR-tall rows) around the
-// micro-kernel, with a scratch tile for the ragged edges of C. Between calls
+// innermost loops (ir over MR-tall rows, then jr over NR-wide columns) around
+// the micro-kernel, with a scratch tile for the ragged edges of C. Between calls
 // it prefetches `next` (the unpacked block the caller packs next, may be
 // empty) into L2, a few lines per call, so that packing reads it from L2
 // rather than L3 and the loads overlap the arithmetic.

@@ -24,7 +24,7 @@
 //   from 0.90-0.93x to 0.95-0.98x at n = 4096 (1 and 2 threads), from 0.93x
 //   to 0.96-0.97x at 2048 and from 0.965x to 0.995x at 1024 (1 thread); the
 //   AVX2 6x16 kernel gained 13%. With the new order: kc 192-512 and nc
-//   512-1536 no better than 256 / 1024; mc 12-60 within noise, 96-240 2-3%
+//   512-1536 no better than 256 / 1024; mc 12-96 within noise, 120-240 1-2%
 //   slower (the A block no longer needs to fit L2, and packed just before
 //   use it is still in L1).
 // Measured before, with the old loop order (all within noise or worse):

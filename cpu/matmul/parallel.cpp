@@ -8,11 +8,10 @@
 //   micro-panels).
 // Locality: why columns on this machine: every core has a private L2 (2 MiB)
 //   and all share a large L3. A column band gives a thread only its own slice
-//   of B, so its kc x nc panel is half as wide (n = 2048: 1 MiB instead of
-//   2 MiB) and stays in that core's L2 across the ic loop, instead of coming
-//   from L3 for every jr step. The price is that every thread packs all of A;
-//   but rung 4 prefetches the next A block into L2 while it computes, so
-//   that packing reads L2, not L3. The row split any rung gets for free
+//   of B: the kc x nc panels it packs (1 MiB each) are its own, stay in its
+//   L2 across the ic loop, and no core waits for another's packing. The
+//   price is that every thread packs all of A, which rung 4 does a few rows
+//   at a time just before use. The row split any rung gets for free
 //   (split_rows) makes the opposite trade: each thread packs all of B.
 // Cost: one block per thread balances only when the cores run at the same
 //   speed; a core slowed by a neighbour (or a virtual machine's stolen time)

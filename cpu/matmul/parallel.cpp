@@ -16,9 +16,10 @@
 // Cost: one block per thread balances only when the cores run at the same
 //   speed; a core slowed by a neighbour (or a virtual machine's stolen time)
 //   holds up the join.
-// Here (bash bench/run.sh, commit 68c65b96ac77): with 2 threads 320-343
-//   GFLOP/s at n = 1024-4096, 0.91-0.98x oneDNN's sgemm in the same run. The
-//   version before shared each packed B panel among the threads (packed
+// Here (bash bench/run.sh, commit 4e6d5cdfcb04): with 2 threads 338-340
+//   GFLOP/s at n = 1024-4096, 0.96-0.98x oneDNN's sgemm in the same run
+//   (0.91-0.98x before rung 4's loop swap, at 68c65b96ac77). The version
+//   before this one shared each packed B panel among the threads (packed
 //   together, one barrier per kc slice, A blocks handed out dynamically); in
 //   a scratch harness alternating one call of each with oneDNN's (16 pairs)
 //   it ran at 0.92-0.93x with 2 threads, this one at 0.95-0.98x, and the free

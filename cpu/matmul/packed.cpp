@@ -37,7 +37,7 @@
 //   replaced.
 // Here (bash bench/run.sh, commit 4e6d5cdfcb04, results/ holds it): 177
 //   GFLOP/s at n = 1024 (90% of the FMA probe, 2.7x rung 3), 175-177 up to
-//   4096, against oneDNN's sgemm at 180-182 in the same run: 0.96-0.98x of
+//   4096, against oneDNN's sgemm at 180-182 in the same run: 0.97-0.98x of
 //   it, past the 0.95x we aimed for. Before the loop swap the breakdown
 //   (rdtsc, n = 1024-4096) was: micro-kernel on data in L1 at 96-97% of the
 //   probe, the macro-kernel on pre-packed A and B at 93-94%, packing 3-4%

@@ -104,6 +104,21 @@ __device__ __forceinline__ void wait_copies() {
   asm volatile("cp.async.wait_group %0;\n" ::"n"(kPending) : "memory");
 }
 
+// kCount values of one row of a shared tile into registers, 4 at a time
+// (128-bit loads) from pieces `stride` floats apart: a thread's slice of A^T
+// or of B for one k.
+template <int kCount>
+__device__ __forceinline__ void load_fragment(float* out, const float* row, int stride) {
+#pragma unroll
+  for (int q = 0; q < kCount / 4; ++q) {
+    const float4 v = *reinterpret_cast<const float4*>(row + q * stride);
+    out[4 * q + 0] = v.x;
+    out[4 * q + 1] = v.y;
+    out[4 * q + 2] = v.z;
+    out[4 * q + 3] = v.w;
+  }
+}
+
 // kChecked: some tile is ragged (m or n not a multiple of 128, k of 16), so
 // every copy and store is bounds-checked; whole tiles skip the checks, which
 // cost about 7% at n = 4096 and 8192 on an H100. kVec: see the header.
@@ -186,22 +201,8 @@ __global__ void __launch_bounds__(kThreads, 2)
 #pragma unroll
     for (int p = 0; p < kBK; ++p) {
       float ar[kTM], br[kTN];
-#pragma unroll
-      for (int q = 0; q < kTM / 4; ++q) {
-        const float4 v = *reinterpret_cast<const float4*>(as + p * kAStride + tr + q * kLanesM * 4);
-        ar[4 * q + 0] = v.x;
-        ar[4 * q + 1] = v.y;
-        ar[4 * q + 2] = v.z;
-        ar[4 * q + 3] = v.w;
-      }
-#pragma unroll
-      for (int q = 0; q < kTN / 4; ++q) {
-        const float4 v = *reinterpret_cast<const float4*>(bs + p * kBN + tc + q * kLanesN * 4);
-        br[4 * q + 0] = v.x;
-        br[4 * q + 1] = v.y;
-        br[4 * q + 2] = v.z;
-        br[4 * q + 3] = v.w;
-      }
+      load_fragment<kTM>(ar, as + p * kAStride + tr, kLanesM * 4);
+      load_fragment<kTN>(br, bs + p * kBN + tc, kLanesN * 4);
 #pragma unroll
       for (int r = 0; r < kTM; ++r)
 #pragma unroll

@@ -8,7 +8,7 @@
 //   while the warps compute on the third, and one barrier per step guards
 //   the ring. A is transposed on the way in, one float per copy (4-byte
 //   copies, rows padded by 4 floats so they hit distinct banks); B goes 16
-//   bytes at a time. A block of 4 warps owns a 128 x 128 tile of C, each warp
+//   bytes at a time. A block of 8 warps owns a 128 x 256 tile of C, each warp
 //   64 x 64, each thread 16 x 8: per step of k it reads 16 values of A and 8
 //   of B (6 128-bit shared loads) for 128 FMAs, a quarter less shared-memory
 //   traffic per FMA than rung 5's 8 x 8. Blocks are numbered down columns of
@@ -18,9 +18,9 @@
 //   and DRAM hidden behind two steps of arithmetic); registers reuse each
 //   shared value 8 or 16 times; L2 holds the panels that neighbouring blocks
 //   share.
-// Cost: 3 x 16 x (132 + 128) floats of shared memory (49,920 bytes, over the
-//   default 48 KiB: the kernel asks for it) and about 220 registers per
-//   thread, so 2 blocks (8 warps) per SM; latency is hidden by the pipeline
+// Cost: 3 x 16 x (132 + 256) floats of shared memory (74,496 bytes, over the
+//   default 48 KiB: the kernel asks for it) and about 226 registers per
+//   thread, so 1 block (8 warps) per SM; latency is hidden by the pipeline
 //   and the long per-thread FMA runs rather than by many warps.
 // Edges: copies past the matrix are zero-filled (cp.async's source size 0),
 //   so ragged m, n and k take the same loop; 16-byte copies of B and 128-bit
@@ -59,16 +59,19 @@
 namespace locality::gpu {
 namespace {
 
-constexpr int kBM = 128, kBN = 128, kBK = 16, kStages = 3;
-constexpr int kWM = 64, kWN = 64;                           // warp tile: 2 x 2 warps
+constexpr int kBM = 128, kBN = 256, kBK = 16, kStages = 3;
+constexpr int kWM = 64, kWN = 64;                           // warp tile: 2 x 4 warps
 constexpr int kTM = 16, kTN = 8;                            // thread tile
 constexpr int kLanesN = kWN / kTN, kLanesM = 32 / kLanesN;  // 8 x 4 lanes
-constexpr int kThreads = (kBM / kWM) * (kBN / kWN) * 32;    // 128
+constexpr int kThreads = (kBM / kWM) * (kBN / kWN) * 32;    // 256
 constexpr int kGroupM = 16;                                 // block tiles per column group
 constexpr int kAStride = kBM + 4;                           // A^T rows, padded
 constexpr int kAStage = kBK * kAStride, kBStage = kBK * kBN;
 constexpr int kSmemBytes = kStages * (kAStage + kBStage) * static_cast<int>(sizeof(float));
-static_assert(kThreads % kBK == 0 && (kBM * kBK) % kThreads == 0);
+// Copies per thread per step: kACopies floats of A, kBCopies 4-float pieces of B.
+constexpr int kARowStep = kThreads / kBK, kACopies = kBM / kARowStep;
+constexpr int kBCopies = kBK * kBN / 4 / kThreads;
+static_assert(kThreads % kBK == 0 && kBM % kARowStep == 0);
 static_assert((kBK * kBN / 4) % kThreads == 0 && kTM % 4 == 0 && kTN % 4 == 0);
 
 // Asynchronous copies global -> shared of 4 or 16 bytes. The checked form
@@ -123,7 +126,7 @@ __device__ __forceinline__ void load_fragment(float* out, const float* row, int 
 // every copy and store is bounds-checked; whole tiles skip the checks, which
 // cost about 7% at n = 4096 and 8192 on an H100. kVec: see the header.
 template <bool kChecked, bool kVec>
-__global__ void __launch_bounds__(kThreads, 2)
+__global__ void __launch_bounds__(kThreads, 1)
     pipelined_kernel(const float* __restrict__ a, const float* __restrict__ b,
                      float* __restrict__ c, int m, int n, int k) {
   extern __shared__ __align__(16) float smem[];
@@ -144,39 +147,50 @@ __global__ void __launch_bounds__(kThreads, 2)
   const int tc = (warp % (kBN / kWN)) * kWN + (lane % kLanesN) * 4;
 
   // Copies: A one float per thread per row, k fastest (coalesced along A's
-  // rows, landing transposed); B 4 floats per copy along its rows.
+  // rows, landing transposed); B 4 floats per copy along its rows. Each
+  // source is a 32-bit offset from the step's corner of A or B, fixed for the
+  // whole loop, so a copy's address costs one instruction per step.
   const int a_k = tid % kBK, a_r = tid / kBK;
-  constexpr int kARowStep = kThreads / kBK;
+  unsigned a_off[kACopies], b_off[kBCopies];
+#pragma unroll
+  for (int i = 0; i < kACopies; ++i) a_off[i] = (a_r + i * kARowStep) * k + a_k;
+#pragma unroll
+  for (int i = 0; i < kBCopies; ++i) {
+    const int chunk = tid + i * kThreads;
+    b_off[i] = chunk / (kBN / 4) * n + chunk % (kBN / 4) * 4;
+  }
+  const float* const a_tile = a + static_cast<long long>(row0) * k;
+  const float* const b_tile = b + col0;
   const auto load_step = [&](int stage, int p0) {
     float* as = as_ring + stage * kAStage + a_k * kAStride + a_r;
-    const float* a_src = a + static_cast<long long>(row0 + a_r) * k + p0 + a_k;
+    const float* a_src = a_tile + p0;
     const bool k_ok = p0 + a_k < k;
 #pragma unroll
-    for (int i = 0; i < kBM / kARowStep; ++i) {
-      const float* src = a_src + static_cast<long long>(i * kARowStep) * k;
+    for (int i = 0; i < kACopies; ++i) {
       if constexpr (kChecked) {
         const bool ok = k_ok && row0 + a_r + i * kARowStep < m;
-        copy_async<4>(as + i * kARowStep, ok ? src : a, ok);
+        copy_async<4>(as + i * kARowStep, ok ? a_src + a_off[i] : a, ok);
       } else {
-        copy_async<4>(as + i * kARowStep, src);
+        copy_async<4>(as + i * kARowStep, a_src + a_off[i]);
       }
     }
     float* bs = bs_ring + stage * kBStage;
+    const float* b_src = b_tile + static_cast<long long>(p0) * n;
 #pragma unroll
-    for (int i = 0; i < kBK * kBN / 4 / kThreads; ++i) {
+    for (int i = 0; i < kBCopies; ++i) {
       const int chunk = tid + i * kThreads, r = chunk / (kBN / 4), cc = (chunk % (kBN / 4)) * 4;
       const int p = p0 + r, col = col0 + cc;
-      const float* src = b + static_cast<long long>(p) * n + col;
+      float* dst = bs + r * kBN + cc;
       if constexpr (!kChecked) {
-        copy_async<16>(bs + r * kBN + cc, src);
+        copy_async<16>(dst, b_src + b_off[i]);
       } else if constexpr (kVec) {
         const bool ok = p < k && col < n;
-        copy_async<16>(bs + r * kBN + cc, ok ? src : b, ok);
+        copy_async<16>(dst, ok ? b_src + b_off[i] : b, ok);
       } else {
 #pragma unroll
         for (int e = 0; e < 4; ++e) {
           const bool ok = p < k && col + e < n;
-          copy_async<4>(bs + r * kBN + cc + e, ok ? src + e : b, ok);
+          copy_async<4>(dst + e, ok ? b_src + b_off[i] + e : b, ok);
         }
       }
     }

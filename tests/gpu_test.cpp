@@ -52,6 +52,21 @@ TEST(GpuErrors, NoDeviceIsAClearError) {
   EXPECT_THROW(gpu::device_info(), gpu::GpuError);
 }
 
+#ifdef LOCALITY_HAVE_CUDA
+// Rung 6 picks 128 x 256 or 128 x 128 blocks by the busiest SM's load
+// (needs no device: the SM count is an argument). On an H100's 132 SMs:
+TEST(GpuPipelinedTiles, WidthFollowsTheBusiestSm) {
+  EXPECT_EQ(gpu::pipelined_tile_width(4096, 4096, 132), 256);  // 512 or 1024 blocks: 4 waves either way
+  EXPECT_EQ(gpu::pipelined_tile_width(8192, 8192, 132), 256);
+  EXPECT_EQ(gpu::pipelined_tile_width(2048, 2048, 132), 256);  // 128 blocks, or 256 in 2 rounds
+  EXPECT_EQ(gpu::pipelined_tile_width(3001, 4099, 132), 128);  // 408 blocks = 4 rounds, 792 = 6 half-rounds
+  EXPECT_EQ(gpu::pipelined_tile_width(1024, 1024, 132), 128);  // 32 or 64 blocks: all SMs take one
+  EXPECT_EQ(gpu::pipelined_tile_width(1, 1, 132), 128);
+  EXPECT_EQ(gpu::pipelined_tile_width(128 * 67, 256, 132), 256);
+  EXPECT_EQ(gpu::pipelined_tile_width(128 * 66, 256, 132), 128);
+}
+#endif
+
 class GpuMatmulRung : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
@@ -69,7 +84,7 @@ class GpuMatmulRung : public ::testing::TestWithParam<std::string> {
 };
 
 // Tiles crossed: 32 x 32 (rungs 0-2), 64 x 64 with steps of 8 (rung 3),
-// 128 x 128 (rungs 4-5); 128-bit paths need n and k multiples of 4, so both
+// 128 x 128 (rungs 4-6), 128 x 256 (rung 6, WideTilesOnMostSms); 128-bit paths need n and k multiples of 4, so both
 // paths are taken.
 TEST_P(GpuMatmulRung, OneByOneByOne) { check({1, 1, 1}, 1); }
 
@@ -85,6 +100,18 @@ TEST_P(GpuMatmulRung, NotMultiplesOfAnyTile) {
   check({130, 132, 20}, 7);   // multiples of 4 but not of the tiles: the 128-bit path's edges
   check({256, 256, 256}, 8);  // whole tiles everywhere
   check({2177, 260, 37}, 15);  // 18 tile rows: rung 6's second, short group of 16
+}
+
+// Enough 128 x 256 tiles for rung 6 to take them (over half the SMs busy):
+// whole tiles, then ragged ones with and without the 128-bit paths.
+TEST_P(GpuMatmulRung, WideTilesOnMostSms) {
+  const int m = 128 * (gpu::device_info().sm_count / 2 + 1);
+#ifdef LOCALITY_HAVE_CUDA
+  ASSERT_EQ(gpu::pipelined_tile_width(m, 256, gpu::device_info().sm_count), 256);
+#endif
+  check({m, 256, 32}, 16);
+  check({m - 4, 252, 36}, 17);
+  check({m - 5, 250, 37}, 18);
 }
 
 TEST_P(GpuMatmulRung, TallSkinnyAndShortWide) {

@@ -54,25 +54,31 @@
 //   reuse) more than memory: by construction each step is 2,048 FFMAs to 96
 //   shared loads and 20 copies per thread.
 #include "../cuda_check.cuh"
+#include "locality/gpu.hpp"
 #include "rungs.cuh"
 
 namespace locality::gpu {
 namespace {
 
-constexpr int kBM = 128, kBN = 256, kBK = 16, kStages = 3;
-constexpr int kWM = 64, kWN = 64;                           // warp tile: 2 x 4 warps
+// Blocks are 128 rows by kBN = 128 or 256 columns (see pipelined_tile_width).
+constexpr int kBM = 128, kBK = 16, kStages = 3;
+constexpr int kWM = 64, kWN = 64;                           // warp tile
 constexpr int kTM = 16, kTN = 8;                            // thread tile
 constexpr int kLanesN = kWN / kTN, kLanesM = 32 / kLanesN;  // 8 x 4 lanes
-constexpr int kThreads = (kBM / kWM) * (kBN / kWN) * 32;    // 256
 constexpr int kGroupM = 16;                                 // block tiles per column group
 constexpr int kAStride = kBM + 4;                           // A^T rows, padded
-constexpr int kAStage = kBK * kAStride, kBStage = kBK * kBN;
-constexpr int kSmemBytes = kStages * (kAStage + kBStage) * static_cast<int>(sizeof(float));
-// Copies per thread per step: kACopies floats of A, kBCopies 4-float pieces of B.
-constexpr int kARowStep = kThreads / kBK, kACopies = kBM / kARowStep;
-constexpr int kBCopies = kBK * kBN / 4 / kThreads;
-static_assert(kThreads % kBK == 0 && kBM % kARowStep == 0);
-static_assert((kBK * kBN / 4) % kThreads == 0 && kTM % 4 == 0 && kTN % 4 == 0);
+constexpr int kAStage = kBK * kAStride;
+
+template <int kBN>
+struct Tile {
+  static constexpr int kThreads = (kBM / kWM) * (kBN / kWN) * 32;  // 2 x (kBN / 64) warps
+  static constexpr int kBlocksPerSm = 256 / kThreads;              // for the register budget
+  static constexpr int kBStage = kBK * kBN;
+  static constexpr int kSmemBytes = kStages * (kAStage + kBStage) * static_cast<int>(sizeof(float));
+  static constexpr int kARowStep = kThreads / kBK;                 // A rows one copy covers
+  static_assert(kThreads % kBK == 0 && kBM % kARowStep == 0);
+  static_assert((kBK * kBN / 4) % kThreads == 0 && kTM % 4 == 0 && kTN % 4 == 0);
+};
 
 // Asynchronous copies global -> shared of 4 or 16 bytes. The checked form
 // reads nothing and zero-fills the destination when `ok` is false; the
@@ -122,13 +128,15 @@ __device__ __forceinline__ void load_fragment(float* out, const float* row, int 
   }
 }
 
-// kChecked: some tile is ragged (m or n not a multiple of 128, k of 16), so
+// kChecked: some tile is ragged (m not a multiple of 128, n of kBN, k of 16), so
 // every copy and store is bounds-checked; whole tiles skip the checks, which
 // cost about 7% at n = 4096 and 8192 on an H100. kVec: see the header.
-template <bool kChecked, bool kVec>
-__global__ void __launch_bounds__(kThreads, 1)
+template <int kBN, bool kChecked, bool kVec>
+__global__ void __launch_bounds__(Tile<kBN>::kThreads, Tile<kBN>::kBlocksPerSm)
     pipelined_kernel(const float* __restrict__ a, const float* __restrict__ b,
                      float* __restrict__ c, int m, int n, int k) {
+  constexpr int kThreads = Tile<kBN>::kThreads, kBStage = Tile<kBN>::kBStage;
+  constexpr int kARowStep = Tile<kBN>::kARowStep;
   extern __shared__ __align__(16) float smem[];
   float* const as_ring = smem;                      // [kStages][kBK][kAStride]: A^T
   float* const bs_ring = smem + kStages * kAStage;  // [kStages][kBK][kBN]
@@ -147,50 +155,38 @@ __global__ void __launch_bounds__(kThreads, 1)
   const int tc = (warp % (kBN / kWN)) * kWN + (lane % kLanesN) * 4;
 
   // Copies: A one float per thread per row, k fastest (coalesced along A's
-  // rows, landing transposed); B 4 floats per copy along its rows. Each
-  // source is a 32-bit offset from the step's corner of A or B, fixed for the
-  // whole loop, so a copy's address costs one instruction per step.
+  // rows, landing transposed); B 4 floats per copy along its rows.
   const int a_k = tid % kBK, a_r = tid / kBK;
-  unsigned a_off[kACopies], b_off[kBCopies];
-#pragma unroll
-  for (int i = 0; i < kACopies; ++i) a_off[i] = (a_r + i * kARowStep) * k + a_k;
-#pragma unroll
-  for (int i = 0; i < kBCopies; ++i) {
-    const int chunk = tid + i * kThreads;
-    b_off[i] = chunk / (kBN / 4) * n + chunk % (kBN / 4) * 4;
-  }
-  const float* const a_tile = a + static_cast<long long>(row0) * k;
-  const float* const b_tile = b + col0;
+  const float* const a_src = a + static_cast<long long>(row0 + a_r) * k + a_k;
   const auto load_step = [&](int stage, int p0) {
     float* as = as_ring + stage * kAStage + a_k * kAStride + a_r;
-    const float* a_src = a_tile + p0;
     const bool k_ok = p0 + a_k < k;
 #pragma unroll
-    for (int i = 0; i < kACopies; ++i) {
+    for (int i = 0; i < kBM / kARowStep; ++i) {
+      const float* src = a_src + p0 + static_cast<long long>(i * kARowStep) * k;
       if constexpr (kChecked) {
         const bool ok = k_ok && row0 + a_r + i * kARowStep < m;
-        copy_async<4>(as + i * kARowStep, ok ? a_src + a_off[i] : a, ok);
+        copy_async<4>(as + i * kARowStep, ok ? src : a, ok);
       } else {
-        copy_async<4>(as + i * kARowStep, a_src + a_off[i]);
+        copy_async<4>(as + i * kARowStep, src);
       }
     }
     float* bs = bs_ring + stage * kBStage;
-    const float* b_src = b_tile + static_cast<long long>(p0) * n;
 #pragma unroll
-    for (int i = 0; i < kBCopies; ++i) {
+    for (int i = 0; i < kBK * kBN / 4 / kThreads; ++i) {
       const int chunk = tid + i * kThreads, r = chunk / (kBN / 4), cc = (chunk % (kBN / 4)) * 4;
       const int p = p0 + r, col = col0 + cc;
-      float* dst = bs + r * kBN + cc;
+      const float* src = b + static_cast<long long>(p) * n + col;
       if constexpr (!kChecked) {
-        copy_async<16>(dst, b_src + b_off[i]);
+        copy_async<16>(bs + r * kBN + cc, src);
       } else if constexpr (kVec) {
         const bool ok = p < k && col < n;
-        copy_async<16>(dst, ok ? b_src + b_off[i] : b, ok);
+        copy_async<16>(bs + r * kBN + cc, ok ? src : b, ok);
       } else {
 #pragma unroll
         for (int e = 0; e < 4; ++e) {
           const bool ok = p < k && col + e < n;
-          copy_async<4>(dst + e, ok ? b_src + b_off[i] + e : b, ok);
+          copy_async<4>(bs + r * kBN + cc + e, ok ? src + e : b, ok);
         }
       }
     }
@@ -238,29 +234,59 @@ __global__ void __launch_bounds__(kThreads, 1)
   }
 }
 
-template <bool kChecked, bool kVec>
+template <int kBN, bool kChecked, bool kVec>
 void launch(const float* a, const float* b, float* c, int m, int n, int k) {
+  constexpr auto kernel = pipelined_kernel<kBN, kChecked, kVec>;
   // More than the default 48 KiB of dynamic shared memory must be asked for.
   static const bool ready = [] {
-    LOCALITY_CUDA(cudaFuncSetAttribute(pipelined_kernel<kChecked, kVec>,
-                                       cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes));
+    LOCALITY_CUDA(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                       Tile<kBN>::kSmemBytes));
     return true;
   }();
   (void)ready;
   const int blocks = ceil_div(m, kBM) * ceil_div(n, kBN);
-  pipelined_kernel<kChecked, kVec><<<blocks, kThreads, kSmemBytes>>>(a, b, c, m, n, k);
+  kernel<<<blocks, Tile<kBN>::kThreads, Tile<kBN>::kSmemBytes>>>(a, b, c, m, n, k);
   LOCALITY_CUDA_LAUNCHED();
+}
+
+template <int kBN>
+void launch(const float* a, const float* b, float* c, int m, int n, int k) {
+  if (!vector_ok(a, b, c, n, k)) {
+    launch<kBN, true, false>(a, b, c, m, n, k);
+  } else if (m % kBM != 0 || n % kBN != 0 || k % kBK != 0) {
+    launch<kBN, true, true>(a, b, c, m, n, k);
+  } else {
+    launch<kBN, false, true>(a, b, c, m, n, k);
+  }
+}
+
+int sm_count() {
+  static const int count = [] {
+    int device = 0, sms = 0;
+    LOCALITY_CUDA(cudaGetDevice(&device));
+    LOCALITY_CUDA(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
+    return sms;
+  }();
+  return count;
 }
 
 }  // namespace
 
+int pipelined_tile_width(int m, int n, int sms) {
+  // The busiest SM's share, in columns of 128-row tiles, with blocks dealt
+  // out evenly: a 128 x 256 block is one SM's whole load, two 128 x 128
+  // blocks share one.
+  const auto busiest = [&](int width) {
+    return ceil_div(ceil_div(m, kBM) * ceil_div(n, width), sms) * width;
+  };
+  return busiest(256) <= busiest(128) ? 256 : 128;
+}
+
 void pipelined_matmul(const float* a, const float* b, float* c, int m, int n, int k) {
-  if (!vector_ok(a, b, c, n, k)) {
-    launch<true, false>(a, b, c, m, n, k);
-  } else if (m % kBM != 0 || n % kBN != 0 || k % kBK != 0) {
-    launch<true, true>(a, b, c, m, n, k);
+  if (pipelined_tile_width(m, n, sm_count()) == 256) {
+    launch<256>(a, b, c, m, n, k);
   } else {
-    launch<false, true>(a, b, c, m, n, k);
+    launch<128>(a, b, c, m, n, k);
   }
 }
 

@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -102,16 +103,20 @@ TEST_P(GpuMatmulRung, NotMultiplesOfAnyTile) {
   check({2177, 260, 37}, 15);  // 18 tile rows: rung 6's second, short group of 16
 }
 
-// Enough 128 x 256 tiles for rung 6 to take them (over half the SMs busy):
-// whole tiles, then ragged ones with and without the 128-bit paths.
+// Enough 128 x 256 tiles for rung 6 to take them (each SM gets one, or two
+// 128 x 128): whole tiles, then ragged ones with and without the 128-bit
+// paths, with interior blocks and edge blocks and a ragged first step.
 TEST_P(GpuMatmulRung, WideTilesOnMostSms) {
-  const int m = 128 * (gpu::device_info().sm_count / 2 + 1);
+  const int sms = gpu::device_info().sm_count;
+  const int m = 128 * std::max(sms / 2, 1);
+  for (const testing::Shape s : {testing::Shape{m, 512, 32}, testing::Shape{m - 4, 508, 36},
+                                 testing::Shape{m - 5, 507, 37}}) {
 #ifdef LOCALITY_HAVE_CUDA
-  ASSERT_EQ(gpu::pipelined_tile_width(m, 256, gpu::device_info().sm_count), 256);
+    ASSERT_EQ(gpu::pipelined_tile_width(static_cast<int>(s.m), static_cast<int>(s.n), sms), 256)
+        << testing::describe(s);
 #endif
-  check({m, 256, 32}, 16);
-  check({m - 4, 252, 36}, 17);
-  check({m - 5, 250, 37}, 18);
+    check(s, 16 + s.k);
+  }
 }
 
 TEST_P(GpuMatmulRung, TallSkinnyAndShortWide) {

@@ -15,6 +15,8 @@ std::span<const GpuMatmulVariant> matmul_variants() { return {}; }
 
 const GpuMatmulVariant* find_matmul_variant(std::string_view) { return nullptr; }
 
+int pipelined_tile_width(int, int, int) { throw GpuError(kNoCuda); }
+
 void matmul(const GpuMatmulVariant&, ConstView<float> a, ConstView<float> b, View<float> c) {
   check_matmul_args(a, b, c, 1);
   throw GpuError(kNoCuda);

@@ -10,7 +10,7 @@
 // Cost: A's tile is still read once per FMA from shared memory; the tile is
 //   small (64 x 8), so the block steps along k often and waits at its barriers.
 // Here (H100 80GB HBM3, results/nvidia-h100-80gb-hbm3/), from n = 2048 up:
-//   16.8-18.0 TFLOP/s, 1.9-2.0x rung 2 and 34-36% of cuBLAS (50% at n = 1024).
+//   16.8-18.0 TFLOP/s, 1.9-2.0x rung 2 and 33-36% of cuBLAS (50% at n = 1024).
 #include "../cuda_check.cuh"
 #include "rungs.cuh"
 

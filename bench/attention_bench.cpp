@@ -98,6 +98,11 @@ const std::vector<std::int64_t>& attention_default_seqs() {
   return seqs;
 }
 
+const std::vector<std::int64_t>& attention_quick_seqs() {
+  static const std::vector<std::int64_t> seqs{256, 512};
+  return seqs;
+}
+
 const std::vector<std::int64_t>& attention_full_seqs() {
   static const std::vector<std::int64_t> seqs{256, 512, 1024, 2048, 4096, 8192};
   return seqs;

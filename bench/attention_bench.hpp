@@ -14,9 +14,10 @@ struct AttentionSweep {
   std::vector<int> threads;
 };
 
-// Default and full sweeps of sequence lengths.
+// The default, quick and full sweeps of sequence lengths.
 const std::vector<std::int64_t>& attention_default_seqs();
 const std::vector<std::int64_t>& attention_full_seqs();
+const std::vector<std::int64_t>& attention_quick_seqs();
 
 // Heads per benchmark for sequence length `seq`: up to 2048, every size does
 // the work of one 2048 x 2048 head (batch 1, (2048 / seq)^2 heads); beyond,

@@ -16,7 +16,10 @@ Two facts of the machines this runs on: valgrind 3.19 stops at the first
 AVX-512 instruction, so the binary comes from the `profile` preset
 (-march=x86-64-v3: AVX2 and FMA); and a virtual machine may tell valgrind a
 bogus last-level cache, so the geometry is passed explicitly (--I1, --D1,
---LL), read from sysfs or taken from an earlier result file, and recorded.
+--LL), read from sysfs, or from getconf (glibc's CPUID reading) where the
+kernel exposes no sysfs cache folder, or taken from an earlier result file,
+each checked (a VM's getconf may report an L3 of associativity 0), and
+recorded with its source.
 Cachegrind models two levels; its "LL" is the deepest cache whose set count
 is a power of two (cachegrind needs one), which is the L2 where the L3 has an
 odd number of sets.
@@ -60,23 +63,54 @@ class ProfileError(Exception):
     pass
 
 
-def sysfs_caches(cpu="/sys/devices/system/cpu/cpu0/cache"):
-    """[(level, type, size_bytes, ways, line, sets)] from sysfs."""
+SYSFS_CACHE = "/sys/devices/system/cpu/cpu0/cache"
+GETCONF_LEVELS = [(1, "Instruction", "LEVEL1_ICACHE"), (1, "Data", "LEVEL1_DCACHE"),
+                  (2, "Unified", "LEVEL2_CACHE"), (3, "Unified", "LEVEL3_CACHE"),
+                  (4, "Unified", "LEVEL4_CACHE")]
+
+
+def sysfs_caches(cpu):
+    """[(level, type, size_bytes, ways, line)] from sysfs (cpu0's cache folder)."""
     out = []
     try:
         entries = sorted(e for e in os.listdir(cpu) if e.startswith("index"))
     except OSError as e:
-        raise ProfileError(f"cannot read the cache geometry from {cpu}: {e.strerror}")
+        raise ProfileError(f"{cpu}: {e.strerror}")
+    if not entries:
+        raise ProfileError(f"{cpu} lists no caches")
     for e in entries:
         def read(name):
             with open(os.path.join(cpu, e, name), encoding="ascii") as f:
                 return f.read().strip()
-        size = read("size")
-        scale = {"K": 1024, "M": 1024 ** 2, "G": 1024 ** 3}.get(size[-1], 1)
-        size_bytes = int(size.rstrip("KMG")) * scale
-        ways, line = int(read("ways_of_associativity")), int(read("coherency_line_size"))
-        out.append((int(read("level")), read("type"), size_bytes, ways, line,
-                    size_bytes // (ways * line)))
+        try:
+            size = read("size")
+            scale = {"K": 1024, "M": 1024 ** 2, "G": 1024 ** 3}.get(size[-1:], 1)
+            out.append((int(read("level")), read("type"), int(size.rstrip("KMG")) * scale,
+                        int(read("ways_of_associativity")), int(read("coherency_line_size"))))
+        except (OSError, ValueError, UnicodeDecodeError) as err:
+            raise ProfileError(f"{cpu}/{e}: unreadable ({err})")
+    return out
+
+
+def getconf_caches():
+    """The same list from `getconf -a` (glibc reads CPUID); entries it leaves
+    empty are left out, entries that make no geometry are kept for the checks."""
+    try:
+        r = subprocess.run(["getconf", "-a"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError) as e:
+        raise ProfileError(f"getconf -a: {e}")
+    values = {}
+    for line in r.stdout.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[1].isdigit() and len(parts[1]) < 19:
+            values[parts[0]] = int(parts[1])
+    out = []
+    for level, kind, key in GETCONF_LEVELS:
+        size, ways, line = (values.get(f"{key}_{f}") for f in ("SIZE", "ASSOC", "LINESIZE"))
+        if size:
+            out.append((level, kind, size, ways or 0, line or 0))
+    if not out:
+        raise ProfileError("getconf -a reports no cache sizes")
     return out
 
 
@@ -84,30 +118,59 @@ def power_of_two(x):
     return x > 0 and x & (x - 1) == 0
 
 
-def geometry_from_sysfs():
-    caches = sysfs_caches()
-    def pick(level, kinds):
-        for c in caches:
-            if c[0] == level and c[1] in kinds:
-                return c
-        return None
-    i1, d1 = pick(1, ("Instruction",)), pick(1, ("Data",))
-    if not i1 or not d1:
-        raise ProfileError("sysfs lists no L1 instruction and data caches")
-    deeper = sorted((c for c in caches if c[0] >= 2 and c[1] == "Unified"), key=lambda c: -c[0])
-    ll, skipped = None, []
-    for c in deeper:
-        if power_of_two(c[5]):
-            ll = c
+def checked(cache):
+    """(size, ways, line) that cachegrind accepts, or the reason it would not."""
+    level, kind, size, ways, line = cache
+    what = f"L{level}{ {'Instruction': 'i', 'Data': 'd'}.get(kind, '')} ({size >> 10} KiB, {ways}-way, {line} B lines)"
+    if size <= 0 or ways <= 0 or line <= 0 or size % (ways * line):
+        return None, f"{what}: not a cache geometry"
+    if not power_of_two(size // (ways * line)):
+        return None, f"{what}: {size // (ways * line)} sets, not a power of two"
+    return [size, ways, line], None
+
+
+def geometry_from(caches, source):
+    """cachegrind's I1, D1 and LL from a list of caches, each checked: the LL
+    is the deepest cache below L1 that cachegrind can model."""
+    def first(level, kind):
+        return next((c for c in caches if c[0] == level and c[1] == kind), None)
+    d1 = first(1, "Data")
+    d1_geometry, why = checked(d1) if d1 else (None, "no L1 data cache")
+    if not d1_geometry:
+        raise ProfileError(f"{source}: {why}")
+    notes = []
+    i1 = first(1, "Instruction")
+    i1_geometry, why = checked(i1) if i1 else (None, "no L1 instruction cache")
+    if not i1_geometry:
+        # Instruction misses are not what the tables read; D1's shape stands in.
+        i1_geometry = d1_geometry
+        notes.append(f"I1 modelled as D1 ({why})")
+    ll_geometry, skipped = None, []
+    for c in sorted((c for c in caches if c[0] >= 2 and c[1] == "Unified"), key=lambda c: -c[0]):
+        ll_geometry, why = checked(c)
+        if ll_geometry:
+            notes.insert(0, f"LL modelled as the L{c[0]}")
             break
-        skipped.append(f"L{c[0]} ({c[2] >> 10} KiB, {c[3]}-way: {c[5]} sets, not a power of two)")
-    if not ll:
-        raise ProfileError("no cache below L1 has a power-of-two number of sets")
-    note = f"LL modelled as the L{ll[0]}"
+        skipped.append(why)
+    if not ll_geometry:
+        raise ProfileError(f"{source}: no cache below L1 that cachegrind can model"
+                           + (f" ({'; '.join(skipped)})" if skipped else ""))
     if skipped:
-        note += "; skipped " + ", ".join(skipped)
-    return {"I1": list(i1[2:5]), "D1": list(d1[2:5]), "LL": list(ll[2:5]), "note": note,
-            "source": "sysfs"}
+        notes.append("skipped " + "; ".join(skipped))
+    return {"I1": i1_geometry, "D1": d1_geometry, "LL": ll_geometry, "note": "; ".join(notes),
+            "source": source}
+
+
+def machine_geometry(sysfs=SYSFS_CACHE):
+    """The geometry from sysfs where the kernel exposes it, else from getconf."""
+    reasons = []
+    for source, read in ((f"sysfs ({sysfs})", lambda: sysfs_caches(sysfs)),
+                         ("getconf", getconf_caches)):
+        try:
+            return geometry_from(read(), source)
+        except ProfileError as e:
+            reasons.append(str(e))
+    raise ProfileError("cannot read the cache geometry: " + "; ".join(reasons))
 
 
 def describe(geometry):
@@ -252,17 +315,23 @@ def main():
                         help="sizes: default (matmul 256 and 512, attention seq 1024) or ci")
     parser.add_argument("--out", help="write the counts here (JSON)")
     parser.add_argument("--geometry-from", help="reuse the cache geometry of this result file")
+    parser.add_argument("--cache-sysfs", metavar="DIR",
+                        default=os.environ.get("LOCALITY_CACHE_SYSFS", SYSFS_CACHE),
+                        help="where the kernel lists cpu0's caches (default %(default)s, or "
+                             "$LOCALITY_CACHE_SYSFS); getconf answers where it is missing")
     parser.add_argument("--only", help="profile only variants whose name contains this")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--table", metavar="FILE", help="print the table of an earlier run")
-    parser.add_argument("--readme", help="with --table: write it between README's cachegrind markers")
+    parser.add_argument("--readme", action="append", default=[],
+                        help="with --table: write it between this README's cachegrind markers "
+                             "(may be repeated)")
     args = parser.parse_args()
     try:
         if args.table:
             doc = load(args.table)
             print(table(doc))
-            if args.readme:
-                report.update_readme(args.readme, table(doc), "cachegrind")
+            for readme in args.readme:
+                report.update_readme(readme, table(doc), "cachegrind")
             return 0
         if args.jobs < 1:
             raise ProfileError("--jobs must be at least 1")
@@ -279,7 +348,7 @@ def main():
             except (OSError, ValueError, KeyError, TypeError) as e:
                 raise ProfileError(f"no cache geometry in {args.geometry_from} ({e})")
         else:
-            geometry = geometry_from_sysfs()
+            geometry = machine_geometry(args.cache_sysfs)
         ladder = rungs(args.binary)
         cases = []
         for family, label, flops, extra in SETS[args.set]:

@@ -13,7 +13,7 @@
 // Own flags (everything else is Google Benchmark's):
 //   --locality_family=all|matmul|attention|gpu   which ladders (default all: the CPU ladders,
 //                                   and the GPU one where a device is present)
-//   --locality_sweep=default|full   sizes and rungs to run (see below)
+//   --locality_sweep=default|full|quick   sizes to run (quick: small ones, for a first try)
 //   --locality_sizes=64,256,...     square matmul sizes instead of the sweep's
 //   --locality_seqs=1024,4096       attention sequence lengths instead of the sweep's
 //   --locality_head_dims=64,128     attention head dims (default 64 and 128)
@@ -53,7 +53,7 @@ struct Options {
   std::vector<std::int64_t> seqs;
   std::vector<std::int64_t> head_dims{64, 128};
   std::vector<int> threads{1, 2};
-  bool full = false;
+  std::string sweep = "default";  // default, full or quick
   bool matmul = true, attention = true;
   bool gpu = true;            // the CUDA matmul ladder, where a device is present
   bool gpu_required = false;  // --locality_family=gpu: no device is an error
@@ -64,6 +64,8 @@ struct Options {
 //   64 -> 48 KiB (L1)   256 -> 768 KiB (L2)   512 -> 3 MiB (just past L2)
 //   1024 -> 12 MiB, 2048 -> 48 MiB, 4096 -> 192 MiB (L3 and DRAM)
 const std::vector<std::int64_t> kDefaultSizes{64, 256, 512, 1024, 2048, 4096};
+// The quick sweep: every rung, sizes small enough for the whole ladder in seconds.
+const std::vector<std::int64_t> kQuickSizes{64, 128, 256};
 const std::vector<std::int64_t> kFullSizes{64,  96,   128,  192,  256,  384, 512,
                                            768, 1024, 1536, 2048, 3072, 4096};
 
@@ -78,7 +80,7 @@ std::int64_t largest_size_for(std::string_view variant) {
 // Removes our flags from argv (Google Benchmark rejects what it does not know).
 Options parse_own_flags(int& argc, char** argv) {
   Options opts;
-  bool sizes_given = false, seqs_given = false;
+  bool sizes_given = false, seqs_given = false, head_dims_given = false;
   int out = 1;
   for (int i = 1; i < argc; ++i) {
     const std::string_view arg = argv[i];
@@ -100,11 +102,11 @@ Options parse_own_flags(int& argc, char** argv) {
       opts.gpu = *f == "all" || *f == "gpu";
       opts.gpu_required = *f == "gpu";
     } else if (auto v = value("--locality_sweep")) {
-      if (*v != "default" && *v != "full") {
-        throw cli::UsageError{"--locality_sweep must be 'default' or 'full', got '" +
+      if (*v != "default" && *v != "full" && *v != "quick") {
+        throw cli::UsageError{"--locality_sweep must be 'default', 'full' or 'quick', got '" +
                               std::string(*v) + "'"};
       }
-      opts.full = *v == "full";
+      opts.sweep = *v;
     } else if (auto s = value("--locality_sizes")) {
       opts.sizes = cli::parse_list(*s, 1, cli::kMaxDimension, "--locality_sizes entry");
       sizes_given = true;
@@ -113,6 +115,7 @@ Options parse_own_flags(int& argc, char** argv) {
       seqs_given = true;
     } else if (auto h = value("--locality_head_dims")) {
       opts.head_dims = cli::parse_list(*h, 1, kMaxHeadDim, "--locality_head_dims entry");
+      head_dims_given = true;
     } else if (auto t = value("--locality_threads")) {
       opts.threads.clear();
       for (std::int64_t n : cli::parse_list(*t, 1, kMaxThreads, "--locality_threads entry")) {
@@ -125,8 +128,13 @@ Options parse_own_flags(int& argc, char** argv) {
     }
   }
   argc = out;
-  if (!sizes_given) opts.sizes = opts.full ? kFullSizes : kDefaultSizes;
-  if (!seqs_given) opts.seqs = opts.full ? attention_full_seqs() : attention_default_seqs();
+  const bool full = opts.sweep == "full", quick = opts.sweep == "quick";
+  if (!sizes_given) opts.sizes = full ? kFullSizes : quick ? kQuickSizes : kDefaultSizes;
+  if (!seqs_given) {
+    opts.seqs = full ? attention_full_seqs() : quick ? attention_quick_seqs()
+                                                     : attention_default_seqs();
+  }
+  if (!head_dims_given && quick) opts.head_dims = {64};
   if (opts.matmul) {
     for (std::int64_t n : opts.sizes) {
       cli::require_memory(cli::matmul_bytes(n, n, n, true), "size " + std::to_string(n));
@@ -405,7 +413,7 @@ void add_context(const Options& opts) {
   benchmark::AddCustomContext("compiler", LOCALITY_COMPILER);
   benchmark::AddCustomContext("compiler_flags", LOCALITY_CXX_FLAGS);
   benchmark::AddCustomContext("locality_microkernel", std::string(cpu::best_microkernel().name));
-  benchmark::AddCustomContext("locality_sweep", opts.full ? "full" : "default");
+  benchmark::AddCustomContext("locality_sweep", opts.sweep);
   benchmark::AddCustomContext("locality_family", opts.matmul && opts.attention ? "all"
                                                  : opts.matmul                 ? "matmul"
                                                  : opts.attention              ? "attention"

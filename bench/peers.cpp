@@ -170,14 +170,14 @@ std::vector<std::pair<std::string, std::string>> peer_context() {
   out.emplace_back("onednn_isa", isa_name(dnnl_get_effective_cpu_isa()));
   out.emplace_back("onednn_max_cpu_isa_env", env_or("ONEDNN_MAX_CPU_ISA", "unset"));
 #else
-  out.emplace_back("onednn", "not found at configure time");
+  out.emplace_back("onednn", "not found at configure time (" LOCALITY_ONEDNN_MISSING ")");
 #endif
 #if LOCALITY_HAVE_OPENBLAS
   out.emplace_back("openblas_corename", openblas_get_corename());
   out.emplace_back("openblas_config", openblas_get_config());
   out.emplace_back("openblas_coretype_env", env_or("OPENBLAS_CORETYPE", "unset"));
 #else
-  out.emplace_back("openblas", "not found at configure time");
+  out.emplace_back("openblas", "not found at configure time (" LOCALITY_OPENBLAS_MISSING ")");
 #endif
   return out;
 }

@@ -287,7 +287,10 @@ def tables(doc):
                f"Eigen {text(ctx, 'eigen_version')}.")
     out.append("")
 
-    n0 = HEADLINE_SIZE
+    # The headline size: HEADLINE_SIZE, or (a --quick run) the largest size every rung ran at.
+    n0 = HEADLINE_SIZE if HEADLINE_SIZE in sizes else max(
+        (n for n in sizes if all((v, n, t) in med for v in RUNGS if any(k[0] == v for k in med)
+                                 for t in threads)), default=max(sizes, default=0))
     head = "| rung | variant | " + " | ".join(
         f"GFLOP/s, {t} thr | × naive | × rung below | % of FMA peak" for t in threads) + " |"
     out += [f"The ladder at n = {n0} (square, float32):", "", head,
@@ -314,7 +317,7 @@ def tables(doc):
         out.append("| n | threads | " + top + " GFLOP/s | " +
                    " | ".join(f"{p} GFLOP/s | ×{p}" for p in peers) + " |")
         out.append("|" + "---|" * (3 + 2 * len(peers)))
-        for n in [s for s in sizes if s >= 1024]:
+        for n in [s for s in sizes if s >= n0]:
             for t in threads:
                 g = med.get((top, n, t))
                 cells = []
@@ -430,7 +433,8 @@ def gpu_tables(doc):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("results", help="locality_bench JSON (--benchmark_out)")
-    parser.add_argument("--readme", help="rewrite the ladder section of this README")
+    parser.add_argument("--readme", action="append", default=[],
+                        help="rewrite the ladder section of this README (may be repeated)")
     parser.add_argument("--plots", metavar="DIR", help="write the family's plots (PNG) here")
     parser.add_argument("--profile", metavar="FILE",
                         help="cachegrind counts (bench/cachegrind.py) for the roofline's intensities")
@@ -441,8 +445,8 @@ def main():
         body = {"matmul": tables, "attention": attention_tables, "gpu": gpu_tables}[which](doc)
         profile = load_profile(args.profile) if args.profile else None
         print(body)
-        if args.readme:
-            update_readme(args.readme, body, which)
+        for readme in args.readme:
+            update_readme(readme, body, which)
         if args.plots and which != "gpu":
             for path in write_plots(doc, which, args.plots, profile):
                 print(f"report.py: wrote {path}", file=sys.stderr)

@@ -1,26 +1,31 @@
 #!/usr/bin/env bash
 # The main job: installs what is missing, builds the release preset, runs the
 # CPU ladders (matmul, then attention) beside their peers and probes, writes
-# results/<machine>/cpu_matmul.json and cpu_attention.json and prints the
-# ladder tables.
+# results/<machine>/cpu_matmul.json and cpu_attention.json, the cache counts
+# (cachegrind.json), the report (results/<machine>/README.md: tables and
+# plots) and compares the run with the machine's baseline.
 #
 #   bash bench/run.sh            default sweep (about 10 minutes on 2 cores)
+#   bash bench/run.sh --quick    every rung at small sizes, 1 repetition (about a minute);
+#                                results under results/<machine>-quick/, no baseline
 #   bash bench/run.sh --full     every size (matmul 64..4096, attention 256..8192), 5 repetitions
 #   bash bench/run.sh --family attention   one ladder only
 #   bash bench/run.sh --label X  store under results/X/ (default: from the CPU model)
 #   bash bench/run.sh --no-profile      skip the cachegrind profile (bench/cachegrind.py)
 #   bash bench/run.sh --save-baseline   make this run the machine's baseline
+#   bash bench/run.sh --update-readme   also write the tables into the top-level README.md
 #   extra Google Benchmark flags go after --, e.g. -- --benchmark_filter=packed
 #
-# Then: the cache counts of every rung under cachegrind (results/<machine>/
-# cachegrind.json), the tables (printed and written into README.md), the plots
-# (results/<machine>/*.png), and a comparison with results/<machine>/baseline/
-# (the first run on a machine becomes its baseline).
+# Every step after the benchmarks (profile, tables, plots, comparison) is
+# optional: one that cannot run is skipped with one line saying why, and the
+# job finishes the rest (exit 0; the skipped steps are listed at the end).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 sweep=default
 repetitions=3
+min_time=0.2
+update_readme=0
 profile=1
 save_baseline=0
 label=""
@@ -29,6 +34,8 @@ extra=()
 while (($#)); do
   case "$1" in
     --full) sweep=full; repetitions=5 ;;
+    --quick) sweep=quick; repetitions=1; min_time=0.05 ;;
+    --update-readme) update_readme=1 ;;
     --label) label="${2:?--label needs a name}"; shift ;;
     --label=*) label="${1#--label=}" ;;
     --family) families=("${2:?--family needs matmul or attention}"); shift ;;
@@ -36,7 +43,7 @@ while (($#)); do
     --no-profile) profile=0 ;;
     --save-baseline) save_baseline=1 ;;
     --) shift; extra=("$@"); break ;;
-    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
     *) echo "bench/run.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -56,6 +63,7 @@ model=$(lscpu | sed -n 's/^Model name: *//p' | head -1)
 if [[ -z "$label" ]]; then
   label=$(echo "${model:-cpu}" | tr 'A-Z' 'a-z' |
     sed -e 's/(r)//g; s/(tm)//g; s/[^a-z0-9]\+/-/g; s/^-//; s/-$//')-$(nproc)cores
+  [[ "$sweep" == quick ]] && label+=-quick
 fi
 if [[ ! "$label" =~ ^[A-Za-z0-9._-]+$ ]]; then
   echo "bench/run.sh: label '$label' may hold only letters, digits, '.', '_' and '-'" >&2
@@ -86,7 +94,7 @@ run_family() {
     --benchmark_repetitions="$repetitions" \
     --benchmark_enable_random_interleaving=true \
     --benchmark_display_aggregates_only=true \
-    --benchmark_min_time=0.2 \
+    --benchmark_min_time="$min_time" \
     --benchmark_out="$tmp" --benchmark_out_format=json \
     --benchmark_context=git_commit="$commit" \
     --benchmark_context=machine_label="$label" \
@@ -105,26 +113,89 @@ run_family() {
 
 for family in "${families[@]}"; do run_family "$family"; done
 
+# Everything after the benchmarks is optional: `late WHAT COMMAND...` runs one
+# step; if it fails, one line says which and why, and the job goes on.
+skipped=()
+late() {
+  local what=$1 status=0 log
+  shift
+  log=$(mktemp)
+  "$@" 2>"$log" || status=$?
+  cat "$log" >&2
+  if ((status != 0)); then
+    local why
+    why=$(grep -v '^[[:space:]]*$' "$log" | tail -n 1 | cut -c1-300)
+    echo "locality: skipped $what (exit $status${why:+: $why})" >&2
+    skipped+=("$what")
+  fi
+  rm -f "$log"
+  return 0
+}
+
 # Cache evidence: every rung once under cachegrind, from the AVX2 profile build.
 profile_json="$outdir/cachegrind.json"
-if ((profile)); then
+profile_set=default
+[[ "$sweep" == quick ]] && profile_set=ci
+cache_profile() {
   cmake --preset profile >/dev/null
-  cmake --build --preset profile -j "$(nproc)" --target locality_cli
+  cmake --build --preset profile -j "$(nproc)" --target locality_cli >/dev/null
+  local start
   start=$(date +%s)
-  "$LOCALITY_PYTHON" bench/cachegrind.py --out "$profile_json" >/dev/null
+  "$LOCALITY_PYTHON" bench/cachegrind.py --set "$profile_set" --out "$profile_json" >/dev/null
   echo "locality: cachegrind profile took $(( $(date +%s) - start )) s; wrote $profile_json"
-fi
+}
+if ((profile)); then late "the cachegrind profile" cache_profile; fi
 
-# The tables (printed, and between README's markers) and the plots.
+# The report: results/<label>/README.md, from every result file in the folder
+# (tables, then plots), written whole and atomically. The top-level README's
+# tables change only with --update-readme.
+page="$outdir/README.md"
+page_tmp=$(mktemp "$outdir/.README.md.XXXXXX")
+trap 'rm -f "$page_tmp"' EXIT
+readmes=(--readme "$page_tmp")
+((update_readme)) && readmes+=(--readme README.md)
 profile_args=()
 [[ -f "$profile_json" ]] && profile_args=(--profile "$profile_json")
-for family in "${families[@]}"; do
-  "$LOCALITY_PYTHON" bench/report.py "$outdir/cpu_$family.json" --readme README.md \
-    --plots "$outdir" "${profile_args[@]}"
+{
+  echo "# locality results: $label"
+  echo
+  echo "Written by \`bash bench/run.sh\` from the JSON files in this folder (CPU ${model:-unknown}," \
+    "commit $commit, $(date -u +%Y-%m-%dT%H:%M:%SZ)); every table is generated, do not edit it."
+  for family in matmul attention; do
+    [[ -f "$outdir/cpu_$family.json" ]] || continue
+    echo
+    echo "## The CPU $family ladder"
+    echo
+    echo "<!-- cpu-$family-ladder:begin -->"
+    echo "<!-- cpu-$family-ladder:end -->"
+  done
+  if [[ -f "$profile_json" ]]; then
+    echo
+    echo "## Cache counts (cachegrind)"
+    echo
+    echo "<!-- cachegrind:begin -->"
+    echo "<!-- cachegrind:end -->"
+  fi
+} >"$page_tmp"
+for family in matmul attention; do
+  [[ -f "$outdir/cpu_$family.json" ]] || continue
+  late "the $family tables and plots" "$LOCALITY_PYTHON" bench/report.py \
+    "$outdir/cpu_$family.json" "${readmes[@]}" --plots "$outdir" "${profile_args[@]}"
 done
 if [[ -f "$profile_json" ]]; then
-  "$LOCALITY_PYTHON" bench/cachegrind.py --table "$profile_json" --readme README.md
+  late "the cachegrind table" "$LOCALITY_PYTHON" bench/cachegrind.py --table "$profile_json" \
+    "${readmes[@]}"
 fi
+plots=("$outdir"/*.png)
+if [[ -e "${plots[0]}" ]]; then
+  { echo; echo "## Plots"; echo
+    for png in "${plots[@]}"; do echo "![$(basename "$png" .png)]($(basename "$png"))"; echo; done
+  } >>"$page_tmp"
+fi
+chmod 644 "$page_tmp"
+mv "$page_tmp" "$page"
+trap - EXIT
+echo "locality: wrote $page"
 
 # The baseline: the first run on a machine becomes it; --save-baseline replaces it.
 # Otherwise this run is compared with it (timings need 5+ repetitions to show
@@ -133,23 +204,44 @@ baseline="$outdir/baseline"
 results=("${families[@]/#/cpu_}")
 results=("${results[@]/%/.json}")
 [[ -f "$profile_json" ]] && results+=(cachegrind.json)
-if ((save_baseline)) || [[ ! -d "$baseline" ]]; then
+save_baseline_files() {
   mkdir -p "$baseline"
   for f in "${results[@]}"; do
     cp "$outdir/$f" "$baseline/.$f.tmp" && mv "$baseline/.$f.tmp" "$baseline/$f"
   done
-  if ((profile)); then
-    # The small sizes CI checks every change against (tests/run.sh).
+  # The small sizes CI checks every change against (tests/run.sh); a quick
+  # run is for trying the suite, not for guarding it.
+  if ((profile)) && [[ "$sweep" != quick ]]; then
     "$LOCALITY_PYTHON" bench/cachegrind.py --set ci --out "$baseline/cachegrind_ci.json" >/dev/null
     results+=(cachegrind_ci.json)
   fi
   echo "locality: saved ${results[*]} as the baseline in $baseline"
+}
+# A regression (compare.py's exit 1) is reported, not fatal: the run itself is
+# what this job makes; bad input (exit 2) skips the comparison.
+compare_with_baseline() {
+  local status=0
+  "$LOCALITY_PYTHON" bench/compare.py "$@" >"$outdir/.compare.log" || status=$?
+  tail -n 4 "$outdir/.compare.log"
+  rm -f "$outdir/.compare.log"
+  if ((status == 1)); then echo "locality: $(basename "$2") is slower than its baseline (above)"; fi
+  ((status != 1)) && return "$status"
+  return 0
+}
+if ((save_baseline)) || [[ ! -d "$baseline" ]]; then
+  late "saving the baseline" save_baseline_files
 else
   for f in "${results[@]}"; do
     [[ -f "$baseline/$f" ]] || continue
     kind=timings
     [[ "$f" == cachegrind.json ]] && kind=cachegrind
     echo "== against the baseline: $f"
-    "$LOCALITY_PYTHON" bench/compare.py "$kind" "$outdir/$f" | tail -n 4 || true
+    late "the comparison of $f" compare_with_baseline "$kind" "$outdir/$f"
   done
+fi
+
+if ((${#skipped[@]})); then
+  echo "locality: done, with ${#skipped[@]} step(s) skipped: $(IFS=,; echo "${skipped[*]}" | sed 's/,/, /g')" >&2
+else
+  echo "locality: done; the report is $page"
 fi

@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# The README's two commands on a brand-new Debian 12 (bookworm, x86-64) with
+# nothing but git and root: a minimal root made by mmdebstrap (--variant=apt)
+# from Debian's packages, a clean clone of this checkout's HEAD copied in,
+# and inside it, as root:
+#
+#   bash tests/run.sh --quick       the installs, release build, ctest, fuzzers (5 s each)
+#   bash bench/run.sh --quick       every CPU rung at small sizes, the cachegrind
+#                                   profile, the report, the plots, the baseline
+#
+# each of which must exit 0 and leave its results. The main job runs as on a
+# machine whose kernel exposes no cache folder in sysfs
+# (LOCALITY_CACHE_SYSFS points at an empty folder), so the cache geometry
+# must come from getconf, or the profile must say in one line why it was
+# skipped while the rest completes.
+#
+# A missing package in bench/deps.sh fails here even where this machine has
+# it. The root is new every run; Debian's .deb files are kept between runs in
+# $LOCALITY_FRESH_CACHE (default /var/cache/locality-fresh-machine) to save
+# the downloads. The CUDA toolkit is not a Debian package, so the fresh root
+# builds the CPU side only. Needs root (chroot, mounts) and network access to
+# Debian's mirrors.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+repo=$PWD
+if [[ $(id -u) -ne 0 ]]; then
+  echo "tests/fresh_machine.sh: needs root (it makes a chroot and mounts /proc in it)" >&2
+  exit 2
+fi
+source bench/deps.sh
+locality_install_deps mmdebstrap
+
+cache=${LOCALITY_FRESH_CACHE:-/var/cache/locality-fresh-machine}
+mkdir -p "$cache/partial"
+root=$(mktemp -d /var/tmp/locality-fresh.XXXXXX)
+cleanup() {
+  # The mounts live in a private mount namespace (unshare below) and went with
+  # it; nothing under the root is mounted any more when this runs.
+  rm -rf --one-file-system "$root"
+}
+trap cleanup EXIT
+
+start=$(date +%s)
+echo "fresh machine: mmdebstrap bookworm into $root"
+mirror=http://deb.debian.org/debian
+mmdebstrap --quiet --variant=apt --include=git bookworm "$root" \
+  "deb $mirror bookworm main" "deb $mirror bookworm-updates main" \
+  "deb http://deb.debian.org/debian-security bookworm-security main"
+made=$(date +%s)
+echo "fresh machine: root made in $((made - start)) s"
+
+git clone --quiet --no-hardlinks "$repo" "$root/root/locality"
+cp -L /etc/resolv.conf "$root/etc/resolv.conf"
+
+# Inside: the two commands, as a new user would type them, then the checks.
+cat >"$root/root/fresh.sh" <<'INSIDE'
+set -euo pipefail
+cd /root/locality
+t0=$(date +%s)
+bash tests/run.sh --quick 2>&1 | tee /root/tests.log
+t1=$(date +%s)
+mkdir -p /root/no-cache-info
+LOCALITY_CACHE_SYSFS=/root/no-cache-info bash bench/run.sh --quick --label fresh 2>&1 |
+  tee /root/bench.log
+t2=$(date +%s)
+echo "fresh machine: tests/run.sh --quick took $((t1 - t0)) s, bench/run.sh --quick $((t2 - t1)) s"
+
+fail() { echo "fresh machine: FAIL: $*"; exit 1; }
+grep -q "100% tests passed" /root/tests.log || fail "ctest did not report 100% tests passed"
+out=results/fresh
+for f in cpu_matmul.json cpu_attention.json README.md matmul_ladder.png attention_ladder.png \
+         baseline/cpu_matmul.json; do
+  [[ -s "$out/$f" ]] || fail "bench/run.sh --quick left no $out/$f"
+done
+grep -q "^| 5 | parallel |" "$out/README.md" || fail "no matmul ladder table in $out/README.md"
+grep -q "^| 4 | parallel_flash |" "$out/README.md" || fail "no attention ladder table in $out/README.md"
+if [[ -s "$out/cachegrind.json" ]]; then
+  python3 - "$out/cachegrind.json" <<'PY' || fail "the profile's cache geometry is not getconf's"
+import json, sys
+geometry = json.load(open(sys.argv[1]))["context"]["cache_geometry"]
+print("fresh machine: cache geometry from", geometry["source"], "-", geometry["note"])
+sys.exit(geometry["source"] != "getconf")
+PY
+  grep -q "^<!-- cachegrind:begin -->" "$out/README.md" || fail "no cachegrind table in the report"
+else
+  grep -q "skipped the cachegrind profile (exit 2: cachegrind.py: cannot read the cache geometry" \
+    /root/bench.log || fail "no cachegrind.json and no line saying why"
+  echo "fresh machine: getconf gave no usable geometry here; the profile said why and was skipped"
+fi
+others=$(grep "^locality: skipped" /root/bench.log | grep -v "the cachegrind profile" || true)
+[[ -z "$others" ]] || fail "bench/run.sh skipped a step: $others"
+[[ -z "$(git status --porcelain --untracked-files=no)" ]] || fail "the run changed tracked files"
+echo "fresh machine: both README commands passed"
+INSIDE
+
+# A private mount namespace: /proc, /sys, /dev and the package cache are
+# mounted for the chroot and vanish with it, whatever happens.
+status=0
+unshare --mount --propagation private bash -euc '
+  root=$1 cache=$2
+  mount -t proc proc "$root/proc"
+  mount --rbind /sys "$root/sys"
+  mount --rbind /dev "$root/dev"
+  mount --bind "$cache" "$root/var/cache/apt/archives"
+  exec chroot "$root" /usr/bin/env -i HOME=/root TERM=dumb \
+    PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+    bash /root/fresh.sh
+' _ "$root" "$cache" || status=$?
+echo "fresh machine: $((made - start)) s to make the root, $(($(date +%s) - made)) s inside it" \
+  "(exit $status)"
+exit "$status"

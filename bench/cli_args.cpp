@@ -6,6 +6,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "locality/matrix.hpp"
+
 namespace locality::cli {
 
 std::int64_t parse_int(std::string_view text, std::int64_t lo, std::int64_t hi,
@@ -49,20 +51,21 @@ std::optional<std::uint64_t> available_memory_bytes() {
   return std::nullopt;
 }
 
+// The library's checked arithmetic, its ShapeError turned into a usage error (exit 2).
 std::uint64_t checked_mul(std::uint64_t a, std::uint64_t b, std::string_view what) {
-  std::uint64_t out = 0;
-  if (__builtin_mul_overflow(a, b, &out)) {
-    throw UsageError{std::string(what) + " overflows 64-bit arithmetic"};
+  try {
+    return locality::checked_mul(a, b, std::string(what).c_str());
+  } catch (const locality::ShapeError& e) {
+    throw UsageError{e.what()};
   }
-  return out;
 }
 
 std::uint64_t checked_add(std::uint64_t a, std::uint64_t b, std::string_view what) {
-  std::uint64_t out = 0;
-  if (__builtin_add_overflow(a, b, &out)) {
-    throw UsageError{std::string(what) + " overflows 64-bit arithmetic"};
+  try {
+    return locality::checked_add(a, b, std::string(what).c_str());
+  } catch (const locality::ShapeError& e) {
+    throw UsageError{e.what()};
   }
-  return out;
 }
 
 std::vector<std::int64_t> parse_list(std::string_view text, std::int64_t lo, std::int64_t hi,

@@ -131,8 +131,9 @@ Options parse_own_flags(int& argc, char** argv) {
   const bool full = opts.sweep == "full", quick = opts.sweep == "quick";
   if (!sizes_given) opts.sizes = full ? kFullSizes : quick ? kQuickSizes : kDefaultSizes;
   if (!seqs_given) {
-    opts.seqs = full ? attention_full_seqs() : quick ? attention_quick_seqs()
-                                                     : attention_default_seqs();
+    opts.seqs = full    ? attention_full_seqs()
+                : quick ? attention_quick_seqs()
+                        : attention_default_seqs();
   }
   if (!head_dims_given && quick) opts.head_dims = {64};
   if (opts.matmul) {

@@ -52,7 +52,11 @@ void parse_matmul(const std::vector<std::string>& args, RunRequest& req) {
       throw UsageError{"run: unknown flag '" + flag + "'"};
     }
   }
-  // The variant is looked up in the ladder of the device asked for.
+  // The variant is looked up in the ladder of the device asked for; a build
+  // without CUDA has no GPU ladder, and says so rather than "unknown variant".
+  if (req.gpu && gpu::matmul_variants().empty()) {
+    throw UsageError{"run matmul --device gpu: " + gpu::query_device().reason};
+  }
   if (req.gpu) {
     req.gpu_matmul = gpu::find_matmul_variant(args[1]);
   } else {

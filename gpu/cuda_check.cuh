@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "locality/gpu.hpp"
+#include "locality/matrix.hpp"
 
 namespace locality::gpu {
 
@@ -16,10 +17,10 @@ namespace locality::gpu {
 }
 
 // Every CUDA runtime call goes through this: a failure throws GpuError.
-#define LOCALITY_CUDA(call)                                                          \
-  do {                                                                               \
-    const cudaError_t locality_err_ = (call);                                        \
-    if (locality_err_ != cudaSuccess)                                                \
+#define LOCALITY_CUDA(call)                                                                \
+  do {                                                                                     \
+    const cudaError_t locality_err_ = (call);                                              \
+    if (locality_err_ != cudaSuccess)                                                      \
       ::locality::gpu::fail(#call, __FILE__, __LINE__, cudaGetErrorString(locality_err_)); \
   } while (0)
 
@@ -33,7 +34,9 @@ template <typename T>
 class DeviceBuffer {
  public:
   explicit DeviceBuffer(std::size_t count) : count_(count) {
-    if (count_ > 0) LOCALITY_CUDA(cudaMalloc(&data_, count_ * sizeof(T)));
+    if (count_ > 0) {
+      LOCALITY_CUDA(cudaMalloc(&data_, checked_mul(count_, sizeof(T), "a device buffer")));
+    }
   }
   ~DeviceBuffer() {
     if (data_) cudaFree(data_);  // nothing to do about a failure here

@@ -11,10 +11,10 @@
 #include "locality/gpu.hpp"
 #include "locality/matmul.hpp"
 
-#define LOCALITY_CUBLAS(call)                                                                  \
-  do {                                                                                         \
-    const cublasStatus_t locality_status_ = (call);                                            \
-    if (locality_status_ != CUBLAS_STATUS_SUCCESS)                                             \
+#define LOCALITY_CUBLAS(call)                                                                    \
+  do {                                                                                           \
+    const cublasStatus_t locality_status_ = (call);                                              \
+    if (locality_status_ != CUBLAS_STATUS_SUCCESS)                                               \
       ::locality::gpu::fail(#call, __FILE__, __LINE__, cublasGetStatusString(locality_status_)); \
   } while (0)
 
@@ -70,10 +70,6 @@ void copy_to_host(const float* device, View<float> host) {
                              static_cast<std::size_t>(host.rows()), cudaMemcpyDeviceToHost));
 }
 
-std::size_t elements(std::ptrdiff_t rows, std::ptrdiff_t cols) {
-  return static_cast<std::size_t>(rows) * static_cast<std::size_t>(cols);
-}
-
 }  // namespace
 
 void matmul(const GpuMatmulVariant& variant, ConstView<float> a, ConstView<float> b,
@@ -87,7 +83,8 @@ void matmul(const GpuMatmulVariant& variant, ConstView<float> a, ConstView<float
   }
   require_int_sized(m, n, k);
   require_device();
-  DeviceBuffer<float> da(elements(m, k)), db(elements(k, n)), dc(elements(m, n));
+  DeviceBuffer<float> da(checked_elements(m, k, sizeof(float))),
+      db(checked_elements(k, n, sizeof(float))), dc(checked_elements(m, n, sizeof(float)));
   copy_to_device(a, da.get());
   copy_to_device(b, db.get());
   LOCALITY_CUDA(cudaMemset(dc.get(), 0xff, dc.size() * sizeof(float)));  // NaN: unwritten shows
@@ -134,8 +131,16 @@ struct MatmulBench::Impl {
   cublasHandle_t cublas = nullptr;
 
   Impl(int m_, int n_, int k_, std::size_t flush_bytes)
-      : m(m_), n(n_), k(k_), a(m_, k_), b(k_, n_), c(m_, n_), da(elements(m_, k_)),
-        db(elements(k_, n_)), dc(elements(m_, n_)), flush(flush_bytes / sizeof(float)) {}
+      : m(m_),
+        n(n_),
+        k(k_),
+        a(m_, k_),
+        b(k_, n_),
+        c(m_, n_),
+        da(checked_elements(m_, k_, sizeof(float))),
+        db(checked_elements(k_, n_, sizeof(float))),
+        dc(checked_elements(m_, n_, sizeof(float))),
+        flush(flush_bytes / sizeof(float)) {}
   ~Impl() {
     if (start) cudaEventDestroy(start);
     if (stop) cudaEventDestroy(stop);

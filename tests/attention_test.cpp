@@ -5,7 +5,9 @@
 #include "locality/attention.hpp"
 
 #include <gtest/gtest.h>
+#include <sys/mman.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <random>
@@ -211,6 +213,100 @@ TEST(AttentionVerifier, CatchesADroppedKey) {
   EXPECT_NE(r.message.find("reference"), std::string::npos);
   std::vector<float> poisoned(s.q_elements(), std::numeric_limits<float>::quiet_NaN());
   EXPECT_FALSE(verify_attention(s, q, k, v, poisoned, {}).ok);
+}
+
+// Address space reserved and never touched (PROT_NONE): spans as large as a
+// caller may pass, at no memory cost; any access would crash the test.
+class Reserved {
+ public:
+  explicit Reserved(std::size_t floats) : bytes_(floats * sizeof(float)) {
+    p_ = mmap(nullptr, bytes_, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  }
+  ~Reserved() {
+    if (p_ != MAP_FAILED) munmap(p_, bytes_);
+  }
+  Reserved(const Reserved&) = delete;
+  Reserved& operator=(const Reserved&) = delete;
+  bool ok() const { return p_ != MAP_FAILED; }
+  std::span<float> span() { return {static_cast<float*>(p_), bytes_ / sizeof(float)}; }
+
+ private:
+  std::size_t bytes_;
+  void* p_;
+};
+
+// Sizes near 2^31, 2^32 and 2^63, for every rung: the workspace is either
+// refused (ShapeError) or at least what the rung must hold, never a wrapped,
+// small number. The materializing rungs (0-2) hold a slab of the score matrix.
+TEST(AttentionWorkspace, NeverWrapsNearTwoTo31_32_63) {
+  __extension__ using Wide = unsigned __int128;  // exact: no product below can wrap
+  const std::ptrdiff_t p31 = std::ptrdiff_t{1} << 31, p32 = std::ptrdiff_t{1} << 32,
+                       p62 = std::ptrdiff_t{1} << 62,
+                       max = std::numeric_limits<std::ptrdiff_t>::max();
+  const std::ptrdiff_t sizes[] = {p31 - 1, p31, p31 + 1, p32 - 1, p32, p32 + 1, p62, max};
+  int refused = 0, answered = 0;
+  for (const AttentionVariant& v : cpu::attention_variants()) {
+    for (std::ptrdiff_t a : sizes) {
+      for (const auto& [sq, skv] :
+           {std::pair{a, a}, std::pair{std::ptrdiff_t{1}, a}, std::pair{a, std::ptrdiff_t{1}}}) {
+        for (std::ptrdiff_t d : {1, 64}) {
+          for (int threads : {1, 2, kMaxThreads}) {
+            const AttentionShape shape{1, 1, sq, skv, d};
+            std::size_t bytes = 0;
+            try {
+              bytes = attention_workspace_bytes(v, shape, threads);
+            } catch (const ShapeError&) {
+              ++refused;
+              continue;
+            }
+            ++answered;
+            EXPECT_LE(bytes, static_cast<std::size_t>(max)) << v.name;
+            Wide need = static_cast<Wide>(skv) * sizeof(float);  // a row of S, or K
+            if (v.rung <= 2) {
+              const Wide team = static_cast<Wide>(std::min<std::ptrdiff_t>(threads, sq));
+              const Wide slab =
+                  std::min<Wide>(static_cast<Wide>(sq), (static_cast<Wide>(sq) + team - 1) / team);
+              need = slab * static_cast<Wide>(skv) * sizeof(float);
+            }
+            EXPECT_GE(static_cast<Wide>(bytes), need)
+                << v.name << " seq_q " << sq << " seq_kv " << skv << " head_dim " << d
+                << " threads " << threads << ": the workspace size wrapped";
+          }
+        }
+      }
+    }
+  }
+  EXPECT_GT(refused, 0);
+  EXPECT_GT(answered, 0);
+}
+
+TEST(AttentionWorkspace, RefusesThreadCountsAsAttentionDoes) {
+  for (const AttentionVariant& v : cpu::attention_variants()) {
+    for (int threads : {0, -1, kMaxThreads + 1, std::numeric_limits<int>::min()}) {
+      EXPECT_THROW(attention_workspace_bytes(v, {1, 1, 4, 4, 8}, threads), std::invalid_argument)
+          << v.name << " " << threads;
+    }
+  }
+}
+
+// The reported crash: naive at seq_q = seq_kv = 2^32, head_dim 1, whose
+// workspace size wrapped to 60 bytes; attention() then wrote past it. Now both
+// entry points refuse the shape before touching any of the tensors.
+TEST(AttentionArgs, AWorkspacePastTheAddressSpaceIsRefusedUntouched) {
+  const std::size_t n = std::size_t{1} << 32;
+  Reserved q(n), k(n), v(n), o(n);
+  ASSERT_TRUE(q.ok() && k.ok() && v.ok() && o.ok()) << "cannot reserve 4 x 16 GiB of address space";
+  const AttentionShape shape{1, 1, std::ptrdiff_t{1} << 32, std::ptrdiff_t{1} << 32, 1};
+  for (const AttentionVariant& rung : cpu::attention_variants()) {
+    if (rung.rung > 2) continue;  // the flash rungs' workspace is small: they would run
+    EXPECT_THROW(attention_workspace_bytes(rung, shape, 1), ShapeError) << rung.name;
+    EXPECT_THROW(attention(rung, shape, q.span(), k.span(), v.span(), o.span()), ShapeError)
+        << rung.name;
+    std::vector<float> small(15);
+    EXPECT_THROW(attention(rung, shape, q.span(), k.span(), v.span(), o.span(), {}, 1, small),
+                 ShapeError)
+        << rung.name;
+  }
 }
 
 TEST(AttentionArgs, BadShapesAndSpansAreRefused) {

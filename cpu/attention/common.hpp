@@ -76,9 +76,25 @@ bool all_finite(ConstView<float> x);
 
 // Floats rounded up to a whole number of cache lines, so every buffer carved
 // from a workspace starts 64-byte aligned.
+// Workspace sizes multiply the caller's shape sizes: each rung's workspace
+// function builds them with checked_mul and checked_add (matrix.hpp), so a
+// shape whose workspace cannot exist is refused instead of wrapping.
 inline std::size_t line_floats(std::size_t floats) {
   constexpr std::size_t kLine = kCacheLineBytes / sizeof(float);
-  return (floats + kLine - 1) / kLine * kLine;
+  return checked_add(floats, kLine - 1, "attention workspace") / kLine * kLine;
+}
+// line_floats(rows * cols), checked.
+inline std::size_t line_floats(std::ptrdiff_t rows, std::ptrdiff_t cols) {
+  return line_floats(checked_mul(static_cast<std::size_t>(rows), static_cast<std::size_t>(cols),
+                                 "attention workspace"));
+}
+// The sum of workspace pieces, checked.
+inline std::size_t add_floats(std::size_t a, std::size_t b) {
+  return checked_add(a, b, "attention workspace");
+}
+// A team of `team` threads' workspaces of `per_thread` floats each, checked.
+inline std::size_t team_floats(int team, std::size_t per_thread) {
+  return checked_mul(static_cast<std::size_t>(team), per_thread, "attention workspace");
 }
 
 // Hands out consecutive pieces of a workspace; asking for more than it holds

@@ -197,10 +197,14 @@ FlashLayout::FlashLayout(const AttentionShape& shape)
                       uk->mr)) {}
 
 std::size_t FlashLayout::floats() const {
-  const auto n = [](std::ptrdiff_t x) { return line_floats(static_cast<std::size_t>(x)); };
   const std::ptrdiff_t nr = uk->nr;
-  return n(keys_pad * d) + n(d_pad * keys_pad) + n(d * nr) + n(kv_block * nr) + n(d_pad * nr) +
-         2 * n(nr);
+  std::size_t sum = line_floats(keys_pad, d);
+  for (std::size_t piece :
+       {line_floats(d_pad, keys_pad), line_floats(d, nr), line_floats(kv_block, nr),
+        line_floats(d_pad, nr), line_floats(nr, 1), line_floats(nr, 1)}) {
+    sum = add_floats(sum, piece);
+  }
+  return sum;
 }
 
 FlashBuffers::FlashBuffers(Carver& carve, const FlashLayout& layout) {
@@ -252,7 +256,7 @@ void flash_query_block(const FlashLayout& layout, const FlashBuffers& buf, Const
 }
 
 std::size_t flash_attention_workspace(const AttentionShape& shape, int threads) {
-  return static_cast<std::size_t>(attention_team(shape, threads)) * FlashLayout(shape).floats();
+  return team_floats(attention_team(shape, threads), FlashLayout(shape).floats());
 }
 
 void flash_attention(const AttentionArgs& args, std::span<float> workspace, int threads) {

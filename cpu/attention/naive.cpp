@@ -46,13 +46,13 @@ void naive_head(const HeadRows& h, std::span<float> workspace) {
 }
 
 std::size_t per_thread(const AttentionShape& shape, int threads) {
-  return line_floats(static_cast<std::size_t>(slab_rows(shape, threads) * shape.seq_kv));
+  return line_floats(slab_rows(shape, threads), shape.seq_kv);
 }
 
 }  // namespace
 
 std::size_t naive_attention_workspace(const AttentionShape& shape, int threads) {
-  return static_cast<std::size_t>(attention_team(shape, threads)) * per_thread(shape, threads);
+  return team_floats(attention_team(shape, threads), per_thread(shape, threads));
 }
 
 void naive_attention(const AttentionArgs& args, std::span<float> workspace, int threads) {

@@ -37,7 +37,7 @@ int team_for(const AttentionShape& shape, int threads) {
 }  // namespace
 
 std::size_t parallel_flash_attention_workspace(const AttentionShape& shape, int threads) {
-  return static_cast<std::size_t>(team_for(shape, threads)) * FlashLayout(shape).floats();
+  return team_floats(team_for(shape, threads), FlashLayout(shape).floats());
 }
 
 void parallel_flash_attention(const AttentionArgs& args, std::span<float> workspace, int threads) {

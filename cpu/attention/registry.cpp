@@ -103,6 +103,17 @@ std::size_t AttentionShape::kv_elements() const {
   return elements(batch, heads, seq_kv, head_dim, *this);
 }
 
+namespace {
+
+void check_threads(int threads) {
+  if (threads < 1 || threads > kMaxThreads) {
+    throw std::invalid_argument("thread count " + std::to_string(threads) + " is outside 1.." +
+                                std::to_string(kMaxThreads));
+  }
+}
+
+}  // namespace
+
 void check_attention_args(const AttentionShape& shape, std::span<const float> q,
                           std::span<const float> k, std::span<const float> v, std::span<float> o,
                           const AttentionOptions& options, int threads) {
@@ -129,10 +140,7 @@ void check_attention_args(const AttentionShape& shape, std::span<const float> q,
     throw std::invalid_argument("attention scale must be finite, got " +
                                 std::to_string(*options.scale));
   }
-  if (threads < 1 || threads > kMaxThreads) {
-    throw std::invalid_argument("thread count " + std::to_string(threads) + " is outside 1.." +
-                                std::to_string(kMaxThreads));
-  }
+  check_threads(threads);
 }
 
 float attention_scale(const AttentionShape& shape, const AttentionOptions& options) {
@@ -140,14 +148,31 @@ float attention_scale(const AttentionShape& shape, const AttentionOptions& optio
                        : static_cast<float>(1.0 / std::sqrt(static_cast<double>(shape.head_dim)));
 }
 
+namespace {
+
+// The floats a rung needs for a shape, without its alignment slack; a
+// workspace that cannot exist (past the address space) is a ShapeError.
+std::size_t workspace_floats(const AttentionVariant& variant, const AttentionShape& shape,
+                             int threads) {
+  try {
+    const std::size_t floats = variant.workspace_floats(shape, threads);
+    const std::size_t limit =
+        static_cast<std::size_t>(std::numeric_limits<std::ptrdiff_t>::max()) / sizeof(float);
+    if (floats > limit - kAlignSlack) throw ShapeError("attention workspace");
+    return floats;
+  } catch (const ShapeError&) {
+    throw ShapeError(std::string(variant.name) + "'s attention workspace for " + shape_text(shape) +
+                     " with " + std::to_string(threads) + " thread(s) overflows the address space");
+  }
+}
+
+}  // namespace
+
 std::size_t attention_workspace_bytes(const AttentionVariant& variant, const AttentionShape& shape,
                                       int threads) {
   check_shape(shape);
-  const std::size_t floats = variant.workspace_floats(shape, threads) + kAlignSlack;
-  if (floats > std::numeric_limits<std::size_t>::max() / sizeof(float)) {
-    throw ShapeError("attention workspace for " + shape_text(shape) + " overflows");
-  }
-  return floats * sizeof(float);
+  check_threads(threads);
+  return (workspace_floats(variant, shape, threads) + kAlignSlack) * sizeof(float);
 }
 
 void attention(const AttentionVariant& variant, const AttentionShape& shape,
@@ -156,7 +181,7 @@ void attention(const AttentionVariant& variant, const AttentionShape& shape,
                std::span<float> workspace) {
   check_attention_args(shape, q, k, v, o, options, threads);
   if (shape.batch == 0 || shape.heads == 0 || shape.seq_q == 0) return;
-  const std::size_t need = variant.workspace_floats(shape, threads);
+  const std::size_t need = workspace_floats(variant, shape, threads);
   if (workspace.size() < need + kAlignSlack) {
     throw std::invalid_argument("attention workspace holds " + std::to_string(workspace.size()) +
                                 " floats, " + std::string(variant.name) + " needs " +

@@ -32,14 +32,14 @@ struct Layout {
   explicit Layout(const AttentionShape& shape, int threads) {
     const std::ptrdiff_t rows = slab_rows(shape, threads), n = shape.seq_kv, d = shape.head_dim;
     const MicroKernel& uk = best_microkernel();
-    kt = line_floats(static_cast<std::size_t>(d * n));
-    s = line_floats(static_cast<std::size_t>(rows * n));
+    kt = line_floats(d, n);
+    s = line_floats(rows, n);
     // The larger of the two products' packing buffers: m x n x k = rows x seq_kv x d, then
     // rows x d x seq_kv.
     pack = line_floats(std::max(packed_matmul_buffer_floats(uk, rows, n, d),
                                 packed_matmul_buffer_floats(uk, rows, d, n)));
   }
-  std::size_t total() const { return kt + s + pack; }
+  std::size_t total() const { return add_floats(add_floats(kt, s), pack); }
 };
 
 void tiled_head(const HeadRows& h, std::span<float> workspace) {
@@ -77,7 +77,7 @@ void tiled_head(const HeadRows& h, std::span<float> workspace) {
 }  // namespace
 
 std::size_t tiled_attention_workspace(const AttentionShape& shape, int threads) {
-  return static_cast<std::size_t>(attention_team(shape, threads)) * Layout(shape, threads).total();
+  return team_floats(attention_team(shape, threads), Layout(shape, threads).total());
 }
 
 void tiled_attention(const AttentionArgs& args, std::span<float> workspace, int threads) {

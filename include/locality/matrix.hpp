@@ -112,13 +112,33 @@ class ConstView {
   std::ptrdiff_t rows_ = 0, cols_ = 0, ld_ = 0;
 };
 
+// a * b and a + b for sizes computed from a caller's shape, or ShapeError
+// saying that `what` is too large: a size never wraps to a small number that a
+// kernel would then write past.
+inline std::size_t checked_mul(std::size_t a, std::size_t b, const char* what) {
+  std::size_t out = 0;
+  if (__builtin_mul_overflow(a, b, &out)) {
+    throw ShapeError(std::string(what) + ": too large for the address space");
+  }
+  return out;
+}
+inline std::size_t checked_add(std::size_t a, std::size_t b, const char* what) {
+  std::size_t out = 0;
+  if (__builtin_add_overflow(a, b, &out)) {
+    throw ShapeError(std::string(what) + ": too large for the address space");
+  }
+  return out;
+}
+
 // Number of elements rows x ld, or an exception if it overflows or is negative.
 inline std::size_t checked_elements(std::ptrdiff_t rows, std::ptrdiff_t ld,
                                     std::size_t elem_bytes) {
   if (rows < 0 || ld < 0) throw ShapeError("negative matrix size");
   const auto r = static_cast<std::size_t>(rows);
   const auto c = static_cast<std::size_t>(ld);
-  const std::size_t max_elems = std::numeric_limits<std::size_t>::max() / elem_bytes;
+  // Room for the bytes rounded up to a whole cache line (Matrix allocates so).
+  const std::size_t max_elems =
+      (std::numeric_limits<std::size_t>::max() - kCacheLineBytes) / elem_bytes;
   if (c != 0 && r > max_elems / c) {
     throw ShapeError("matrix of " + std::to_string(rows) + "x" + std::to_string(ld) +
                      " elements overflows the address space");

@@ -271,12 +271,9 @@ def table(doc):
 def load(path):
     """A profile file, checked enough for table() to read it."""
     try:
-        with open(path, encoding="utf-8") as f:
-            doc = json.load(f)
-    except OSError as e:
-        raise ProfileError(f"cannot read {path}: {e.strerror}")
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ProfileError(f"{path} is not valid JSON ({type(e).__name__}): not a profile file")
+        doc = report.read_json(path)
+    except report.ReportError as e:
+        raise ProfileError(str(e))
     try:
         geometry = doc["context"]["cache_geometry"]
         describe(geometry)
@@ -339,13 +336,14 @@ def main():
             raise ProfileError(f"{args.binary} is not an executable (build the profile preset)")
         if args.geometry_from:
             try:
-                with open(args.geometry_from, encoding="utf-8") as f:
-                    geometry = json.load(f)["context"]["cache_geometry"]
+                geometry = report.read_json(args.geometry_from)["context"]["cache_geometry"]
                 for n in ("I1", "D1", "LL"):
                     if len(geometry[n]) != 3 or not all(isinstance(x, int) for x in geometry[n]):
                         raise ValueError(n)
                 geometry = dict(geometry, source=args.geometry_from)
-            except (OSError, ValueError, KeyError, TypeError) as e:
+            except report.ReportError as e:
+                raise ProfileError(str(e))
+            except (ValueError, KeyError, TypeError) as e:
                 raise ProfileError(f"no cache geometry in {args.geometry_from} ({e})")
         else:
             geometry = machine_geometry(args.cache_sysfs)
@@ -376,7 +374,7 @@ def main():
         if args.out:
             report.write_atomically(args.out, json.dumps(doc, indent=1) + "\n")
     except (ProfileError, report.ReportError) as e:
-        print(f"cachegrind.py: {e}", file=sys.stderr)
+        print(f"cachegrind.py: {report.one_line(e)}", file=sys.stderr)
         return 2
     return 0
 

@@ -51,6 +51,25 @@ std::optional<std::uint64_t> available_memory_bytes() {
   return std::nullopt;
 }
 
+std::string one_line(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (const char ch : text) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c == '\n') {
+      out += "\\n";
+    } else if (c < 0x20 || c == 0x7f) {
+      constexpr char kHex[] = "0123456789abcdef";
+      out += "\\x";
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    } else {
+      out += ch;
+    }
+  }
+  return out;
+}
+
 // The library's checked arithmetic, its ShapeError turned into a usage error (exit 2).
 std::uint64_t checked_mul(std::uint64_t a, std::uint64_t b, std::string_view what) {
   try {

@@ -10,8 +10,14 @@
 
 namespace locality::cli {
 
-// Thrown for any bad user input; main() prints what() on one line, exits 2.
+// `text` with every control character escaped (a newline as \n, others as
+// \xNN): what a message quotes from the user never breaks it across lines.
+std::string one_line(std::string_view text);
+
+// Thrown for any bad user input; main() prints the message, always one line
+// (it quotes user text through one_line), and exits 2.
 struct UsageError {
+  explicit UsageError(std::string_view text) : message(one_line(text)) {}
   std::string message;
 };
 

@@ -57,9 +57,12 @@ def load_timings(path):
         if b.get("run_type", "iteration") == "iteration":
             for field in ("real_time", "cpu_time"):
                 value = b.get(field)
+                # A time of zero (or less, or none) is not a measurement: a change
+                # from it could never show as slower.
                 if isinstance(value, bool) or not isinstance(value, (int, float)) \
-                        or not math.isfinite(value) or value < 0:
-                    raise CompareError(f"{path}: benchmark {b['name']} has no valid {field}")
+                        or not math.isfinite(value) or value <= 0:
+                    raise CompareError(f"{path}: benchmark {b['name']} has no valid {field} "
+                                       f"(a positive time), got {str(value)[:40]!r}")
             if not isinstance(b.get("time_unit"), str):
                 raise CompareError(f"{path}: benchmark {b['name']} has no time_unit")
     return doc
@@ -205,7 +208,7 @@ def main():
             return compare_timings(old_path, new_path, threshold, args.alpha)
         return compare_cachegrind(old_path, new_path, threshold)
     except CompareError as e:
-        print(f"compare.py: {e}", file=sys.stderr)
+        print(f"compare.py: {report.one_line(e)}", file=sys.stderr)
         return 2
 
 

@@ -431,7 +431,8 @@ int main(int argc, char** argv) {
     const bench::Options opts = bench::parse_own_flags(argc, argv);
     benchmark::Initialize(&argc, argv);
     if (argc > 1) {
-      std::cerr << "locality_bench: unknown argument '" << argv[1] << "' (see --help)\n";
+      std::cerr << "locality_bench: unknown argument '" << cli::one_line(argv[1])
+                << "' (see --help)\n";
       return 2;
     }
     bench::add_context(opts);

@@ -202,9 +202,15 @@ int main(int argc, char** argv) {
   using namespace locality::cli;
   const std::vector<std::string> args(argv + 1, argv + argc);
   try {
-    if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
-      std::fputs(kUsage, args.empty() ? stderr : stdout);
-      return args.empty() ? 2 : 0;
+    // --help anywhere (locality run --help, locality run matmul --help) is the usage, exit 0.
+    const auto is_help = [](const std::string& a) { return a == "--help" || a == "-h"; };
+    if ((!args.empty() && args[0] == "help") || std::any_of(args.begin(), args.end(), is_help)) {
+      std::fputs(kUsage, stdout);
+      return 0;
+    }
+    if (args.empty()) {  // the usage on stdout; stderr keeps its promise of one line
+      std::fputs(kUsage, stdout);
+      throw UsageError{"no command given (the usage is above)"};
     }
     if (args[0] == "list") {
       if (args.size() > 1) throw UsageError{"list: unexpected argument '" + args[1] + "'"};
@@ -216,7 +222,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "locality: %s\n", e.message.c_str());
     return 2;
   } catch (const locality::gpu::GpuError& e) {
-    std::fprintf(stderr, "locality: %s\n", e.what());
+    std::fprintf(stderr, "locality: %s\n", one_line(e.what()).c_str());
     return 2;
   } catch (const std::bad_alloc&) {
     std::fprintf(stderr, "locality: out of memory\n");

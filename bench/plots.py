@@ -27,7 +27,7 @@ import matplotlib.ticker  # noqa: E402
 
 LINE_BYTES = 64
 PEER_STYLES = {"onednn": "tab:red", "openblas": "tab:purple", "eigen": "tab:brown"}
-STREAM = re.compile(r"^cpu/probe/stream/triad/(?P<size>\d+)(?P<unit>KiB|MiB)/omp_threads:(?P<t>\d+)")
+STREAM = re.compile(r"^cpu/probe/stream/triad/(?P<size>\d{1,9})(?P<unit>KiB|MiB)/omp_threads:(?P<t>\d{1,9})")
 
 
 def save(fig, path):

@@ -17,6 +17,7 @@ non-benchmark file; nothing is written then.
 """
 
 import argparse
+import itertools
 import json
 import math
 import os
@@ -25,17 +26,17 @@ import statistics
 import sys
 import tempfile
 
-NAME = re.compile(r"^cpu/matmul/(?P<variant>[^/]+)/(?P<m>\d+)x(?P<n>\d+)x(?P<k>\d+)"
-                  r"/omp_threads:(?P<threads>\d+)(?:/real_time)?$")
-ATTENTION = re.compile(r"^cpu/attention/(?P<variant>[^/]+)/(?P<b>\d+)x(?P<h>\d+)x(?P<sq>\d+)"
-                       r"x(?P<skv>\d+)x(?P<d>\d+)/causal:(?P<causal>[01])"
-                       r"/omp_threads:(?P<threads>\d+)(?:/real_time)?$")
+NAME = re.compile(r"^cpu/matmul/(?P<variant>[^/]+)/(?P<m>\d{1,9})x(?P<n>\d{1,9})x(?P<k>\d{1,9})"
+                  r"/omp_threads:(?P<threads>\d{1,9})(?:/real_time)?$")
+ATTENTION = re.compile(r"^cpu/attention/(?P<variant>[^/]+)/(?P<b>\d{1,9})x(?P<h>\d{1,9})x(?P<sq>\d{1,9})"
+                       r"x(?P<skv>\d{1,9})x(?P<d>\d{1,9})/causal:(?P<causal>[01])"
+                       r"/omp_threads:(?P<threads>\d{1,9})(?:/real_time)?$")
 MARKERS = {"matmul": ("<!-- cpu-matmul-ladder:begin -->", "<!-- cpu-matmul-ladder:end -->"),
            "attention": ("<!-- cpu-attention-ladder:begin -->",
                          "<!-- cpu-attention-ladder:end -->"),
            "cachegrind": ("<!-- cachegrind:begin -->", "<!-- cachegrind:end -->"),
            "gpu": ("<!-- gpu-matmul-ladder:begin -->", "<!-- gpu-matmul-ladder:end -->")}
-GPU = re.compile(r"^gpu/matmul/(?P<variant>[^/]+)/(?P<m>\d+)x(?P<n>\d+)x(?P<k>\d+)(?:/manual_time)?$")
+GPU = re.compile(r"^gpu/matmul/(?P<variant>[^/]+)/(?P<m>\d{1,9})x(?P<n>\d{1,9})x(?P<k>\d{1,9})(?:/manual_time)?$")
 GPU_RUNGS = ["naive", "coalesced", "smem_tiled", "register_1d", "register_2d", "warp_tiled",
              "pipelined"]
 ATTENTION_RUNGS = ["naive", "reordered", "tiled", "flash", "parallel_flash"]
@@ -50,7 +51,35 @@ class ReportError(Exception):
     pass
 
 
-def load(path):
+def one_line(message):
+    """An error message as the one line the scripts promise: any newline or
+    other control character from the input it quotes is escaped."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(message))
+
+
+MAX_DEPTH = 64           # result files nest 4 deep; deeper is not one of ours
+MAX_INT_DIGITS = 19      # every count we write fits in 64 bits
+
+
+def _whole(digits):
+    if len(digits.lstrip("-")) > MAX_INT_DIGITS:
+        raise ReportError(f"an integer of {len(digits.lstrip('-'))} digits, more than a "
+                          "64-bit count holds")
+    return int(digits)
+
+
+def _real(digits):
+    x = float(digits)
+    if not math.isfinite(x):
+        raise ReportError(f"the number {digits[:20]} does not fit a float")
+    return x
+
+
+def read_json(path):
+    """The JSON document in `path`, or ReportError in one line: unreadable,
+    empty, not UTF-8, not JSON (truncated?), nested deeper than MAX_DEPTH,
+    or holding a number no result file holds. The one JSON reader of the
+    result scripts (report.py, compare.py, cachegrind.py)."""
     try:
         with open(path, encoding="utf-8") as f:
             text = f.read()
@@ -60,10 +89,25 @@ def load(path):
         raise ReportError(f"{path} is not UTF-8 text (byte {e.start}): not a result file")
     if not text.strip():
         raise ReportError(f"{path} is empty")
+    # Depth first, without recursion (the parser would recurse into it): the
+    # brackets outside strings, counted.
+    skeleton = re.sub(r"[^\[\]{}]", "", re.sub(r'"(?:[^"\\]|\\.)*"', "", text))
+    deepest = max(itertools.accumulate(1 if c in "[{" else -1 for c in skeleton), default=0)
+    if deepest > MAX_DEPTH:
+        raise ReportError(f"{path} nests {deepest} levels deep (a result file nests a few): "
+                          "not a result file")
     try:
-        doc = json.loads(text)
+        return json.loads(text, parse_int=_whole, parse_float=_real)
+    except ReportError as e:
+        raise ReportError(f"{path}: {e}")
     except json.JSONDecodeError as e:
         raise ReportError(f"{path} is not valid JSON (truncated?): {e.msg} at line {e.lineno}")
+    except (ValueError, RecursionError) as e:
+        raise ReportError(f"{path} cannot be read as JSON ({type(e).__name__})")
+
+
+def load(path):
+    doc = read_json(path)
     if not isinstance(doc, dict) or not isinstance(doc.get("benchmarks"), list) \
             or not isinstance(doc.get("context"), dict):
         raise ReportError(f"{path} is not Google Benchmark JSON (no context and benchmarks)")
@@ -77,13 +121,13 @@ def load(path):
 def number(value, what):
     """A finite, non-negative number from a counter or context value."""
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        raise ReportError(f"{what} is not a number: {json.dumps(value)[:40]}")
+        raise ReportError(f"{what} is not a number: {type(value).__name__}")
     try:
         x = float(value)
-    except ValueError:
-        raise ReportError(f"{what} is not a number: {json.dumps(value)[:40]}")
+    except (ValueError, OverflowError):
+        raise ReportError(f"{what} is not a number: {str(value)[:40]!r}")
     if not math.isfinite(x) or x < 0:
-        raise ReportError(f"{what} must be finite and non-negative, got {json.dumps(value)[:40]}")
+        raise ReportError(f"{what} must be finite and non-negative, got {str(value)[:40]!r}")
     return x
 
 
@@ -361,6 +405,8 @@ def update_readme(readme, body, which):
             text = f.read()
     except OSError as e:
         raise ReportError(f"cannot read {readme}: {e.strerror}")
+    except UnicodeDecodeError as e:
+        raise ReportError(f"{readme} is not UTF-8 text (byte {e.start}); its tables were not written")
     if text.count(BEGIN) != 1 or text.count(END) != 1 or text.index(BEGIN) > text.index(END):
         raise ReportError(f"{readme} needs exactly one {BEGIN} ... {END} pair")
     before, rest = text.split(BEGIN)
@@ -379,20 +425,29 @@ def load_profile(path):
 
 def write_plots(doc, which, outdir, profile):
     try:
+        os.makedirs(outdir, exist_ok=True)
+    except OSError as e:
+        raise ReportError(f"--plots {outdir}: cannot make a folder there ({e.strerror})")
+    if not os.path.isdir(outdir):
+        raise ReportError(f"--plots {outdir}: not a folder")
+    try:
         import plots
     except ImportError as e:
         raise ReportError(f"plots need matplotlib ({e.name} is missing for {sys.executable}): "
                           "apt-get install python3-matplotlib, and run Debian's /usr/bin/python3")
-    os.makedirs(outdir, exist_ok=True)
-    if which == "matmul":
-        med, _, _, _ = collect(doc)
-        threads = sorted({k[2] for k in med})
-        return plots.matmul_plots(doc, outdir, med, RUNGS, [p for p in PEERS if
-                                  any(k[0] == p for k in med)], threads, profile)
-    med, _, _, _, _ = collect_attention(doc)
-    threads = sorted({k[4] for k in med})
-    return plots.attention_plots(doc, outdir, med, ATTENTION_RUNGS, [p for p in ATTENTION_PEERS if
-                                 any(k[0] == p for k in med)], threads, profile)
+    try:
+        if which == "matmul":
+            med, _, _, _ = collect(doc)
+            threads = sorted({k[2] for k in med})
+            return plots.matmul_plots(doc, outdir, med, RUNGS, [p for p in PEERS if
+                                      any(k[0] == p for k in med)], threads, profile)
+        med, _, _, _, _ = collect_attention(doc)
+        threads = sorted({k[4] for k in med})
+        return plots.attention_plots(doc, outdir, med, ATTENTION_RUNGS,
+                                     [p for p in ATTENTION_PEERS if any(k[0] == p for k in med)],
+                                     threads, profile)
+    except OSError as e:
+        raise ReportError(f"--plots {outdir}: cannot write a plot there ({e.strerror})")
 
 
 def gpu_tables(doc):
@@ -451,7 +506,7 @@ def main():
             for path in write_plots(doc, which, args.plots, profile):
                 print(f"report.py: wrote {path}", file=sys.stderr)
     except ReportError as e:
-        print(f"report.py: {e}", file=sys.stderr)
+        print(f"report.py: {one_line(e)}", file=sys.stderr)
         return 2
     return 0
 

@@ -75,6 +75,15 @@ cmake --build --preset release -j "$(nproc)"
 
 outdir="results/$label"
 mkdir -p "$outdir"
+# Temporaries of an earlier run that was killed before it could tidy up (the
+# results beside them are whole: every file is replaced by a rename).
+find "$outdir" "$outdir/baseline" -maxdepth 1 -type f \( -name '.cpu_*.json.??????' -o \
+  -name '.README.md.??????' -o -name '.*.json.tmp' -o -name '.compare.log' \) -delete 2>/dev/null || true
+# Interrupted (Ctrl-C, kill): stop the benchmarks and exit through the EXIT
+# traps, which remove this run's temporaries.
+bench_pid=""
+trap '[[ -n "$bench_pid" ]] && kill "$bench_pid" 2>/dev/null; exit 130' INT
+trap '[[ -n "$bench_pid" ]] && kill "$bench_pid" 2>/dev/null; exit 143' TERM
 commit=$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
 # Dirty means changed code; the result files and README this job rewrites do not count.
 if [[ -n "$(git status --porcelain --untracked-files=no -- . ":!results" ":!README.md" 2>/dev/null)" ]]; then
@@ -99,7 +108,10 @@ run_family() {
     --benchmark_context=git_commit="$commit" \
     --benchmark_context=machine_label="$label" \
     --benchmark_context=cpu_model="${model:-unknown}" \
-    "${extra[@]}" || status=$?
+    "${extra[@]}" &
+  bench_pid=$!  # in the background, so that a signal reaches the traps at once
+  wait "$bench_pid" || status=$?
+  bench_pid=""
   echo "locality: $family benchmarks took $(( $(date +%s) - start )) s"
   if ((status != 0)); then
     echo "locality: locality_bench failed (exit $status); $out left as it was" >&2

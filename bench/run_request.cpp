@@ -1,5 +1,11 @@
 #include "run_request.hpp"
 
+#include <initializer_list>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
 #include "cli_args.hpp"
 #include "locality/gpu.hpp"
 
@@ -12,9 +18,33 @@ std::string value_of(const std::string& flag, const std::vector<std::string>& ar
   return args[++i];
 }
 
+// Each setting is given at most once: a flag repeated, or two flags for the
+// same setting (--seq after --seq-q, --m after --size), is refused, naming both,
+// rather than the last one winning silently.
+class Settings {
+ public:
+  void claim(const std::string& flag, std::initializer_list<std::string_view> settings) {
+    for (std::string_view setting : settings) {
+      for (const auto& [owned, by] : owners_) {
+        if (owned != setting) continue;
+        throw UsageError{by == flag ? "run: " + flag + " is given twice"
+                                    : "run: " + flag + " conflicts with " + by + " (both set " +
+                                          std::string(setting) + ")"};
+      }
+    }
+    for (std::string_view setting : settings) owners_.emplace_back(setting, flag);
+  }
+
+ private:
+  std::vector<std::pair<std::string, std::string>> owners_;
+};
+
 // The flags both families share; returns false for a flag it does not know.
 bool parse_common(const std::string& flag, const std::vector<std::string>& args, std::size_t& i,
-                  RunRequest& req) {
+                  RunRequest& req, Settings& seen) {
+  if (flag == "--no-verify" || flag == "--threads" || flag == "--repeat" || flag == "--device") {
+    seen.claim(flag, {flag});
+  }
   if (flag == "--no-verify") {
     req.verify = false;
   } else if (flag == "--threads") {
@@ -37,9 +67,12 @@ bool parse_common(const std::string& flag, const std::vector<std::string>& args,
 
 void parse_matmul(const std::vector<std::string>& args, RunRequest& req) {
   if (args.size() < 2) throw UsageError{"run matmul: missing variant (see: locality list)"};
+  Settings seen;
   for (std::size_t i = 2; i < args.size(); ++i) {
     const std::string& flag = args[i];
-    if (parse_common(flag, args, i, req)) continue;
+    if (parse_common(flag, args, i, req, seen)) continue;
+    if (flag == "--size") seen.claim(flag, {"m", "n", "k"});
+    if (flag == "--m" || flag == "--n" || flag == "--k") seen.claim(flag, {flag.substr(2)});
     if (flag == "--size") {
       req.m = req.n = req.k = parse_int(value_of(flag, args, i), 1, kMaxDimension, "--size");
     } else if (flag == "--m") {
@@ -79,9 +112,18 @@ void parse_attention(const std::vector<std::string>& args, RunRequest& req) {
     throw UsageError{"run attention: unknown variant '" + args[1] + "' (see: locality list)"};
   }
   AttentionShape& shape = req.shape;
+  Settings seen;
   for (std::size_t i = 2; i < args.size(); ++i) {
     const std::string& flag = args[i];
-    if (parse_common(flag, args, i, req)) continue;
+    if (parse_common(flag, args, i, req, seen)) continue;
+    if (flag == "--seq") {
+      seen.claim(flag, {"seq_q", "seq_kv"});
+    } else if (flag == "--seq-q" || flag == "--seq-kv") {
+      seen.claim(flag, {flag == "--seq-q" ? "seq_q" : "seq_kv"});
+    } else if (flag == "--causal" || flag == "--batch" || flag == "--heads" ||
+               flag == "--head-dim" || flag == "--scale") {
+      seen.claim(flag, {flag});
+    }
     if (flag == "--causal") {
       req.options.causal = true;
     } else if (flag == "--batch") {

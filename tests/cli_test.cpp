@@ -134,6 +134,57 @@ TEST(LocalityCli, GpuDeviceWithoutAGpuExitsTwo) {
                      "--locality_family=gpu: no usable CUDA device");
 }
 
+// Issue 21: user text echoed into a message once broke it across lines.
+TEST(LocalityCli, ArgumentsHoldingNewlinesStillGiveOneLine) {
+  expect_usage_error(kCli, "run matmul naive --size \"$(printf '64\\nX')\"",
+                     "--size must be a whole number, got '64\\nX'");
+  expect_usage_error(kCli, "run matmul \"$(printf 'na\\nive')\"", "unknown variant 'na\\nive'");
+  expect_usage_error(kCli, "run matmul naive \"$(printf -- '--si\\nze')\" 64",
+                     "unknown flag '--si\\nze'");
+  expect_usage_error(kCli, "\"$(printf 'r\\tun')\"", "unknown command 'r\\x09un'");
+  expect_usage_error(kBench, "\"$(printf -- '--locality_sizes=64\\nX')\"",
+                     "must be a whole number, got '64\\nX'");
+  expect_usage_error(kBench, "\"$(printf -- '--locality_x\\ny')\"",
+                     "unknown flag '--locality_x\\ny'");
+  expect_usage_error(kBench, "\"$(printf 'stray\\nargument')\"",
+                     "unknown argument 'stray\\nargument'");
+}
+
+// No arguments: the usage goes to stdout, and stderr holds one line, exit 2.
+TEST(LocalityCli, NoArgumentsPrintUsageAndOneErrorLine) {
+  const Outcome out = run(kCli, "2>/dev/null");
+  EXPECT_EQ(out.exit_code, 2);
+  EXPECT_NE(out.output.find("usage: locality list"), std::string::npos) << out.output;
+  const Outcome err = run(kCli, "2>&1 >/dev/null #");
+  EXPECT_EQ(err.exit_code, 2);
+  EXPECT_EQ(err.output, "locality: no command given (the usage is above)\n");
+}
+
+TEST(LocalityCli, HelpAtEveryLevelIsTheUsage) {
+  for (const char* args : {"--help", "-h", "help", "run --help", "run matmul --help",
+                           "run attention flash --seq 8 --help"}) {
+    const Outcome o = run(kCli, args);
+    EXPECT_EQ(o.exit_code, 0) << args << "\n" << o.output;
+    EXPECT_EQ(o.output.rfind("usage: locality list", 0), 0u) << args << "\n" << o.output;
+  }
+}
+
+// Issue 21: the last of two flags for one setting won without a word.
+TEST(LocalityCli, ConflictingOrRepeatedFlagsAreRefused) {
+  expect_usage_error(kCli, "run attention flash --seq-q 5 --seq 7",
+                     "--seq conflicts with --seq-q (both set seq_q)");
+  expect_usage_error(kCli, "run attention flash --seq 7 --seq-kv 5",
+                     "--seq-kv conflicts with --seq (both set seq_kv)");
+  expect_usage_error(kCli, "run matmul naive --size 64 --m 32",
+                     "--m conflicts with --size (both set m)");
+  expect_usage_error(kCli, "run matmul naive --k 3 --size 64", "--size conflicts with --k");
+  expect_usage_error(kCli, "run matmul naive --size 64 --size 32", "--size is given twice");
+  expect_usage_error(kCli, "run attention flash --causal --causal", "--causal is given twice");
+  expect_usage_error(kCli, "run matmul naive --threads 1 --threads 2", "--threads is given twice");
+  const Outcome ok = run(kCli, "run attention flash --seq-q 5 --seq-kv 7 --head-dim 8");
+  EXPECT_EQ(ok.exit_code, 0) << ok.output;
+}
+
 TEST(LocalityCli, ThreadCountsOutOfRange) {
   expect_usage_error(kCli, "run matmul parallel --threads 0", "--threads must be between 1 and");
   expect_usage_error(kCli, "run matmul parallel --threads 100000", "--threads must be between");

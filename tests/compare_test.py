@@ -120,6 +120,19 @@ class CompareTest(unittest.TestCase):
         self.assert_bad_input(self.compare("timings", good, self.write("b.json", broken)),
                               "no valid real_time")
 
+    def test_a_time_of_zero_is_not_a_measurement(self):
+        # Issue 21: 0 -> 100 ms over 6 repetitions reported "no benchmark slower", exit 0.
+        for bad in (0.0, -1.0, None):
+            old = timings({A: [1.0] * 6})
+            for b in old["benchmarks"]:
+                if bad is None:
+                    del b["real_time"]
+                else:
+                    b["real_time"] = bad
+            r = self.compare("timings", self.write("z.json", old),
+                             self.write("n.json", timings({A: [100.0] * 6})))
+            self.assert_bad_input(r, "no valid real_time (a positive time)")
+
     def test_cachegrind_growth_over_one_percent_fails(self):
         counts = {("matmul", "naive"): 9_000_000, ("matmul", "packed"): 700_000}
         old = self.write("old.json", profile(counts))
@@ -146,7 +159,20 @@ class CompareTest(unittest.TestCase):
         self.assert_bad_input(self.compare("cachegrind", old, self.write("b.json", broken)),
                               "not a bench/cachegrind.py file")
         self.assert_bad_input(self.compare("cachegrind", old, self.write("e.json", "")),
-                              "not valid JSON")
+                              "is empty")
+        # Issue 21: a huge count was "integer division result too large", a traceback.
+        huge = profile(counts)
+        huge["profiles"][0]["Ir"] = 10 ** 400
+        r = subprocess.run([sys.executable, CACHEGRIND, "--table", self.write("h.json", huge)],
+                           capture_output=True, text=True)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("an integer of 401 digits", r.stderr)
+        self.assertNotIn("Traceback", r.stderr)
+        self.assert_bad_input(self.compare("cachegrind", old, self.write("h.json", huge)),
+                              "an integer of 401 digits")
+        self.assert_bad_input(self.compare("cachegrind", old,
+                                           self.write("d.json", "[" * 5000 + "]" * 5000)),
+                              "levels deep")
         r = subprocess.run([sys.executable, CACHEGRIND, "--table", self.write("x.json", [1])],
                            capture_output=True, text=True)
         self.assertEqual(r.returncode, 2)

@@ -8,7 +8,10 @@
 #   bash bench/run.sh --quick       every CPU rung at small sizes, the cachegrind
 #                                   profile, the report, the plots, the baseline
 #
-# each of which must exit 0 and leave its results. The main job runs as on a
+# each of which must exit 0 and leave its results; then a main job killed
+# mid-benchmark must leave no temporary and the results as they were.
+# `bash tests/fresh_machine.sh --full` runs the two commands in their full
+# forms instead (the README's timings for a fresh machine come from it). The main job runs as on a
 # machine whose kernel exposes no cache folder in sysfs
 # (LOCALITY_CACHE_SYSFS points at an empty folder), so the cache geometry
 # must come from getconf, or the profile must say in one line why it was
@@ -17,12 +20,19 @@
 # A missing package in bench/deps.sh fails here even where this machine has
 # it. The root is new every run; Debian's .deb files are kept between runs in
 # $LOCALITY_FRESH_CACHE (default /var/cache/locality-fresh-machine) to save
-# the downloads. The CUDA toolkit is not a Debian package, so the fresh root
+# the downloads; LOCALITY_FRESH_CACHE=none downloads everything, as a new
+# machine does. The CUDA toolkit is not a Debian package, so the fresh root
 # builds the CPU side only. Needs root (chroot, mounts) and network access to
 # Debian's mirrors.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD
+mode=quick
+case "${1:-}" in
+  "") ;;
+  --full) mode=full ;;
+  *) echo "tests/fresh_machine.sh: unknown argument '$1' (--full or nothing)" >&2; exit 2 ;;
+esac
 if [[ $(id -u) -ne 0 ]]; then
   echo "tests/fresh_machine.sh: needs root (it makes a chroot and mounts /proc in it)" >&2
   exit 2
@@ -31,12 +41,17 @@ source bench/deps.sh
 locality_install_deps mmdebstrap
 
 cache=${LOCALITY_FRESH_CACHE:-/var/cache/locality-fresh-machine}
+fresh_cache=""
+if [[ "$cache" == none ]]; then
+  cache=$(mktemp -d /var/tmp/locality-fresh-cache.XXXXXX)
+  fresh_cache=$cache
+fi
 mkdir -p "$cache/partial"
 root=$(mktemp -d /var/tmp/locality-fresh.XXXXXX)
 cleanup() {
   # The mounts live in a private mount namespace (unshare below) and went with
   # it; nothing under the root is mounted any more when this runs.
-  rm -rf --one-file-system "$root"
+  rm -rf --one-file-system "$root" ${fresh_cache:+"$fresh_cache"}
 }
 trap cleanup EXIT
 
@@ -56,14 +71,18 @@ cp -L /etc/resolv.conf "$root/etc/resolv.conf"
 cat >"$root/root/fresh.sh" <<'INSIDE'
 set -euo pipefail
 cd /root/locality
+form=()
+[[ "$1" == quick ]] && form=(--quick)
 t0=$(date +%s)
-bash tests/run.sh --quick 2>&1 | tee /root/tests.log
+# (The full test command inside does not make a fresh root of its own.)
+LOCALITY_FRESH_MACHINE=0 bash tests/run.sh "${form[@]}" 2>&1 | tee /root/tests.log
 t1=$(date +%s)
 mkdir -p /root/no-cache-info
-LOCALITY_CACHE_SYSFS=/root/no-cache-info bash bench/run.sh --quick --label fresh 2>&1 |
+LOCALITY_CACHE_SYSFS=/root/no-cache-info bash bench/run.sh "${form[@]}" --label fresh 2>&1 |
   tee /root/bench.log
 t2=$(date +%s)
-echo "fresh machine: tests/run.sh --quick took $((t1 - t0)) s, bench/run.sh --quick $((t2 - t1)) s"
+echo "fresh machine: tests/run.sh ${form[*]} took $((t1 - t0)) s, bench/run.sh ${form[*]}" \
+  "$((t2 - t1)) s ($(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) cores)"
 
 fail() { echo "fresh machine: FAIL: $*"; exit 1; }
 grep -q "100% tests passed" /root/tests.log || fail "ctest did not report 100% tests passed"
@@ -87,6 +106,27 @@ else
     /root/bench.log || fail "no cachegrind.json and no line saying why"
   echo "fresh machine: getconf gave no usable geometry here; the profile said why and was skipped"
 fi
+# An interrupted main job leaves no temporary beside the results, and the next
+# run removes one that an earlier, killed run left (issue 21).
+sum_before=$(sha256sum "$out/cpu_matmul.json")
+touch "$out/.cpu_matmul.json.Stale1"
+bash bench/run.sh --quick --family matmul --label fresh --no-profile >/root/interrupted.log 2>&1 &
+job=$!
+for _ in $(seq 600); do  # until the benchmarks write their own temporary
+  [[ ! -e "$out/.cpu_matmul.json.Stale1" ]] && compgen -G "$out/.cpu_matmul.json.??????" >/dev/null &&
+    break
+  sleep 0.1
+done
+[[ ! -e "$out/.cpu_matmul.json.Stale1" ]] || fail "a stale temporary survived the next run"
+kill -TERM "$job"
+status=0
+wait "$job" || status=$?
+((status == 143)) || fail "bench/run.sh exited $status on SIGTERM, not 143"
+leftover=$(compgen -G "$out/.*.??????" || true)
+[[ -z "$leftover" ]] || fail "an interrupted run left $leftover"
+[[ "$(sha256sum "$out/cpu_matmul.json")" == "$sum_before" ]] || fail "an interrupted run changed cpu_matmul.json"
+echo "fresh machine: an interrupted run left no temporary and the results as they were"
+
 others=$(grep "^locality: skipped" /root/bench.log | grep -v "the cachegrind profile" || true)
 [[ -z "$others" ]] || fail "bench/run.sh skipped a step: $others"
 [[ -z "$(git status --porcelain --untracked-files=no)" ]] || fail "the run changed tracked files"
@@ -104,8 +144,8 @@ unshare --mount --propagation private bash -euc '
   mount --bind "$cache" "$root/var/cache/apt/archives"
   exec chroot "$root" /usr/bin/env -i HOME=/root TERM=dumb \
     PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-    bash /root/fresh.sh
-' _ "$root" "$cache" || status=$?
+    bash /root/fresh.sh "$3"
+' _ "$root" "$cache" "$mode" || status=$?
 echo "fresh machine: $((made - start)) s to make the root, $(($(date +%s) - made)) s inside it" \
   "(exit $status)"
 exit "$status"

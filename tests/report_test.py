@@ -179,6 +179,59 @@ class ReportTest(unittest.TestCase):
             b["run_name"] = b["name"]
         self.assert_refused(json.dumps(doc), "no cpu/matmul, cpu/attention or gpu/matmul benchmark")
 
+    # Found by a hostile but fair reading of the README's promises (issue 21):
+    # each was a Python traceback with exit 1 before the reader checked it.
+    def test_json_nested_thousands_deep(self):
+        self.assert_refused("[" * 5000 + "]" * 5000, "levels deep")
+        doc = json.loads(json.dumps(MATMUL))
+        text = json.dumps(doc).replace('"flops": 150000000000.0',
+                                       '"flops": ' + "[" * 3000 + "1" + "]" * 3000)
+        self.assert_refused(text, "levels deep")
+
+    def test_integer_of_more_than_4300_digits(self):
+        text = json.dumps(MATMUL).replace('"repetitions": 1', '"repetitions": ' + "7" * 5000, 1)
+        self.assert_refused(text, "an integer of 5000 digits")
+
+    def test_integers_too_large_for_a_float(self):
+        huge = "9" * 400  # under Python's digit limit, over a double's range
+        for old in ('"flops": 150000000000.0', '"repetitions": 1'):
+            self.assert_refused(json.dumps(MATMUL).replace(old, old.split(":")[0] + ": " + huge, 1),
+                                "an integer of 400 digits")
+        self.assert_refused(json.dumps(MATMUL).replace("150000000000.0", "1e999", 1),
+                            "does not fit a float")
+        doc = json.loads(json.dumps(MATMUL))
+        for b in doc["benchmarks"]:  # a size no benchmark of ours has
+            b["name"] = b["run_name"] = b["name"].replace("1024x1024x1024", huge + "x1x1")
+        self.assert_refused(json.dumps(doc), "no cpu/matmul, cpu/attention or gpu/matmul benchmark")
+
+    def test_readme_not_utf8(self):
+        with open(self.readme, "wb") as f:
+            f.write(b"# r\n\xff\xfe <!-- cpu-matmul-ladder:begin -->\n<!-- cpu-matmul-ladder:end -->\n")
+        r = self.run_report(json.dumps(MATMUL))
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertEqual(r.stderr.count("\n"), 1, r.stderr)
+        self.assertIn("is not UTF-8 text", r.stderr)
+
+    def test_plots_pointing_at_an_existing_file(self):
+        path = os.path.join(self.dir.name, "result.json")
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(MATMUL, f)
+        target = os.path.join(self.dir.name, "a-file")
+        with open(target, "w", encoding="utf-8") as f:
+            f.write("keep me\n")
+        r = subprocess.run([sys.executable, REPORT, path, "--plots", target],
+                           capture_output=True, text=True)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertEqual(r.stderr.count("\n"), 1, r.stderr)
+        self.assertIn("--plots", r.stderr)
+        with open(target, encoding="utf-8") as f:
+            self.assertEqual(f.read(), "keep me\n")
+
+    def test_messages_quoting_the_input_stay_one_line(self):
+        doc = json.loads(json.dumps(ATTENTION))
+        doc["benchmarks"][1]["flops"] = "fast\nand\rloose"
+        self.assert_refused(json.dumps(doc), "not a number")
+
     def test_readme_without_markers_is_left_alone(self):
         with open(self.readme, "w", encoding="utf-8") as f:
             f.write("no markers here\n")

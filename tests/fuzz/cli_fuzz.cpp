@@ -1,6 +1,8 @@
 // libFuzzer target: arbitrary argument lists through `locality run`'s parser
 // (bench/run_request.cpp) and the number parsers both tools share
-// (bench/cli_args.cpp). The input is split into arguments at '\n'. A parse
+// (bench/cli_args.cpp). The input is split into arguments at NUL bytes, the
+// one byte no argument can hold, so arguments carry any other byte (newlines
+// and control characters included: an error message must still be one line). A parse
 // either succeeds with a request that is safe to run or throws UsageError;
 // anything else (another exception, a sanitizer report, a broken invariant)
 // is a finding. Built by the `fuzz` preset (clang); run by tests/fuzz/run.sh.
@@ -44,7 +46,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   std::vector<std::string> args;
   std::size_t start = 0;
   while (start <= text.size()) {
-    const std::size_t end = std::min(text.find('\n', start), text.size());
+    const std::size_t end = std::min(text.find('\0', start), text.size());
     args.emplace_back(text.substr(start, end - start));
     start = end + 1;
   }

@@ -40,7 +40,7 @@ import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "bench"))
-import report  # noqa: E402  (README markers, written atomically)
+import results  # noqa: E402  (the JSON reader, atomic writes, the docs' markers)
 EVENTS = ["Ir", "I1mr", "ILmr", "Dr", "D1mr", "DLmr", "Dw", "D1mw", "DLmw"]
 
 # (family, label, flops, arguments after the variant)
@@ -271,8 +271,8 @@ def table(doc):
 def load(path):
     """A profile file, checked enough for table() to read it."""
     try:
-        doc = report.read_json(path)
-    except report.ReportError as e:
+        doc = results.read_json(path)
+    except results.ResultError as e:
         raise ProfileError(str(e))
     try:
         geometry = doc["context"]["cache_geometry"]
@@ -328,7 +328,7 @@ def main():
             doc = load(args.table)
             print(table(doc))
             for readme in args.readme:
-                report.update_readme(readme, table(doc), "cachegrind")
+                results.update_readme(readme, table(doc), "cachegrind")
             return 0
         if args.jobs < 1:
             raise ProfileError("--jobs must be at least 1")
@@ -336,12 +336,12 @@ def main():
             raise ProfileError(f"{args.binary} is not an executable (build the profile preset)")
         if args.geometry_from:
             try:
-                geometry = report.read_json(args.geometry_from)["context"]["cache_geometry"]
+                geometry = results.read_json(args.geometry_from)["context"]["cache_geometry"]
                 for n in ("I1", "D1", "LL"):
                     if len(geometry[n]) != 3 or not all(isinstance(x, int) for x in geometry[n]):
                         raise ValueError(n)
                 geometry = dict(geometry, source=args.geometry_from)
-            except report.ReportError as e:
+            except results.ResultError as e:
                 raise ProfileError(str(e))
             except (ValueError, KeyError, TypeError) as e:
                 raise ProfileError(f"no cache geometry in {args.geometry_from} ({e})")
@@ -372,9 +372,9 @@ def main():
             "profiles": rows}
         print(table(doc))
         if args.out:
-            report.write_atomically(args.out, json.dumps(doc, indent=1) + "\n")
-    except (ProfileError, report.ReportError) as e:
-        print(f"cachegrind.py: {report.one_line(e)}", file=sys.stderr)
+            results.write_atomically(args.out, json.dumps(doc, indent=1) + "\n")
+    except (ProfileError, results.ResultError) as e:
+        print(f"cachegrind.py: {results.one_line(e)}", file=sys.stderr)
         return 2
     return 0
 

@@ -21,6 +21,8 @@ import statistics
 
 import matplotlib
 
+from results import fmt_bytes
+
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import matplotlib.ticker  # noqa: E402
@@ -50,13 +52,6 @@ def caches(ctx):
             continue
         out.append((f"L{level}{'d' if level == 1 else ''}", size))
     return sorted(out, key=lambda x: x[1])
-
-
-def fmt_bytes(n):
-    for unit, size in (("MiB", 1 << 20), ("KiB", 1 << 10)):
-        if n >= size:
-            return f"{n / size:.0f} {unit}"
-    return f"{n} B"
 
 
 def stream_bandwidths(doc, threads=1):
@@ -177,7 +172,7 @@ def profile_rows(profile, family, size):
 
 def roof_list(doc):
     names = {256 << 10: "L2", 8 << 20: "L3", 128 << 20: "memory"}
-    return [(f"{names.get(size, fmt_bytes(size))} (STREAM triad, 3 x {fmt_bytes(size)})", bw)
+    return [(f"{names.get(size, fmt_bytes(size, 0))} (STREAM triad, 3 x {fmt_bytes(size, 0)})", bw)
             for size, bw in sorted(stream_bandwidths(doc).items())]
 
 
@@ -204,7 +199,7 @@ def matmul_plots(doc, outdir, med, rungs, peers, threads, profile=None):
                 lambda v, t: (v, n0, t), threads, ctx)
     written.append(path)
 
-    crossings = [(f"3n² floats = {label} ({fmt_bytes(size)})", math.sqrt(size / 12))
+    crossings = [(f"3n² floats = {label} ({fmt_bytes(size, 0)})", math.sqrt(size / 12))
                  for label, size in caches(ctx)]
     series = [(v, [(n, g) for (w, n, t), g in med.items() if w == v and t == 1],
                "-" if v in rungs else "--") for v in rungs + peers]
@@ -235,7 +230,7 @@ def attention_plots(doc, outdir, med, rungs, peers, threads, profile=None):
                 peers, med, lambda v, t: (v, s0, d0, 0, t), threads, ctx)
     written.append(path)
 
-    crossings = [(f"seq² scores = {label} ({fmt_bytes(size)})", math.sqrt(size / 4))
+    crossings = [(f"seq² scores = {label} ({fmt_bytes(size, 0)})", math.sqrt(size / 4))
                  for label, size in caches(ctx)]
     series = [(v, [(s, g) for (w, s, d, c, t), g in med.items()
                    if w == v and d == d0 and c == 0 and t == 1],

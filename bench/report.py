@@ -17,25 +17,23 @@ non-benchmark file; nothing is written then.
 """
 
 import argparse
-import itertools
 import json
 import math
 import os
 import re
 import statistics
 import sys
-import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import cachegrind  # noqa: E402  (the profile reader, for the rooflines)
+from results import (MARKERS, HEADLINE_MARKERS, ResultError as ReportError,  # noqa: E402,F401
+                     fmt_bytes, headline, one_line, read_json, update_readme, write_atomically)
 
 NAME = re.compile(r"^cpu/matmul/(?P<variant>[^/]+)/(?P<m>\d{1,9})x(?P<n>\d{1,9})x(?P<k>\d{1,9})"
                   r"/omp_threads:(?P<threads>\d{1,9})(?:/real_time)?$")
 ATTENTION = re.compile(r"^cpu/attention/(?P<variant>[^/]+)/(?P<b>\d{1,9})x(?P<h>\d{1,9})x(?P<sq>\d{1,9})"
                        r"x(?P<skv>\d{1,9})x(?P<d>\d{1,9})/causal:(?P<causal>[01])"
                        r"/omp_threads:(?P<threads>\d{1,9})(?:/real_time)?$")
-MARKERS = {"matmul": ("<!-- cpu-matmul-ladder:begin -->", "<!-- cpu-matmul-ladder:end -->"),
-           "attention": ("<!-- cpu-attention-ladder:begin -->",
-                         "<!-- cpu-attention-ladder:end -->"),
-           "cachegrind": ("<!-- cachegrind:begin -->", "<!-- cachegrind:end -->"),
-           "gpu": ("<!-- gpu-matmul-ladder:begin -->", "<!-- gpu-matmul-ladder:end -->")}
 GPU = re.compile(r"^gpu/matmul/(?P<variant>[^/]+)/(?P<m>\d{1,9})x(?P<n>\d{1,9})x(?P<k>\d{1,9})(?:/manual_time)?$")
 GPU_RUNGS = ["naive", "coalesced", "smem_tiled", "register_1d", "register_2d", "warp_tiled",
              "pipelined"]
@@ -45,65 +43,6 @@ ATTENTION_HEADLINE_SEQ = 4096
 RUNGS = ["naive", "reordered", "tiled", "register_blocked", "packed", "parallel"]
 PEERS = ["onednn", "openblas", "eigen"]
 HEADLINE_SIZE = 1024  # every rung runs at this size, the slowest included
-
-
-class ReportError(Exception):
-    pass
-
-
-def one_line(message):
-    """An error message as the one line the scripts promise: any newline or
-    other control character from the input it quotes is escaped."""
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(message))
-
-
-MAX_DEPTH = 64           # result files nest 4 deep; deeper is not one of ours
-MAX_INT_DIGITS = 19      # every count we write fits in 64 bits
-
-
-def _whole(digits):
-    if len(digits.lstrip("-")) > MAX_INT_DIGITS:
-        raise ReportError(f"an integer of {len(digits.lstrip('-'))} digits, more than a "
-                          "64-bit count holds")
-    return int(digits)
-
-
-def _real(digits):
-    x = float(digits)
-    if not math.isfinite(x):
-        raise ReportError(f"the number {digits[:20]} does not fit a float")
-    return x
-
-
-def read_json(path):
-    """The JSON document in `path`, or ReportError in one line: unreadable,
-    empty, not UTF-8, not JSON (truncated?), nested deeper than MAX_DEPTH,
-    or holding a number no result file holds. The one JSON reader of the
-    result scripts (report.py, compare.py, cachegrind.py)."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-    except OSError as e:
-        raise ReportError(f"cannot read {path}: {e.strerror}")
-    except UnicodeDecodeError as e:
-        raise ReportError(f"{path} is not UTF-8 text (byte {e.start}): not a result file")
-    if not text.strip():
-        raise ReportError(f"{path} is empty")
-    # Depth first, without recursion (the parser would recurse into it): the
-    # brackets outside strings, counted.
-    skeleton = re.sub(r"[^\[\]{}]", "", re.sub(r'"(?:[^"\\]|\\.)*"', "", text))
-    deepest = max(itertools.accumulate(1 if c in "[{" else -1 for c in skeleton), default=0)
-    if deepest > MAX_DEPTH:
-        raise ReportError(f"{path} nests {deepest} levels deep (a result file nests a few): "
-                          "not a result file")
-    try:
-        return json.loads(text, parse_int=_whole, parse_float=_real)
-    except ReportError as e:
-        raise ReportError(f"{path}: {e}")
-    except json.JSONDecodeError as e:
-        raise ReportError(f"{path} is not valid JSON (truncated?): {e.msg} at line {e.lineno}")
-    except (ValueError, RecursionError) as e:
-        raise ReportError(f"{path} cannot be read as JSON ({type(e).__name__})")
 
 
 def load(path):
@@ -213,15 +152,6 @@ def collect_attention(doc):
     med = {k: statistics.median(v) for k, v in samples.items()}
     frac = {k: statistics.median(v) for k, v in fractions.items()}
     return med, frac, workspace, errors, max(reps, default=1)
-
-
-def fmt_bytes(x):
-    if x is None:
-        return "—"
-    for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
-        if x >= size:
-            return f"{x / size:.1f} {unit}"
-    return f"{x:.0f} B"
 
 
 def attention_tables(doc):
@@ -384,39 +314,8 @@ def tables(doc):
     return "\n".join(out)
 
 
-def write_atomically(path, text):
-    """Temporary file in the same folder, then rename: readers never see half a file."""
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".report-")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-
-
-def update_readme(readme, body, which):
-    BEGIN, END = MARKERS[which]
-    try:
-        with open(readme, encoding="utf-8") as f:
-            text = f.read()
-    except OSError as e:
-        raise ReportError(f"cannot read {readme}: {e.strerror}")
-    except UnicodeDecodeError as e:
-        raise ReportError(f"{readme} is not UTF-8 text (byte {e.start}); its tables were not written")
-    if text.count(BEGIN) != 1 or text.count(END) != 1 or text.index(BEGIN) > text.index(END):
-        raise ReportError(f"{readme} needs exactly one {BEGIN} ... {END} pair")
-    before, rest = text.split(BEGIN)
-    _, after = rest.split(END)
-    write_atomically(readme, before + BEGIN + "\n" + body + "\n" + END + after)
-
-
 def load_profile(path):
     """A bench/cachegrind.py file, read by that script's own reader."""
-    import cachegrind  # here, not at the top: cachegrind.py imports this module
     try:
         return cachegrind.load(path)
     except cachegrind.ProfileError as e:
@@ -469,16 +368,16 @@ def gpu_tables(doc):
            f"{text(ctx, 'git_commit')}, {text(ctx, 'date')}. Medians of {max(reps, default=1)} "
            "interleaved repetitions, CUDA events around each call after an L2 flush; cuBLAS is "
            "cublasSgemm in FP32 (pedantic math: no tensor cores).", "",
-           "GFLOP/s by shape (m x n x k):", "",
+           "Against cuBLAS (rung / cublas, same run; m x n x k):", "",
            "| rung | variant | " + " | ".join(shapes) + " |", "|" + "---|" * (2 + len(shapes))]
-    for v in variants:
-        rung = str(GPU_RUNGS.index(v)) if v in GPU_RUNGS else "peer"
-        out.append(f"| {rung} | {v} | " + " | ".join(fmt(med.get((v, s)), 0) for s in shapes) + " |")
-    out += ["", "Against cuBLAS (rung / cublas, same run):", "",
-            "| rung | variant | " + " | ".join(shapes) + " |", "|" + "---|" * (2 + len(shapes))]
     for v in [v for v in variants if v != "cublas"]:
         cells = [fmt(ratio(med.get((v, s)), med.get(("cublas", s))), 2) for s in shapes]
         out.append(f"| {GPU_RUNGS.index(v)} | {v} | " + " | ".join(cells) + " |")
+    out += ["", "GFLOP/s by shape (m x n x k):", "",
+            "| rung | variant | " + " | ".join(shapes) + " |", "|" + "---|" * (2 + len(shapes))]
+    for v in variants:
+        rung = str(GPU_RUNGS.index(v)) if v in GPU_RUNGS else "peer"
+        out.append(f"| {rung} | {v} | " + " | ".join(fmt(med.get((v, s)), 0) for s in shapes) + " |")
     out.append("")
     if errors:
         out += ["Benchmarks that stopped with an error:", ""] + [f"- {e}" for e in errors] + [""]

@@ -13,7 +13,7 @@
 #   bash bench/run.sh --label X  store under results/X/ (default: from the CPU model)
 #   bash bench/run.sh --no-profile      skip the cachegrind profile (bench/cachegrind.py)
 #   bash bench/run.sh --save-baseline   make this run the machine's baseline
-#   bash bench/run.sh --update-readme   also write the tables into the top-level README.md
+#   bash bench/run.sh --update-readme   also write the tables into README.md and docs/
 #   extra Google Benchmark flags go after --, e.g. -- --benchmark_filter=packed
 #
 # Every step after the benchmarks (profile, tables, plots, comparison) is
@@ -164,8 +164,6 @@ if ((profile)); then late "the cachegrind profile" cache_profile; fi
 page="$outdir/README.md"
 page_tmp=$(mktemp "$outdir/.README.md.XXXXXX")
 trap 'rm -f "$page_tmp"' EXIT
-readmes=(--readme "$page_tmp")
-((update_readme)) && readmes+=(--readme README.md)
 profile_args=()
 [[ -f "$profile_json" ]] && profile_args=(--profile "$profile_json")
 {
@@ -191,10 +189,14 @@ profile_args=()
 } >"$page_tmp"
 for family in matmul attention; do
   [[ -f "$outdir/cpu_$family.json" ]] || continue
+  readmes=(--readme "$page_tmp")
+  ((update_readme)) && readmes+=(--readme README.md --readme "docs/cpu-$family.md")
   late "the $family tables and plots" "$LOCALITY_PYTHON" bench/report.py \
     "$outdir/cpu_$family.json" "${readmes[@]}" --plots "$outdir" "${profile_args[@]}"
 done
 if [[ -f "$profile_json" ]]; then
+  readmes=(--readme "$page_tmp")
+  ((update_readme)) && readmes+=(--readme docs/reading-the-ladders.md)
   late "the cachegrind table" "$LOCALITY_PYTHON" bench/cachegrind.py --table "$profile_json" \
     "${readmes[@]}"
 fi

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <functional>
 #include <span>
+#include <ostream>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -32,6 +33,13 @@ std::vector<RungCase<Variant>> rung_cases(std::span<const Variant> variants) {
     for (int threads : {1, 2}) cases.push_back({&v, threads});
   }
   return cases;
+}
+
+// How GoogleTest prints a case in a failure message and in ctest's test
+// names: "packed, 2 threads", not the bytes of the struct.
+template <typename Variant>
+void PrintTo(const RungCase<Variant>& c, std::ostream* out) {
+  *out << c.variant->name << ", " << c.threads << (c.threads == 1 ? " thread" : " threads");
 }
 
 // "<variant>_<t>threads", the name GoogleTest shows for a case.

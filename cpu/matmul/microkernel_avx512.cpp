@@ -5,12 +5,9 @@
 // FMA ports (8 needed) three times over; 24 + 2 B vectors + 1 broadcast leave
 // 5 of the 32 registers free.
 //
-// The C tile is prefetched one cache line per step during the first 24 steps.
-// Issuing all 24 prefetches at once (our first version) parked most of the
-// core's line-fill buffers on C misses to L3 just when the packed A stream
-// needed them: measured here, paired against oneDNN over 60 rounds at
-// n = 1024, spreading them moved the packed rung from 0.90 to 0.94 of oneDNN.
-// Unrolling the k loop or prefetching packed A made no measurable difference.
+// The C tile is prefetched one cache line per step during the first 24 steps,
+// not all at once, so the prefetches do not hold the line-fill buffers that
+// the packed A stream needs (docs/cpu-matmul.md has the measurement).
 #include "microkernel_impl.hpp"
 
 #if defined(__AVX512F__)

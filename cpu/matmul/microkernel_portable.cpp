@@ -3,8 +3,8 @@
 // The 4 x 16 accumulator tile is a local array that a compiler can keep in
 // vector registers (a row of 16 floats is one AVX-512, two AVX or four SSE
 // registers) once the two short loops are unrolled. GCC 12 at -O3 instead
-// vectorized the long k loop, with gathers, and left the tile in memory (our
-// first version: 4.4 GFLOP/s here); asking it to unroll the short loops and
+// vectorized the long k loop, with gathers, and left the tile in memory (a
+// fraction of the speed; docs/cpu-matmul.md); asking it to unroll the short loops and
 // not to vectorize loops, so that straight-line (SLP) vectorization packs the
 // unrolled statements, is what the intrinsics kernels beside it spell out.
 #include "microkernel_impl.hpp"

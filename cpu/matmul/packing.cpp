@@ -1,3 +1,8 @@
+// Packing and the macro-kernel, shared by rungs 4 and 5 (packing.hpp says
+// what each piece is for): A is copied into MR-row micro-panels, B into
+// NR-column micro-panels, each laid out in the order the micro-kernel reads
+// it and zero-padded at ragged edges; the macro-kernel walks the jr and ir
+// loops over them and runs ragged tiles through a small buffer of its own.
 #include "packing.hpp"
 
 #include <algorithm>

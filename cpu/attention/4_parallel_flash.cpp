@@ -12,12 +12,7 @@
 //   from the shared L3. No buffer is shared, so no barrier is needed.
 // Cost: each thread packs every head it touches (O(seq_kv * d) each time,
 //   against O(seq_q * seq_kv * d) work); one atomic fetch per item.
-// Here (bash bench/run.sh, commit f557424d8715, 2-core Xeon, AVX-512, GCC
-//   12): at seq 4096, causal, two threads, 273 GFLOP/s at head_dim 64 and 285
-//   at 128, against rung 3's 180 and 207; not causal 275 and 316 (1 thread:
-//   146, 160). Against the best unfused peer (oneDNN or Eigen, each with our
-//   softmax): 1.94x / 2.25x at head_dim 64 and 1.50x / 1.51x at 128 (1 / 2
-//   threads), 2.35-3.23x causal; 80-82% of the FMA probe at 128.
+// Edges: fewer items than threads: the team shrinks to the items.
 #include <omp.h>
 
 #include <algorithm>

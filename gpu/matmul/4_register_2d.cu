@@ -11,13 +11,10 @@
 //   3), and the bigger block tile halves global traffic per FMA again.
 // Cost: 64 accumulators and 16 operands per thread: about 100 registers, so
 //   fewer blocks fit on an SM; with a single shared-memory buffer the loads of
-//   the next step wait for the barrier.
+//   the next step wait for the barrier. Big tiles make few blocks: at small n
+//   some SMs sit idle, and rung 3 is faster there.
 // Edges: 128-bit loads need n and k to be multiples of 4 (rows stay 16-byte
 //   aligned); other shapes take the same kernel with one-float loads.
-// Here (H100 80GB HBM3, results/nvidia-h100-80gb-hbm3/), from n = 2048 up:
-//   33.4-34.5 TFLOP/s, 1.9-2.0x rung 3 and 65-67% of cuBLAS (57% on the ragged
-//   3001 x 4099 x 2053). Below n = 2048 its 128 x 128 tiles make too few blocks
-//   for 132 SMs (64 at n = 1024) and rung 3 is faster.
 #include "../cuda_check.cuh"
 #include "rungs.cuh"
 

@@ -7,10 +7,8 @@
 //   n floats apart: every access of the warp is 32 separate memory
 //   transactions where one would do. B(p, j) is the same for the whole warp.
 // Cost: memory transactions, not arithmetic, set the pace.
-// Here (H100 80GB HBM3, results/nvidia-h100-80gb-hbm3/), from n = 2048 up:
-//   about 0.49 TFLOP/s, 1% of cuBLAS; 1.5 TFLOP/s on the 3001 x 4099 x 2053
-//   shape (cause not examined: rows of 4099 floats, not a power of two, may
-//   spread a warp's walk down a column over more cache sets).
+// Edges: threads outside C return at once; any shape. Speed: the ladder
+//   table in docs/gpu-matmul.md.
 #include "../cuda_check.cuh"
 #include "rungs.cuh"
 

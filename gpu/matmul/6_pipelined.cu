@@ -7,75 +7,26 @@
 //   asynchronous copies (cp.async, sm_80 and later) write shared memory
 //   directly: a ring of 3 buffers keeps two steps in flight while the warps
 //   compute on the third, and one barrier per step guards the ring. A is
-//   transposed on the way in, one float per copy (4-byte copies, rows padded
-//   by 4 floats so they hit distinct banks); B goes 16 bytes at a time. Each
-//   warp owns 64 x 64 of C, each thread 16 x 8: per step of k it reads 16
-//   values of A and 8 of B (6 128-bit shared loads) for 128 FMAs, a quarter
-//   less shared-memory traffic per FMA than rung 5's 8 x 8. A block is 128 x
-//   256 (8 warps, one block per SM) or 128 x 128 (4 warps, two per SM): the
-//   wider block copies half as many floats of A per thread per FMA, but
-//   makes half as many blocks, so pipelined_tile_width takes it only where
-//   the busiest SM gets no more work than with the narrow one (for square n
-//   from 2048 up on an H100, not at 1024 or below, nor 3001 x 4099). Blocks
-//   are numbered down columns of 16 tiles, so blocks that run together share
-//   rows of A and columns of B in L2.
-// Locality: shared memory is refilled while it is read (the latency of L2
-//   and DRAM hidden behind two steps of arithmetic); registers reuse each
-//   shared value 8 or 16 times; L2 holds the panels that neighbouring blocks
-//   share.
-// Cost: 3 x 16 x (132 + 256) floats of shared memory for the wide block
-//   (74,496 bytes; 49,920 for the narrow one: over the default 48 KiB, so
-//   the kernel asks for it) and 217-243 registers per thread, so 8 warps per
-//   SM either way; latency is hidden by the pipeline and the long per-thread
-//   FMA runs rather than by many warps. A step of the wide unchecked kernel
-//   is 2,236 instructions per thread, 2,048 of them FFMAs.
-// Edges: copies past the matrix are zero-filled (cp.async's source size 0),
-//   so ragged m, n and k take the same loop; 16-byte copies of B and 128-bit
-//   stores of C need n and k to be multiples of 4, otherwise B and C go one
-//   float at a time. When every tile is whole the checks are compiled out:
-//   with them everywhere the 128 x 128 kernel ran at 0.85x cuBLAS at n =
-//   4096 and 8192, without them 0.89-0.90x.
-// Here (H100 80GB HBM3, results/nvidia-h100-80gb-hbm3/, commit 8608aa3):
-//   47.0 TFLOP/s at n = 4096, 0.91x cuBLAS; 47.5 at 8192, 0.92x; 0.92x at
-//   2048 and 8192 x 1024 x 8192, 0.93x at 4096 x 8192 x 1024; 1.20-1.26x
-//   rung 5 from n = 2048 up. The 128 x 128 blocks alone had given 0.89x at
-//   4096 and 0.90x at 8192. Two other suite runs of the wide block in the
-//   same session (variants below) gave cublas_fraction 0.904-0.916 at 4096
-//   and 0.919 at 8192. The ragged 3001 x 4099 x 2053 (n odd: B a float at a time) runs
-//   the narrow checked kernel at 0.84x, below rung 5's 0.87x; with the wide
-//   block it fell to 0.64x (408 blocks on 132 SMs: a fourth round for 12 of
-//   them), which is why the width is chosen. Small n leaves SMs idle: 0.22-
-//   0.39x at n = 256-1024.
-// Why not cuBLAS's speed: under Nsight Compute (clocks held at 1.59 GHz, n =
-//   4096) the 128 x 128 kernel issued 0.80 instructions per cycle per
-//   scheduler against cuBLAS's 0.91 (its sm80_xmma 256 x 128 x 8 tile, 8
-//   warps), with 0.28 cycles per instruction in dispatch stalls against
-//   0.10 (likely register-bank conflicts among FFMA operands, which
-//   hand-scheduled SASS avoids; not checked) and 0.02 at the barrier, so the
-//   step's barrier is not what costs.
-// Tried, in a scratch harness (square n = 4096 / 8192, medians of 20 calls
-//   after an L2 flush, against cuBLAS in the same run) unless named:
-//   - A left untransposed (read as float4 along k): at best 0.86x / 0.89x.
-//     Transposing it on the way in gave this rung's 0.90x / 0.92x.
-//   - k-step 8 instead of 16: 0.80x (128 x 128), 0.85x (128 x 256); 32:
-//     0.82-0.90x. 8 x 16 per thread instead of 16 x 8: 0.86x / 0.89x.
-//   - 4 stages: within 1%. Groups of 8 or 32 tile rows instead of 16: within
-//     1.5% either way.
-//   - mbarriers per ring slot (copies arrive on "full", warps on "empty")
-//     instead of the block barrier: 0.906x / 0.907x with 3 stages, 0.914x /
-//     0.920x with 4, against 0.903x / 0.923x; 256 x 128 blocks with them
-//     0.922x / 0.928x, the same as 128 x 256 without (0.915x / 0.926x).
-//   - Ring indices stepped without the modulo: 0.87x (slower).
-//   - Copy sources as 32-bit offsets from the step's corner: 0-1.7% slower;
-//     in the suite the step grew to 2,386 instructions (registers reloaded
-//     from constant memory and moved).
-//   - In the suite: fragments double-buffered in registers lost 2.5% (0.88x,
-//     commit 7ce93c9). A ragged k's remainder first, so blocks inside C run
-//     every later step unchecked: where B goes a float at a time that loop
-//     spilled (255 registers) and 3001 x 4099 x 2053 fell to 0.74x (commit
-//     478e64a). Kept to the 16-byte paths it cannot reach that shape, no
-//     benchmarked shape takes it, and it changed the whole-tile kernels'
-//     code (213 registers): reverted.
+//   transposed on the way in (4-byte copies, rows padded by 4 floats so they
+//   hit distinct banks); B goes 16 bytes at a time. Each warp owns 64 x 64 of
+//   C, each thread 16 x 8: per step of k, 6 128-bit shared loads feed 128 FMAs.
+//   A block is 128 x 256 (8 warps) or 128 x 128 (4 warps): the wider one copies
+//   half as many floats of A per FMA but makes half as many blocks, so
+//   pipelined_tile_width takes it only where the busiest SM gets no more work.
+//   Blocks are numbered down columns of 16 tiles, so blocks that run together
+//   share rows of A and columns of B in L2.
+// Locality: shared memory is refilled while it is read (L2 and DRAM latency
+//   hidden behind two steps of arithmetic); registers reuse each shared value
+//   8 or 16 times; L2 holds the panels that neighbouring blocks share.
+// Cost: 3 x 16 x (132 + 256) floats of shared memory for the wide block (over
+//   the default 48 KiB, so the kernel asks for it) and over 200 registers per
+//   thread: 8 warps per SM either way; latency is hidden by the pipeline and
+//   long per-thread FMA runs rather than by many warps.
+// Edges: copies past the matrix are zero-filled (cp.async's source size 0), so
+//   ragged m, n and k take the same loop; 16-byte copies of B and 128-bit
+//   stores of C need n and k to be multiples of 4, otherwise B and C go a
+//   float at a time. When every tile is whole the checks are compiled out.
+//   Speed, the gap to cuBLAS and what was tried: docs/gpu-matmul.md.
 #include "../cuda_check.cuh"
 #include "locality/gpu.hpp"
 #include "rungs.cuh"

@@ -8,11 +8,9 @@
 //   written, read and written again by the softmax, and read once more by
 //   P V; and each step of P V's inner loop touches a new cache line of V.
 // Cost: O(seq_q * seq_kv) workspace, and memory traffic that grows with it.
-// Here (bash bench/run.sh, commit f557424d8715, 2-core Xeon, AVX-512, GCC
-//   12): 2.6 GFLOP/s at seq 1024, head_dim 64 (2.3 at 128), about 1% of the
-//   FMA probe; two threads double it and no more. Cachegrind at seq 1024:
-//   0.27 D1 misses per FLOP and about 208 K last-level misses, most of them
-//   S.
+// Edges: with the causal mask each row stops at its last visible key; a
+//   workspace too large for the address space is refused (ShapeError), never
+//   wrapped. Speed and cache counts: docs/cpu-attention.md.
 #include <cstddef>
 
 #include "common.hpp"

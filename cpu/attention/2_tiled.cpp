@@ -2,21 +2,18 @@
 //
 // Idea: S = Q K^T and O = P V are matrix products, so hand them to the
 //   building blocks of matmul rung 4 (packing, macro-kernel, micro-kernel:
-//   cpu/matmul/packed.cpp), each block sized for a cache level. K is
+//   cpu/matmul/4_packed.cpp), each block sized for a cache level. K is
 //   transposed once per head so that K^T is an ordinary row-major operand.
 // Locality: inside each product, registers hold a tile of the output, L1 a
-//   micro-panel, L2 a block of packed A: the FLOPs now run near the FMA
-//   probe. What is left is S itself: rows x seq_kv floats, written by the
-//   first product, read and rewritten by the softmax, read by the second.
+//   micro-panel, L2 a block of packed A: the FLOPs run near the FMA probe.
+//   What is left is S itself: rows x seq_kv floats, written by the first
+//   product, read and rewritten by the softmax, read by the second.
 // Cost: O(seq_q * seq_kv) workspace and the traffic it brings; with the
 //   causal mask, the products still compute every score up to the slab's
 //   last visible key (about twice the needed work for a whole head).
-// Here (bash bench/run.sh, commit f557424d8715, 2-core Xeon, AVX-512, GCC
-//   12): at seq 4096, one thread, 68 GFLOP/s at head_dim 64 and 96 at 128
-//   (35% and 49% of the FMA probe), 0.9x the unfused oneDNN peer (75, 107)
-//   that makes the same passes; causal 39 and 52. The products run near peak,
-//   the S traffic does not: cachegrind counts 10x fewer D1 misses than rung 1
-//   but as many last-level misses.
+// Edges: the products stop at the slab's last visible key; with the causal
+//   mask and a NaN or infinity in V, P V goes row by row over each row's
+//   visible keys, so a masked zero never meets a NaN (attention.hpp's rules).
 #include <algorithm>
 #include <cstddef>
 

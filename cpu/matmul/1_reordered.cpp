@@ -5,13 +5,11 @@
 // Locality: every inner access is now unit-stride: a row of B and a row of C
 //   stream through consecutive addresses, so each 64-byte line brings 16
 //   useful floats instead of one, and the compiler vectorizes the j loop.
-// Cost: row i of C is read and written k times; once a row of B plus a row of
-//   C outgrow L1 (n of a few thousand), those sweeps come from L2 and the
-//   whole of B is re-read from L2/L3 for every row of C.
-// Here: 31x naive at n = 1024, and 44-48 GFLOP/s while B fits in L2 (n <= 512).
-//   From n = 1024 (B = 4 MiB) it drops to 15 GFLOP/s and stays there: every
-//   row of C streams all of B from L3, 4 bytes per 2 FLOPs, so L3 bandwidth
-//   (about 30 GB/s for one core here) is the limit, not arithmetic.
+// Cost: row i of C is read and written k times, and the whole of B is
+//   re-read for every row of C: once B outgrows L2, every row streams it from
+//   L3 or memory, 4 bytes per 2 FLOPs, and bandwidth, not arithmetic, is the
+//   limit (the size table shows the cliff).
+// Edges: any shape; C is zeroed first, then accumulated.
 #include "locality/matmul.hpp"
 
 namespace locality::cpu {

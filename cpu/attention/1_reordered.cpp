@@ -7,12 +7,9 @@
 // Locality: every cache line fetched is used whole, front to back; rows of
 //   K^T and V stream through L1 instead of being picked a float per line.
 // Cost: a transposed copy of K per head (seq_kv x head_dim floats), and S is
-//   still materialized: its traffic to L2/L3/DRAM is unchanged.
-// Here (bash bench/run.sh, commit f557424d8715, 2-core Xeon, AVX-512, GCC
-//   12): 27 GFLOP/s at seq 1024, head_dim 64, 37 at 128, one thread: 10-16x
-//   rung 0, still 14-19% of the FMA probe, because the inner loops are vector
-//   FMAs that load as much as they compute. Cachegrind: D1 misses 8x below
-//   rung 0, last-level misses unchanged (S is still there).
+//   still materialized: its traffic to L2/L3/DRAM is unchanged, and the
+//   vector FMAs load as much as they compute.
+// Edges: as rung 0 (causal rows stop at their last key).
 #include <algorithm>
 #include <cstddef>
 

@@ -15,9 +15,6 @@
 // Cost: twice the shared memory (16 KiB per block) and the registers to hold
 //   the loads in flight; the arithmetic per thread is rung 4's.
 // Edges: as rung 4 (128-bit paths when n and k are multiples of 4).
-// Here (H100 80GB HBM3, results/nvidia-h100-80gb-hbm3/), from n = 2048 up:
-//   37.8-38.7 TFLOP/s, 1.09-1.16x rung 4 and 73-77% of cuBLAS (87% on the ragged
-//   3001 x 4099 x 2053).
 #include "../cuda_check.cuh"
 #include "rungs.cuh"
 

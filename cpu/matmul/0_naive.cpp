@@ -7,9 +7,8 @@
 //   fits in L1 alongside A's row, nearly every B load misses.
 // Cost: n^3 multiply-adds, each waiting on a strided load; no vectorization,
 //   because the compiler must keep the k-sum in one scalar register in order.
-// Here (2-core Xeon with AVX-512, 48 KiB L1d, 2 MiB L2; results/ holds the
-//   run): 4.1 GFLOP/s at n = 64, where all three matrices sit in L1; 1.9 at
-//   512 and 0.5 at 1024, once each column walk of B misses every cache.
+// Edges: none: any m, n, k (k = 0 writes zeros). How fast, and at what sizes
+//   it still runs: see the ladder table (docs/cpu-matmul.md).
 #include "locality/matmul.hpp"
 
 namespace locality::cpu {

@@ -7,18 +7,11 @@
 //   across all of k, instead of every row of C re-reading all of B from far away.
 // Cost: still scalar-indexed C++: the compiler vectorizes the j loop, but each
 //   multiply-add loads and stores its C element, so the load/store ports, not
-//   the FMA units, set the pace.
-// Here: 35-37 GFLOP/s from n = 1024 to 4096, 2.4-2.6x rung 1 at 1024 and flat
-//   across sizes, because the blocks no longer care where the matrices live.
-//   Still only a fifth of the FMA peak: the inner loop is a load, an FMA and
-//   a store of C per 16 floats, the shape rung 3 removes.
-// Caught by cachegrind (README, Reading the ladder): at n = 256 the block cuts
-//   D1 misses per FLOP 23x below rung 1, but at n = 512 they are back at rung
-//   1's level. Rows of B 2 KiB apart start at only two of the L1's 64 sets (a
-//   set repeats every 4 KiB), so the 32 x 1 KiB block can use half the L1:
-//   384 lines for its 512. Conflict misses, which rung 4's packing removes;
-//   the timings show them too (commit f557424d8715: 67 GFLOP/s at 256, 47
-//   at 512).
+//   the FMA units, set the pace (rung 3 removes that).
+// Edges: blocks overhang C at ragged edges and are clipped. Rows of B a
+//   power of two apart map to few L1 sets, so at some sizes the block does not
+//   fit the ways it can use (conflict misses: cachegrind shows them, see
+//   docs/reading-the-ladders.md); rung 4's packing removes them.
 #include <algorithm>
 
 #include "locality/matmul.hpp"

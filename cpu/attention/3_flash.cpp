@@ -14,26 +14,18 @@
 //   and the softmax's per-query max and sum are vertical vector operations
 //   across NR lanes, one query per lane. The scale and log2(e) are folded
 //   into Q^T once, so the exponentials are powers of two.
-// Locality: per query block, Q^T (d x NR), the score block (kv_block x NR),
+// Locality: per query block, Q^T (d x NR), the score block (kv_block x NR)
 //   and O^T (d x NR) stay in L1 for the whole pass; K and V, packed once per
 //   head (O(seq_kv * d), not O(seq_q * seq_kv)), stream from L2 (L3 for long
 //   sequences) once per query block. With the causal mask, key blocks past a
 //   query block's last row are never touched.
-// Block sizes (AVX-512 12x32 micro-kernel, 48 KiB L1d): kv_block 192 keys ->
-//   a 24 KiB score block; NR = 32 queries -> Q^T and O^T are 8 KiB each at
-//   head_dim 64. Packed K and V for 4096 keys x 64 dims are 2 MiB: L2.
-// Cost: head_dim is rounded up to whole MR-row panels for O^T (64 -> 72: 12%
-//   of P V's FMAs are padding at head_dim 64, 3% at 128); the exponentials
-//   (about a dozen vector instructions per 16 scores, a tenth of the FMAs at
-//   head_dim 64); the rescale when the max moves. With several threads this
-//   rung only cuts the rows into contiguous slabs, which the causal mask makes
-//   uneven; rung 4 deals the work out.
-// Here (bash bench/run.sh, commit f557424d8715, 2-core Xeon, AVX-512, GCC
-//   12): at seq 4096, one thread, 147 GFLOP/s at head_dim 64 and 164 at 128
-//   (75% and 84% of the FMA probe): 1.95x and 1.54x the best unfused peer,
-//   with 2.2 and 4.1 MiB of workspace instead of 64 MiB. Two threads: 285 and
-//   314, but causal only 180 and 207 (uneven slabs). Cachegrind at seq 1024:
-//   58 last-level misses where rung 2 has 221 K.
+// Cost: head_dim is rounded up to whole MR-row panels for O^T (padding FMAs,
+//   most at head_dim 64); the exponentials; the rescale when the max moves.
+//   With several threads this rung only cuts the rows into contiguous slabs,
+//   which the causal mask makes uneven; rung 4 deals the work out.
+// Edges: the last query block is padded with zero rows and K and V with
+//   zero keys; keys a query may not see add nothing to its lane, even where
+//   V holds a NaN or an infinity (masked_pv_key; attention.hpp's rules).
 #include "flash.hpp"
 
 #include <algorithm>

@@ -9,13 +9,10 @@
 //   go by, as in rung 2.
 // Cost: the compiler must be coaxed: GCC 12 at -O3 vectorizes the long k loop
 //   (with gathers) and leaves the tile in memory, unless told to unroll the
-//   short loops and vectorize straight-line code only. A and B are still read
-//   in place: the B strip is 32 lines a whole row of B apart, and A's 8 rows
-//   are 8 separate streams, which is what rung 4's packing fixes.
-// Here: 74 GFLOP/s at n = 256-512, 62 at 1024 (1.7x rung 2, a third of the
-//   FMA peak) and 52 at 4096: keeping C in registers pays, and what is left
-//   is the unpacked operands: B's strip is 32 rows a power of two apart at
-//   n = 1024-4096, so its lines crowd a few L1 sets.
+//   short loops and vectorize straight-line code only (slp_only.hpp). A and B
+//   are still read in place: the B strip is 32 lines a whole row of B apart,
+//   and A's 8 rows are 8 separate streams, which is what rung 4's packing fixes.
+// Edges: tiles that overhang C take a scalar path of the same loop order.
 #include <algorithm>
 
 #include "locality/matmul.hpp"

@@ -6,27 +6,18 @@
 //   column bands first (loop 5, jc, split across threads), and row bands only
 //   where the columns run out (narrow C, or more threads than bands of a few
 //   micro-panels).
-// Locality: why columns on this machine: every core has a private L2 (2 MiB)
-//   and all share a large L3. A column band gives a thread only its own slice
-//   of B: the kc x nc panels it packs (1 MiB each) are its own, stay in its
-//   L2 across the ic loop, and no core waits for another's packing. The
-//   price is that every thread packs all of A, which rung 4 does a few rows
-//   at a time just before use. The row split any rung gets for free
-//   (split_rows) makes the opposite trade: each thread packs all of B.
+// Locality: every core has a private L2 and all share the L3. A column band
+//   gives a thread only its own slice of B: the kc x nc panels it packs are
+//   its own, stay in its L2 across the ic loop, and no core waits for
+//   another's packing. The price is that every thread packs all of A, which
+//   rung 4 does a few rows at a time just before use. The row split any rung
+//   gets for free (split_rows) makes the opposite trade: each thread packs
+//   all of B.
 // Cost: one block per thread balances only when the cores run at the same
 //   speed; a core slowed by a neighbour (or a virtual machine's stolen time)
 //   holds up the join.
-// Here (bash bench/run.sh, commit 4e6d5cdfcb04): with 2 threads 338-340
-//   GFLOP/s at n = 1024-4096, 0.96-0.98x oneDNN's sgemm in the same run
-//   (0.91-0.98x before rung 4's loop swap, at 68c65b96ac77). The version
-//   before this one shared each packed B panel among the threads (packed
-//   together, one barrier per kc slice, A blocks handed out dynamically); in
-//   a scratch harness alternating one call of each with oneDNN's (16 pairs)
-//   it ran at 0.92-0.93x with 2 threads, this one at 0.95-0.98x, and the free
-//   row split of rung 4 at 0.94-0.95x. In the suite's runs, 3 repetitions
-//   apart in time, the row split and this rung trade places by a few percent
-//   from size to size: on 2 cores the difference is within this machine's
-//   noise.
+// Edges: fewer columns than threads fall back to row bands; one thread is
+//   rung 4 exactly.
 #include <omp.h>
 
 #include <algorithm>

@@ -1,0 +1,142 @@
+#!/usr/bin/env python3
+"""What the result scripts (report.py, compare.py, cachegrind.py, plots.py)
+share: the one JSON reader, atomic writes, the generated sections of the
+README and docs pages, one-line errors, byte counts for people. A module of
+its own, so that the scripts import it and never each other in a circle."""
+
+import itertools
+import json
+import math
+import os
+import re
+import tempfile
+
+MARKERS = {"matmul": ("<!-- cpu-matmul-ladder:begin -->", "<!-- cpu-matmul-ladder:end -->"),
+           "attention": ("<!-- cpu-attention-ladder:begin -->",
+                         "<!-- cpu-attention-ladder:end -->"),
+           "cachegrind": ("<!-- cachegrind:begin -->", "<!-- cachegrind:end -->"),
+           "gpu": ("<!-- gpu-matmul-ladder:begin -->", "<!-- gpu-matmul-ladder:end -->")}
+# The front page's short form of a ladder's tables (headline()), where a page
+# holds these markers instead of (or beside) the full ones.
+HEADLINE_MARKERS = {which: (begin.replace("-ladder:", "-headline:"),
+                            end.replace("-ladder:", "-headline:"))
+                    for which, (begin, end) in MARKERS.items() if which != "cachegrind"}
+
+
+class ResultError(Exception):
+    """Bad input: the scripts print it as one line and exit 2."""
+
+
+def one_line(message):
+    """An error message as the one line the scripts promise: any newline or
+    other control character from the input it quotes is escaped."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(message))
+
+
+MAX_DEPTH = 64           # result files nest 4 deep; deeper is not one of ours
+MAX_INT_DIGITS = 19      # every count we write fits in 64 bits
+
+
+def _whole(digits):
+    if len(digits.lstrip("-")) > MAX_INT_DIGITS:
+        raise ResultError(f"an integer of {len(digits.lstrip('-'))} digits, more than a "
+                          "64-bit count holds")
+    return int(digits)
+
+
+def _real(digits):
+    x = float(digits)
+    if not math.isfinite(x):
+        raise ResultError(f"the number {digits[:20]} does not fit a float")
+    return x
+
+
+def read_text(path, consequence):
+    """The UTF-8 text of a file, or ResultError: unreadable, or not UTF-8
+    (`consequence` says what that means here)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read()
+    except OSError as e:
+        raise ResultError(f"cannot read {path}: {e.strerror}")
+    except UnicodeDecodeError as e:
+        raise ResultError(f"{path} is not UTF-8 text (byte {e.start}): {consequence}")
+
+
+def read_json(path):
+    """The JSON document in `path`, or ResultError in one line: unreadable,
+    empty, not UTF-8, not JSON (truncated?), nested deeper than MAX_DEPTH,
+    or holding a number no result file holds. The one JSON reader of the
+    result scripts (report.py, compare.py, cachegrind.py)."""
+    text = read_text(path, "not a result file")
+    if not text.strip():
+        raise ResultError(f"{path} is empty")
+    # Depth first, without recursion (the parser would recurse into it): the
+    # brackets outside strings, counted.
+    skeleton = re.sub(r"[^\[\]{}]", "", re.sub(r'"(?:[^"\\]|\\.)*"', "", text))
+    deepest = max(itertools.accumulate(1 if c in "[{" else -1 for c in skeleton), default=0)
+    if deepest > MAX_DEPTH:
+        raise ResultError(f"{path} nests {deepest} levels deep (a result file nests a few): "
+                          "not a result file")
+    try:
+        return json.loads(text, parse_int=_whole, parse_float=_real)
+    except ResultError as e:
+        raise ResultError(f"{path}: {e}")
+    except json.JSONDecodeError as e:
+        raise ResultError(f"{path} is not valid JSON (truncated?): {e.msg} at line {e.lineno}")
+    except (ValueError, RecursionError) as e:
+        raise ResultError(f"{path} cannot be read as JSON ({type(e).__name__})")
+
+
+def fmt_bytes(x, digits=1):
+    """A byte count for people: 1.5 MiB (digits after the point), or — for none."""
+    if x is None:
+        return "—"
+    for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if x >= size:
+            return f"{x / size:.{digits}f} {unit}"
+    return f"{x:.0f} B"
+
+
+def write_atomically(path, text):
+    """Temporary file in the same folder, then rename: readers never see half a file."""
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".report-")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def headline(body):
+    """The first three paragraphs of a ladder's tables: the line saying what
+    was measured, the title of the first table, and that table."""
+    return "\n\n".join(body.split("\n\n")[:3])
+
+
+def update_readme(readme, body, which):
+    """Writes `body` between the family's markers in `readme`, and its
+    headline() between the family's headline markers; the page must hold at
+    least one of the two pairs, each at most once."""
+    text = read_text(readme, "its tables were not written")
+    pairs = [(MARKERS[which], body)]
+    if which in HEADLINE_MARKERS:
+        pairs.append((HEADLINE_MARKERS[which], headline(body)))
+    written = 0
+    for (begin, end), content in pairs:
+        if text.count(begin) == 0 and text.count(end) == 0:
+            continue
+        if text.count(begin) != 1 or text.count(end) != 1 or text.index(begin) > text.index(end):
+            raise ResultError(f"{readme} needs exactly one {begin} ... {end} pair")
+        before, rest = text.split(begin)
+        _, after = rest.split(end)
+        text = before + begin + "\n" + content + "\n" + end + after
+        written += 1
+    if not written:
+        begin, end = MARKERS[which]
+        raise ResultError(f"{readme} needs exactly one {begin} ... {end} pair")
+    write_atomically(readme, text)

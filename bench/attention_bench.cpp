@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <functional>
+#include <limits>
 #include <sstream>
 #include <string>
 
@@ -17,15 +18,6 @@
 namespace locality::bench {
 namespace {
 
-// The slow rungs stop where one call would take more than a few seconds here:
-// naive runs near 2.5 GFLOP/s (a 2048 x 2048 head at head_dim 128: ~1 s),
-// reordered near 20.
-std::int64_t largest_seq_for(std::string_view variant) {
-  if (variant == "naive") return 1024;
-  if (variant == "reordered") return 2048;
-  return std::int64_t{1} << 20;
-}
-
 std::string attention_name(std::string_view variant, const AttentionShape& s, bool causal,
                            int threads) {
   std::ostringstream name;
@@ -33,18 +25,6 @@ std::string attention_name(std::string_view variant, const AttentionShape& s, bo
        << s.seq_kv << "x" << s.head_dim << "/causal:" << (causal ? 1 : 0)
        << "/omp_threads:" << threads;
   return name.str();
-}
-
-// Rows the pre-timing check looks at: 24 spread over all heads, the first and
-// the last included (the tests check every row on many shapes).
-std::vector<std::ptrdiff_t> rows_to_check(const AttentionShape& s) {
-  const std::ptrdiff_t total = s.batch * s.heads * s.seq_q;
-  const std::ptrdiff_t count = std::min<std::ptrdiff_t>(total, 24);
-  std::vector<std::ptrdiff_t> rows;
-  for (std::ptrdiff_t r = 0; r < count; ++r) {
-    rows.push_back(count == 1 ? 0 : r * (total - 1) / (count - 1));
-  }
-  return rows;
 }
 
 void attention_benchmark(benchmark::State& state, const std::string& name,
@@ -63,7 +43,8 @@ void attention_benchmark(benchmark::State& state, const std::string& name,
   std::optional<VerifyResult> earlier = CheckOnce::earlier(name);
   if (!earlier) {
     attention(variant, s, q, k, v, o, options, threads, ws);  // also the warm-up
-    earlier = verify_attention_rows(s, q, k, v, o, options, rows_to_check(s));
+    earlier =
+        verify_attention_rows(s, q, k, v, o, options, spread_rows(s.batch * s.heads * s.seq_q, 24));
     CheckOnce::remember(name, *earlier);
   }
   const VerifyResult& check = *earlier;
@@ -85,6 +66,9 @@ void attention_benchmark(benchmark::State& state, const std::string& name,
   state.counters["flops"] = Counter(flops, Counter::kIsIterationInvariantRate);
   state.counters["peak_fraction"] = Counter(flops / peak_flops, Counter::kIsIterationInvariantRate);
   state.counters["omp_threads"] = threads;
+  // The rung's place on the ladder travels with its numbers, so the report
+  // and the plots order the rungs without a list of their own (peers: none).
+  if (variant.rung >= 0) state.counters["rung"] = variant.rung;
   state.counters["workspace_bytes"] = static_cast<double>(workspace_bytes);
   state.counters["min_bytes"] = bytes;
   state.counters["arithmetic_intensity"] = flops / bytes;
@@ -132,13 +116,14 @@ void register_attention(const AttentionSweep& sweep, const std::map<int, double>
   static std::vector<AttentionVariant> entries;
   entries.assign(cpu::attention_variants().begin(), cpu::attention_variants().end());
   for (const AttentionPeer& p : attention_peers()) {
-    entries.push_back({p.name, -1, "peer", p.run, p.workspace_floats});
+    entries.push_back(
+        {p.name, -1, "peer", p.run, p.workspace_floats, std::numeric_limits<std::int64_t>::max()});
   }
   for (std::int64_t seq : sweep.seqs) {
     for (std::int64_t d : sweep.head_dims) {
       for (bool causal : {false, true}) {
         for (const AttentionVariant& v : entries) {
-          if (seq > largest_seq_for(v.name)) continue;
+          if (seq > v.largest_timed) continue;
           for (int t : sweep.threads) {
             const AttentionShape shape{1, attention_heads_for(seq), seq, seq, d};
             const std::string name = attention_name(v.name, shape, causal, t);

@@ -4,14 +4,30 @@
 // timed calls themselves. Later calls reuse the first verdict and skip both.
 #pragma once
 
+#include <algorithm>
+#include <cstddef>
 #include <map>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "locality/verify.hpp"
 
 namespace locality::bench {
+
+// The rows the check before timing looks at: `count` of the `total` rows,
+// spread evenly, the first and the last included (all of them when count >=
+// total). The tests check every row on many shapes; this guard catches a
+// kernel broken on this machine.
+inline std::vector<std::ptrdiff_t> spread_rows(std::ptrdiff_t total, std::ptrdiff_t count) {
+  count = std::min(total, count);
+  std::vector<std::ptrdiff_t> rows;
+  for (std::ptrdiff_t r = 0; r < count; ++r) {
+    rows.push_back(count == 1 ? 0 : r * (total - 1) / (count - 1));
+  }
+  return rows;
+}
 
 class CheckOnce {
  public:

@@ -25,6 +25,7 @@
 #include <cstdio>
 #include <functional>
 #include <iostream>
+#include <limits>
 #include <map>
 #include <memory>
 #include <optional>
@@ -68,14 +69,6 @@ const std::vector<std::int64_t> kDefaultSizes{64, 256, 512, 1024, 2048, 4096};
 const std::vector<std::int64_t> kQuickSizes{64, 128, 256};
 const std::vector<std::int64_t> kFullSizes{64,  96,   128,  192,  256,  384, 512,
                                            768, 1024, 1536, 2048, 3072, 4096};
-
-// The slow rungs stop where one call would take more than a few seconds here:
-// naive runs near 0.5 GFLOP/s (n = 1024: ~4 s a call), reordered near 40.
-std::int64_t largest_size_for(std::string_view variant) {
-  if (variant == "naive") return 1024;
-  if (variant == "reordered") return 2048;
-  return 1 << 20;
-}
 
 // Removes our flags from argv (Google Benchmark rejects what it does not know).
 Options parse_own_flags(int& argc, char** argv) {
@@ -154,22 +147,17 @@ Options parse_own_flags(int& argc, char** argv) {
   return opts;
 }
 
-// Rows the pre-timing check looks at: all of C up to 2^27 multiply-adds, else
-// 64 rows spread over C (first and last included). The tests check every
-// element on many shapes; this guard catches a kernel broken on this machine.
+// Rows of C the check before timing looks at: all of them up to 2^27
+// multiply-adds, else 64 spread over C.
 std::vector<std::ptrdiff_t> rows_to_check(std::int64_t m, std::int64_t n, std::int64_t k) {
-  std::vector<std::ptrdiff_t> rows;
-  const std::int64_t count =
-      (m * n * k <= (std::int64_t{1} << 27)) ? m : std::min<std::int64_t>(m, 64);
-  for (std::int64_t r = 0; r < count; ++r)
-    rows.push_back(count == m ? r : r * (m - 1) / (count - 1));
-  return rows;
+  return spread_rows(m, m * n * k <= (std::int64_t{1} << 27) ? m : 64);
 }
 
 using Kernel = std::function<void(ConstView<float>, ConstView<float>, View<float>, int)>;
 
+// `rung` is the kernel's place on the ladder, -1 for a peer.
 void matmul_benchmark(benchmark::State& state, const std::string& name, const Kernel& kernel,
-                      std::int64_t n, int threads, double peak_flops) {
+                      int rung, std::int64_t n, int threads, double peak_flops) {
   const std::int64_t m = n, k = n;
   Matrix<float> a(m, k), b(k, n), c(m, n);
   fill_random(a.view(), 1);
@@ -204,6 +192,9 @@ void matmul_benchmark(benchmark::State& state, const std::string& name, const Ke
   state.counters["min_bytes"] = bytes;
   state.counters["arithmetic_intensity"] = flops / bytes;
   state.counters["max_error_over_bound"] = check.max_bound_ratio;
+  // The rung's place on the ladder travels with its numbers, so the report
+  // and the plots order the rungs without a list of their own (peers: none).
+  if (rung >= 0) state.counters["rung"] = rung;
 }
 
 std::string matmul_name(std::string_view variant, std::int64_t n, int threads) {
@@ -278,6 +269,7 @@ void gpu_matmul_benchmark(benchmark::State& state, const std::string& name,
   state.counters["cublas_fraction"] =
       problem.cublas_ms / (total_ms / static_cast<double>(state.iterations()));
   state.counters["max_error_over_bound"] = earlier->max_bound_ratio;
+  if (variant) state.counters["rung"] = variant->rung;
 }
 
 void register_gpu(const Options& opts) {
@@ -374,14 +366,20 @@ void register_all(const Options& opts) {
   struct Entry {
     std::string_view name;
     Kernel kernel;
+    int rung;                    // -1 for a peer
+    std::int64_t largest_timed;  // the largest size it is timed at
   };
   std::vector<Entry> entries;
   for (const MatmulVariant& v : cpu::matmul_variants()) {
-    entries.push_back({v.name, [&v](ConstView<float> a, ConstView<float> b, View<float> c, int t) {
+    entries.push_back({v.name,
+                       [&v](ConstView<float> a, ConstView<float> b, View<float> c, int t) {
                          matmul(v, a, b, c, t);
-                       }});
+                       },
+                       v.rung, v.largest_timed});
   }
-  for (const MatmulPeer& p : matmul_peers()) entries.push_back({p.name, p.run});
+  for (const MatmulPeer& p : matmul_peers()) {
+    entries.push_back({p.name, p.run, -1, std::numeric_limits<std::int64_t>::max()});
+  }
 
   if (opts.attention) {
     register_attention({opts.seqs, opts.head_dims, opts.threads}, peak, g_verification_failed);
@@ -389,14 +387,14 @@ void register_all(const Options& opts) {
   if (!opts.matmul) return;
   for (std::int64_t n : opts.sizes) {
     for (const Entry& e : entries) {
-      if (n > largest_size_for(e.name)) continue;
+      if (n > e.largest_timed) continue;
       for (int t : opts.threads) {
         const std::string name = matmul_name(e.name, n, t);
         benchmark::RegisterBenchmark(
             name.c_str(),
-            [name, kernel = e.kernel, n, t, p = peak[t]](benchmark::State& s) {
+            [name, kernel = e.kernel, rung = e.rung, n, t, p = peak[t]](benchmark::State& s) {
               try {
-                matmul_benchmark(s, name, kernel, n, t, p);
+                matmul_benchmark(s, name, kernel, rung, n, t, p);
               } catch (const std::exception& ex) {
                 g_verification_failed = true;
                 s.SkipWithError(ex.what());

@@ -21,7 +21,7 @@ import statistics
 
 import matplotlib
 
-from results import fmt_bytes
+from results import fmt_bytes, headline_size
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -192,7 +192,8 @@ def intensity_points(rungs, med_at, rows, flops):
 def matmul_plots(doc, outdir, med, rungs, peers, threads, profile=None):
     ctx = doc["context"]
     written = []
-    n0 = 1024
+    n0 = headline_size(1024, sorted({k[1] for k in med if all(any(j[0] == r and j[1] == k[1]
+                                                                  for j in med) for r in rungs)}))
     path = os.path.join(outdir, "matmul_ladder.png")
     ladder_bars(path, f"The matmul ladder at n = {n0} (float32), {ctx.get('cpu_model', '')}",
                 [r for r in rungs if any(k[0] == r and k[1] == n0 for k in med)], peers, med,
@@ -222,7 +223,9 @@ def matmul_plots(doc, outdir, med, rungs, peers, threads, profile=None):
 def attention_plots(doc, outdir, med, rungs, peers, threads, profile=None):
     ctx = doc["context"]
     written = []
-    s0, d0 = 1024, 64
+    d0 = 64 if any(k[2] == 64 for k in med) else min((k[2] for k in med), default=64)
+    s0 = headline_size(1024, sorted({k[1] for k in med if k[2] == d0 and all(
+        any(j[0] == r and j[1] == k[1] and j[2] == d0 for j in med) for r in rungs)}))
     path = os.path.join(outdir, "attention_ladder.png")
     ladder_bars(path, f"The attention ladder at seq {s0}, head_dim {d0} (float32), "
                 f"{ctx.get('cpu_model', '')}",

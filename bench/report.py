@@ -27,7 +27,8 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import cachegrind  # noqa: E402  (the profile reader, for the rooflines)
 from results import (MARKERS, HEADLINE_MARKERS, ResultError as ReportError,  # noqa: E402,F401
-                     fmt_bytes, headline, one_line, read_json, update_readme, write_atomically)
+                     fmt_bytes, headline, headline_size, one_line, read_json, update_readme,
+                     write_atomically)
 
 NAME = re.compile(r"^cpu/matmul/(?P<variant>[^/]+)/(?P<m>\d{1,9})x(?P<n>\d{1,9})x(?P<k>\d{1,9})"
                   r"/omp_threads:(?P<threads>\d{1,9})(?:/real_time)?$")
@@ -35,13 +36,17 @@ ATTENTION = re.compile(r"^cpu/attention/(?P<variant>[^/]+)/(?P<b>\d{1,9})x(?P<h>
                        r"x(?P<skv>\d{1,9})x(?P<d>\d{1,9})/causal:(?P<causal>[01])"
                        r"/omp_threads:(?P<threads>\d{1,9})(?:/real_time)?$")
 GPU = re.compile(r"^gpu/matmul/(?P<variant>[^/]+)/(?P<m>\d{1,9})x(?P<n>\d{1,9})x(?P<k>\d{1,9})(?:/manual_time)?$")
-GPU_RUNGS = ["naive", "coalesced", "smem_tiled", "register_1d", "register_2d", "warp_tiled",
-             "pipelined"]
-ATTENTION_RUNGS = ["naive", "reordered", "tiled", "flash", "parallel_flash"]
-ATTENTION_PEERS = ["onednn", "eigen"]
 ATTENTION_HEADLINE_SEQ = 4096
-RUNGS = ["naive", "reordered", "tiled", "register_blocked", "packed", "parallel"]
-PEERS = ["onednn", "openblas", "eigen"]
+# The rungs and their order come from the benchmark JSON itself: each rung's
+# benchmarks carry a `rung` counter (its place in the registry), a peer's
+# none. Files written before that counter existed name their rungs in this
+# order; it is frozen: a new rung arrives with its number and needs no entry.
+LEGACY_LADDERS = {
+    "matmul": ["naive", "reordered", "tiled", "register_blocked", "packed", "parallel"],
+    "attention": ["naive", "reordered", "tiled", "flash", "parallel_flash"],
+    "gpu": ["naive", "coalesced", "smem_tiled", "register_1d", "register_2d", "warp_tiled",
+            "pipelined"],
+}
 HEADLINE_SIZE = 1024  # every rung runs at this size, the slowest included
 
 
@@ -68,6 +73,30 @@ def number(value, what):
     if not math.isfinite(x) or x < 0:
         raise ReportError(f"{what} must be finite and non-negative, got {str(value)[:40]!r}")
     return x
+
+
+def ladder(doc, pattern, which):
+    """({variant: rung number} for the rungs, [peers]) among the benchmarks
+    `pattern` names: a benchmark with a `rung` counter is that rung, one
+    without is a peer (peers in name order)."""
+    numbers, seen = {}, set()
+    for b in doc["benchmarks"]:
+        name = b.get("run_name") or b.get("name", "")
+        match = pattern.fullmatch(name)
+        if not match:
+            continue
+        variant = match["variant"]
+        seen.add(variant)
+        if "rung" in b:
+            rung = number(b["rung"], f"benchmark {name}: rung")
+            if rung != int(rung) or numbers.get(variant, rung) != rung:
+                raise ReportError(f"benchmark {name}: rung {b['rung']!r} is not one whole number "
+                                  "per variant")
+            numbers[variant] = int(rung)
+    if not numbers:  # a file from before the rung counter
+        numbers = {v: LEGACY_LADDERS[which].index(v) for v in seen if v in LEGACY_LADDERS[which]}
+    rungs = dict(sorted(numbers.items(), key=lambda item: (item[1], item[0])))
+    return rungs, sorted(seen - set(rungs))
 
 
 def repetitions_of(b, name):
@@ -160,7 +189,8 @@ def attention_tables(doc):
     threads = sorted({k[4] for k in med})
     seqs = sorted({k[1] for k in med})
     dims = sorted({k[2] for k in med})
-    variants = [v for v in ATTENTION_RUNGS + ATTENTION_PEERS if any(k[0] == v for k in med)]
+    rungs, peers = ladder(doc, ATTENTION, "attention")
+    variants = [v for v in list(rungs) + peers if any(k[0] == v for k in med)]
     out = []
     peaks = peaks_text(ctx)
     out.append(f"Measured on {text(ctx, 'cpu_model')} ({text(ctx, 'num_cpus')} cores), "
@@ -189,7 +219,7 @@ def attention_tables(doc):
                 f"{t} thr | % of FMA peak | workspace, {t} thr" for t in threads) + " |")
             out.append("|" + "---|" * (2 + 3 * len(threads)))
             for v in here:
-                rung = str(ATTENTION_RUNGS.index(v)) if v in ATTENTION_RUNGS else "peer"
+                rung = str(rungs[v]) if v in rungs else "peer"
                 cells = []
                 for t in threads:
                     key = (v, s0, d, causal, t)
@@ -199,9 +229,9 @@ def attention_tables(doc):
                 out.append(f"| {rung} | {v} | " + " | ".join(cells) + " |")
             out.append("")
 
-    top = ATTENTION_RUNGS[-1]
-    peers = [p for p in ATTENTION_PEERS if any(k[0] == p for k in med)]
-    if any(k[0] == top for k in med) and peers:
+    top = list(rungs)[-1] if rungs else None
+    peers = [p for p in peers if any(k[0] == p for k in med)]
+    if top and any(k[0] == top for k in med) and peers:
         out += [f"Top rung against the best unfused peer (same run):", ""]
         out.append("| seq | head_dim | causal | threads | " + top +
                    " GFLOP/s | best peer | peer GFLOP/s | × peer |")
@@ -246,7 +276,9 @@ def tables(doc):
     ctx = doc["context"]
     threads = sorted({t for (_, _, t) in med})
     sizes = sorted({n for (_, n, _) in med})
-    variants = [v for v in RUNGS + PEERS if any(k[0] == v for k in med)]
+    rungs, peers = ladder(doc, NAME, "matmul")
+    present = [v for v in rungs if any(k[0] == v for k in med)]
+    variants = present + [p for p in peers if any(k[0] == p for k in med)]
     out = []
 
     peaks = peaks_text(ctx)
@@ -261,21 +293,19 @@ def tables(doc):
                f"Eigen {text(ctx, 'eigen_version')}.")
     out.append("")
 
-    # The headline size: HEADLINE_SIZE, or (a --quick run) the largest size every rung ran at.
-    n0 = HEADLINE_SIZE if HEADLINE_SIZE in sizes else max(
-        (n for n in sizes if all((v, n, t) in med for v in RUNGS if any(k[0] == v for k in med)
-                                 for t in threads)), default=max(sizes, default=0))
+    n0 = headline_size(HEADLINE_SIZE, [n for n in sizes if all((v, n, t) in med for v in present
+                                                                for t in threads)])
     head = "| rung | variant | " + " | ".join(
         f"GFLOP/s, {t} thr | × naive | × rung below | % of FMA peak" for t in threads) + " |"
     out += [f"The ladder at n = {n0} (square, float32):", "", head,
             "|" + "---|" * (2 + 4 * len(threads))]
     for v in variants:
-        index = RUNGS.index(v) if v in RUNGS else None
-        rung = "peer" if index is None else str(index)
+        index = present.index(v) if v in present else None
+        rung = "peer" if index is None else str(rungs[v])
         cells = []
         for t in threads:
             g = med.get((v, n0, t))
-            below = med.get((RUNGS[index - 1], n0, t)) if index else None
+            below = med.get((present[index - 1], n0, t)) if index else None
             naive = med.get(("naive", n0, t))
             f = frac.get((v, n0, t))
             cells += [fmt(g), fmt(ratio(g, naive)) if v != "naive" else "1.0",
@@ -284,10 +314,10 @@ def tables(doc):
         out.append(f"| {rung} | {v} | " + " | ".join(cells) + " |")
     out.append("")
 
-    top = RUNGS[-1] if any(k[0] == RUNGS[-1] for k in med) else None
+    top = present[-1] if present else None
     if top:
         out += [f"Top rung against the peers (ratio = {top} / peer, same run):", ""]
-        peers = [p for p in PEERS if any(k[0] == p for k in med)]
+        peers = [p for p in peers if any(k[0] == p for k in med)]
         out.append("| n | threads | " + top + " GFLOP/s | " +
                    " | ".join(f"{p} GFLOP/s | ×{p}" for p in peers) + " |")
         out.append("|" + "---|" * (3 + 2 * len(peers)))
@@ -338,12 +368,14 @@ def write_plots(doc, which, outdir, profile):
         if which == "matmul":
             med, _, _, _ = collect(doc)
             threads = sorted({k[2] for k in med})
-            return plots.matmul_plots(doc, outdir, med, RUNGS, [p for p in PEERS if
+            rungs, peers = ladder(doc, NAME, "matmul")
+            return plots.matmul_plots(doc, outdir, med, list(rungs), [p for p in peers if
                                       any(k[0] == p for k in med)], threads, profile)
         med, _, _, _, _ = collect_attention(doc)
         threads = sorted({k[4] for k in med})
-        return plots.attention_plots(doc, outdir, med, ATTENTION_RUNGS,
-                                     [p for p in ATTENTION_PEERS if any(k[0] == p for k in med)],
+        rungs, peers = ladder(doc, ATTENTION, "attention")
+        return plots.attention_plots(doc, outdir, med, list(rungs),
+                                     [p for p in peers if any(k[0] == p for k in med)],
                                      threads, profile)
     except OSError as e:
         raise ReportError(f"--plots {outdir}: cannot write a plot there ({e.strerror})")
@@ -361,7 +393,8 @@ def gpu_tables(doc):
     med = {k: statistics.median(v) for k, v in samples.items()}
     ctx = doc["context"]
     shapes = sorted({k[1] for k in med}, key=lambda x: [int(v) for v in x.split("x")])
-    variants = [v for v in GPU_RUNGS + ["cublas"] if any(k[0] == v for k in med)]
+    rungs, peers = ladder(doc, GPU, "gpu")
+    variants = [v for v in list(rungs) + peers if any(k[0] == v for k in med)]
     out = [f"Measured on {text(ctx, 'gpu_name')} ({text(ctx, 'gpu_sm_count')} SMs, compute "
            f"capability {text(ctx, 'gpu_compute_capability')}), CUDA {text(ctx, 'cuda_runtime')}, "
            f"driver {text(ctx, 'cuda_driver')}, cuBLAS {text(ctx, 'cublas_version')}, commit "
@@ -370,13 +403,13 @@ def gpu_tables(doc):
            "cublasSgemm in FP32 (pedantic math: no tensor cores).", "",
            "Against cuBLAS (rung / cublas, same run; m x n x k):", "",
            "| rung | variant | " + " | ".join(shapes) + " |", "|" + "---|" * (2 + len(shapes))]
-    for v in [v for v in variants if v != "cublas"]:
+    for v in [v for v in variants if v in rungs]:
         cells = [fmt(ratio(med.get((v, s)), med.get(("cublas", s))), 2) for s in shapes]
-        out.append(f"| {GPU_RUNGS.index(v)} | {v} | " + " | ".join(cells) + " |")
+        out.append(f"| {rungs[v]} | {v} | " + " | ".join(cells) + " |")
     out += ["", "GFLOP/s by shape (m x n x k):", "",
             "| rung | variant | " + " | ".join(shapes) + " |", "|" + "---|" * (2 + len(shapes))]
     for v in variants:
-        rung = str(GPU_RUNGS.index(v)) if v in GPU_RUNGS else "peer"
+        rung = str(rungs[v]) if v in rungs else "peer"
         out.append(f"| {rung} | {v} | " + " | ".join(fmt(med.get((v, s)), 0) for s in shapes) + " |")
     out.append("")
     if errors:

@@ -88,6 +88,14 @@ def read_json(path):
         raise ResultError(f"{path} cannot be read as JSON ({type(e).__name__})")
 
 
+def headline_size(wanted, complete):
+    """The size a headline table or plot shows: `wanted` where every rung ran
+    at it, else the largest size where they all did (a --quick run)."""
+    if wanted in complete or not complete:
+        return wanted
+    return max(complete)
+
+
 def fmt_bytes(x, digits=1):
     """A byte count for people: 1.5 MiB (digits after the point), or — for none."""
     if x is None:

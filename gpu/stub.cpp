@@ -6,7 +6,8 @@
 namespace locality::gpu {
 
 namespace {
-constexpr const char* kNoCuda = "no usable CUDA device: this build has no CUDA (nvcc was not found)";
+constexpr const char* kNoCuda =
+    "no usable CUDA device: this build has no CUDA (nvcc was not found)";
 }
 
 DeviceStatus query_device() { return DeviceStatus{false, kNoCuda, ""}; }
@@ -14,8 +15,6 @@ DeviceStatus query_device() { return DeviceStatus{false, kNoCuda, ""}; }
 std::span<const GpuMatmulVariant> matmul_variants() { return {}; }
 
 const GpuMatmulVariant* find_matmul_variant(std::string_view) { return nullptr; }
-
-int pipelined_tile_width(int, int, int) { throw GpuError(kNoCuda); }
 
 void matmul(const GpuMatmulVariant&, ConstView<float> a, ConstView<float> b, View<float> c) {
   check_matmul_args(a, b, c, 1);

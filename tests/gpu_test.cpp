@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "pipelined_width.hpp"
 #include "test_util.hpp"
 
 namespace locality {
@@ -53,20 +54,21 @@ TEST(GpuErrors, NoDeviceIsAClearError) {
   EXPECT_THROW(gpu::device_info(), gpu::GpuError);
 }
 
-#ifdef LOCALITY_HAVE_CUDA
 // Rung 6 picks 128 x 256 or 128 x 128 blocks by the busiest SM's load
-// (needs no device: the SM count is an argument). On an H100's 132 SMs:
+// (host arithmetic: tested in every build, CUDA or not). On an H100's 132 SMs:
 TEST(GpuPipelinedTiles, WidthFollowsTheBusiestSm) {
-  EXPECT_EQ(gpu::pipelined_tile_width(4096, 4096, 132), 256);  // 512 or 1024 blocks: 4 waves either way
+  EXPECT_EQ(gpu::pipelined_tile_width(4096, 4096, 132),
+            256);  // 512 or 1024 blocks: 4 waves either way
   EXPECT_EQ(gpu::pipelined_tile_width(8192, 8192, 132), 256);
   EXPECT_EQ(gpu::pipelined_tile_width(2048, 2048, 132), 256);  // 128 blocks, or 256 in 2 rounds
-  EXPECT_EQ(gpu::pipelined_tile_width(3001, 4099, 132), 128);  // 408 blocks = 4 rounds, 792 = 6 half-rounds
+  EXPECT_EQ(gpu::pipelined_tile_width(3001, 4099, 132),
+            128);  // 408 blocks = 4 rounds, 792 = 6 half-rounds
   EXPECT_EQ(gpu::pipelined_tile_width(1024, 1024, 132), 128);  // 32 or 64 blocks: all SMs take one
   EXPECT_EQ(gpu::pipelined_tile_width(1, 1, 132), 128);
   EXPECT_EQ(gpu::pipelined_tile_width(128 * 67, 256, 132), 256);
   EXPECT_EQ(gpu::pipelined_tile_width(128 * 66, 256, 132), 128);
+  static_assert(gpu::pipelined_tile_width(4096, 4096, 132) == 256);
 }
-#endif
 
 class GpuMatmulRung : public ::testing::TestWithParam<std::string> {
  protected:
@@ -85,8 +87,8 @@ class GpuMatmulRung : public ::testing::TestWithParam<std::string> {
 };
 
 // Tiles crossed: 32 x 32 (rungs 0-2), 64 x 64 with steps of 8 (rung 3),
-// 128 x 128 (rungs 4-6), 128 x 256 (rung 6, WideTilesOnMostSms); 128-bit paths need n and k multiples of 4, so both
-// paths are taken.
+// 128 x 128 (rungs 4-6), 128 x 256 (rung 6, WideTilesOnMostSms); 128-bit paths need n and k
+// multiples of 4, so both paths are taken.
 TEST_P(GpuMatmulRung, OneByOneByOne) { check({1, 1, 1}, 1); }
 
 TEST_P(GpuMatmulRung, Primes) {
@@ -96,10 +98,10 @@ TEST_P(GpuMatmulRung, Primes) {
 }
 
 TEST_P(GpuMatmulRung, NotMultiplesOfAnyTile) {
-  check({129, 131, 9}, 5);    // one past the 128 tiles, k one past a step
-  check({65, 257, 33}, 6);    // one past 64 and 256
-  check({130, 132, 20}, 7);   // multiples of 4 but not of the tiles: the 128-bit path's edges
-  check({256, 256, 256}, 8);  // whole tiles everywhere
+  check({129, 131, 9}, 5);     // one past the 128 tiles, k one past a step
+  check({65, 257, 33}, 6);     // one past 64 and 256
+  check({130, 132, 20}, 7);    // multiples of 4 but not of the tiles: the 128-bit path's edges
+  check({256, 256, 256}, 8);   // whole tiles everywhere
   check({2177, 260, 37}, 15);  // 18 tile rows: rung 6's second, short group of 16
 }
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The test command: installs what is missing, builds, and runs every test with
 # ctest, first in the release build, then in the debug build with
-# AddressSanitizer and UndefinedBehaviorSanitizer; then the cachegrind counts
+# AddressSanitizer and UndefinedBehaviorSanitizer; then a dummy rung added to
+# a copy of the tree (tests/dummy_rung_test.sh); then the cachegrind counts
 # of every rung against the committed baseline; then the fuzzers, for a
 # bounded time each (tests/fuzz/run.sh; LOCALITY_FUZZ_SECONDS, default 45);
 # then, where mmdebstrap can make one (root, Debian), the README's two
@@ -33,6 +34,11 @@ for preset in "${presets[@]}"; do
   cmake --build --preset "$preset" -j "$jobs"
   ctest --preset "$preset" -j "$jobs"
 done
+
+if ((!quick)); then
+  echo "== locality tests: a dummy rung is one file, one registry line, one CMake line"
+  bash tests/dummy_rung_test.sh
+fi
 
 if ((quick)); then
   echo "== locality tests: fuzzers (quick)"

@@ -14,7 +14,6 @@
 #include <cstddef>
 
 #include "common.hpp"
-#include "rungs.hpp"
 
 namespace locality::cpu {
 namespace {

@@ -19,7 +19,6 @@
 
 #include "common.hpp"
 #include "microkernel.hpp"
-#include "rungs.hpp"
 
 namespace locality::cpu {
 namespace {

@@ -34,7 +34,6 @@
 #include <stdexcept>
 
 #include "packing.hpp"
-#include "rungs.hpp"
 
 namespace locality::cpu {
 namespace {

@@ -18,7 +18,6 @@
 #include <algorithm>
 
 #include "flash.hpp"
-#include "rungs.hpp"
 
 namespace locality::cpu {
 namespace {

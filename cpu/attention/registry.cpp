@@ -1,4 +1,7 @@
-// The CPU attention ladder. Adding a rung: one file, one line here.
+// The CPU attention ladder: the one list of its rungs. Tests, benchmarks,
+// the driver, the report and the plots all derive from it. Adding a rung:
+// one file, cpu/attention/<number>_<name>.cpp, defining <name>_attention and
+// <name>_attention_workspace; one line below; one line in cpu/CMakeLists.txt.
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -9,30 +12,40 @@
 #include "locality/attention.hpp"
 #include "locality/matmul.hpp"
 #include "locality/matrix.hpp"
-#include "rungs.hpp"
+
+// One line a rung: its number, its name, the longest sequence the
+// benchmarks time it at (a call past it takes seconds), and the lesson
+// `locality list` prints.
+#define LOCALITY_ATTENTION_LADDER(RUNG)                                                       \
+  RUNG(0, naive, 1024,                                                                        \
+       "S = Q K^T materialized, a softmax pass, then P V with V walked down its columns")     \
+  RUNG(1, reordered, 2048,                                                                    \
+       "the same three passes, every inner loop unit-stride (K transposed once per head)")    \
+  RUNG(2, tiled, kAnySeq,                                                                     \
+       "both products through the matmul ladder's packed micro-kernel; S still materialized") \
+  RUNG(3, flash, kAnySeq,                                                                     \
+       "one pass over K/V blocks with a running max and sum: no N x N buffer, the "           \
+       "working set stays in L1/L2")                                                          \
+  RUNG(4, parallel_flash, kAnySeq,                                                            \
+       "flash with OpenMP dealing (batch, head, query block) items dynamically, "             \
+       "heaviest causal blocks first")                                                        \
+  /* a new rung: one line above this one */
 
 namespace locality {
 namespace cpu {
+
+#define LOCALITY_DECLARE_RUNG(number, name, largest, lesson)                                 \
+  void name##_attention(const AttentionArgs& args, std::span<float> workspace, int threads); \
+  std::size_t name##_attention_workspace(const AttentionShape& shape, int threads);
+LOCALITY_ATTENTION_LADDER(LOCALITY_DECLARE_RUNG)
+
 namespace {
 
-constexpr AttentionVariant kVariants[] = {
-    {"naive", 0, "S = Q K^T materialized, a softmax pass, then P V with V walked down its columns",
-     naive_attention, naive_attention_workspace},
-    {"reordered", 1,
-     "the same three passes, every inner loop unit-stride (K transposed once per head)",
-     reordered_attention, reordered_attention_workspace},
-    {"tiled", 2,
-     "both products through the matmul ladder's packed micro-kernel; S still materialized",
-     tiled_attention, tiled_attention_workspace},
-    {"flash", 3,
-     "one pass over K/V blocks with a running max and sum: no N x N buffer, the "
-     "working set stays in L1/L2",
-     flash_attention, flash_attention_workspace},
-    {"parallel_flash", 4,
-     "flash with OpenMP dealing (batch, head, query block) items dynamically, "
-     "heaviest causal blocks first",
-     parallel_flash_attention, parallel_flash_attention_workspace},
-};
+constexpr std::int64_t kAnySeq = std::numeric_limits<std::int64_t>::max();
+
+#define LOCALITY_ENTRY(number, name, largest, lesson) \
+  {#name, number, lesson, name##_attention, name##_attention_workspace, largest},
+constexpr AttentionVariant kVariants[] = {LOCALITY_ATTENTION_LADDER(LOCALITY_ENTRY)};
 
 }  // namespace
 

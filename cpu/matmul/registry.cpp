@@ -1,35 +1,77 @@
-// The CPU matrix-multiplication ladder. Adding a rung: one file, one line here.
+// The CPU matrix-multiplication ladder: the one list of its rungs. Tests,
+// benchmarks, the driver, the report and the plots all derive from it.
+// Adding a rung: one file, cpu/matmul/<number>_<name>.cpp, defining
+// <name>_matmul; one line below; one line in cpu/CMakeLists.txt.
 #include <omp.h>
 
 #include <algorithm>
+#include <limits>
 #include <string>
 
 #include "locality/matmul.hpp"
 
+// One line a rung: SERIAL for a kernel written for one thread (split_rows
+// spreads it over the team, a slab of C's rows each) or THREADED for one that
+// takes the thread count itself; then the rung's number, its name, the
+// largest square size the benchmarks time it at (a call past it takes
+// seconds), and the lesson `locality list` prints.
+#define LOCALITY_MATMUL_LADDER(SERIAL, THREADED)                                                  \
+  SERIAL(0, naive, 1024, "i-j-k: B is walked down its columns, one cache line per element")       \
+  SERIAL(1, reordered, 2048, "i-k-j: every inner access is unit-stride, so lines are used whole") \
+  SERIAL(2, tiled, kAnySize,                                                                      \
+         "cache blocking: a block of B is reused from L1 by a block of C held in L2")             \
+  SERIAL(3, register_blocked, kAnySize,                                                           \
+         "an 8 x 32 tile of C kept in registers over a slice of k, in plain C++ the "             \
+         "compiler vectorizes")                                                                   \
+  SERIAL(4, packed, kAnySize,                                                                     \
+         "five loops around a register-blocked micro-kernel, A and B packed into "                \
+         "contiguous panels sized for L2 and L1")                                                 \
+  THREADED(5, parallel, kAnySize,                                                                 \
+           "C cut into a column band per core: each core packs its own slice of B into its "      \
+           "own L2 and runs rung 4 there, with no barrier")                                       \
+  /* a new rung: one line above this one */
+
 namespace locality {
 namespace cpu {
+
+#define LOCALITY_DECLARE_SERIAL(number, name, largest, lesson) \
+  void name##_matmul(ConstView<float> a, ConstView<float> b, View<float> c);
+#define LOCALITY_DECLARE_THREADED(number, name, largest, lesson) \
+  void name##_matmul(ConstView<float> a, ConstView<float> b, View<float> c, int threads);
+LOCALITY_MATMUL_LADDER(LOCALITY_DECLARE_SERIAL, LOCALITY_DECLARE_THREADED)
+
 namespace {
 
+constexpr std::int64_t kAnySize = std::numeric_limits<std::int64_t>::max();
+
+using SerialMatmulFn = void (*)(ConstView<float> a, ConstView<float> b, View<float> c);
+
+// Runs a single-threaded kernel on `threads` OpenMP threads by giving each a
+// contiguous slab of C's rows (and the matching rows of A). Every thread
+// reads all of B. This is the parallelism any rung gets for free; the
+// parallel rung does better by sharing out what this split repeats.
+template <SerialMatmulFn Kernel>
+void split_rows(ConstView<float> a, ConstView<float> b, View<float> c, int threads) {
+  const std::ptrdiff_t m = a.rows();
+  const int team = static_cast<int>(std::min<std::ptrdiff_t>(threads, m));
+  if (team <= 1) {
+    Kernel(a, b, c);
+    return;
+  }
+#pragma omp parallel num_threads(team)
+  {
+    const std::ptrdiff_t t = omp_get_thread_num(), nt = omp_get_num_threads();
+    const std::ptrdiff_t i0 = m * t / nt, i1 = m * (t + 1) / nt;
+    if (i1 > i0) Kernel(a.block(i0, 0, i1 - i0, a.cols()), b, c.block(i0, 0, i1 - i0, c.cols()));
+  }
+}
+
+#define LOCALITY_ENTRY_SERIAL(number, name, largest, lesson) \
+  {#name, number, lesson, split_rows<name##_matmul>, largest},
+#define LOCALITY_ENTRY_THREADED(number, name, largest, lesson) \
+  {#name, number, lesson, name##_matmul, largest},
 constexpr MatmulVariant kVariants[] = {
-    {"naive", 0, "i-j-k: B is walked down its columns, one cache line per element",
-     row_split<naive_matmul>},
-    {"reordered", 1, "i-k-j: every inner access is unit-stride, so lines are used whole",
-     row_split<reordered_matmul>},
-    {"tiled", 2, "cache blocking: a block of B is reused from L1 by a block of C held in L2",
-     row_split<tiled_matmul>},
-    {"register_blocked", 3,
-     "an 8 x 32 tile of C kept in registers over a slice of k, in plain C++ the "
-     "compiler vectorizes",
-     row_split<register_blocked_matmul>},
-    {"packed", 4,
-     "five loops around a register-blocked micro-kernel, A and B packed into "
-     "contiguous panels sized for L2 and L1",
-     row_split<packed_matmul>},
-    {"parallel", 5,
-     "C cut into a column band per core: each core packs its own slice of B into its "
-     "own L2 and runs rung 4 there, with no barrier",
-     parallel_matmul},
-};
+    LOCALITY_MATMUL_LADDER(LOCALITY_ENTRY_SERIAL, LOCALITY_ENTRY_THREADED)};
 
 }  // namespace
 
@@ -40,22 +82,6 @@ const MatmulVariant* find_matmul_variant(std::string_view name) {
     if (v.name == name) return &v;
   }
   return nullptr;
-}
-
-void split_rows(SerialMatmulFn kernel, ConstView<float> a, ConstView<float> b, View<float> c,
-                int threads) {
-  const std::ptrdiff_t m = a.rows();
-  const int team = static_cast<int>(std::min<std::ptrdiff_t>(threads, m));
-  if (team <= 1) {
-    kernel(a, b, c);
-    return;
-  }
-#pragma omp parallel num_threads(team)
-  {
-    const std::ptrdiff_t t = omp_get_thread_num(), nt = omp_get_num_threads();
-    const std::ptrdiff_t i0 = m * t / nt, i1 = m * (t + 1) / nt;
-    if (i1 > i0) kernel(a.block(i0, 0, i1 - i0, a.cols()), b, c.block(i0, 0, i1 - i0, c.cols()));
-  }
 }
 
 }  // namespace cpu

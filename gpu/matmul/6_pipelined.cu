@@ -29,13 +29,14 @@
 //   Speed, the gap to cuBLAS and what was tried: docs/gpu-matmul.md.
 #include "../cuda_check.cuh"
 #include "locality/gpu.hpp"
+#include "pipelined_width.hpp"
 #include "rungs.cuh"
 
 namespace locality::gpu {
 namespace {
 
 // Blocks are 128 rows by kBN = 128 or 256 columns (see pipelined_tile_width).
-constexpr int kBM = 128, kBK = 16, kStages = 3;
+constexpr int kBM = kPipelinedRows, kBK = 16, kStages = 3;
 constexpr int kWM = 64, kWN = 64;                           // warp tile
 constexpr int kTM = 16, kTN = 8;                            // thread tile
 constexpr int kLanesN = kWN / kTN, kLanesM = 32 / kLanesN;  // 8 x 4 lanes
@@ -49,7 +50,7 @@ struct Tile {
   static constexpr int kBlocksPerSm = 256 / kThreads;              // for the register budget
   static constexpr int kBStage = kBK * kBN;
   static constexpr int kSmemBytes = kStages * (kAStage + kBStage) * static_cast<int>(sizeof(float));
-  static constexpr int kARowStep = kThreads / kBK;                 // A rows one copy covers
+  static constexpr int kARowStep = kThreads / kBK;  // A rows one copy covers
   static_assert(kThreads % kBK == 0 && kBM % kARowStep == 0);
   static_assert((kBK * kBN / 4) % kThreads == 0 && kTM % 4 == 0 && kTN % 4 == 0);
 };
@@ -245,16 +246,6 @@ int sm_count() {
 }
 
 }  // namespace
-
-int pipelined_tile_width(int m, int n, int sms) {
-  // The busiest SM's share, in columns of 128-row tiles, with blocks dealt
-  // out evenly: a 128 x 256 block is one SM's whole load, two 128 x 128
-  // blocks share one.
-  const auto busiest = [&](int width) {
-    return ceil_div(ceil_div(m, kBM) * ceil_div(n, width), sms) * width;
-  };
-  return busiest(256) <= busiest(128) ? 256 : 128;
-}
 
 void pipelined_matmul(const float* a, const float* b, float* c, int m, int n, int k) {
   if (pipelined_tile_width(m, n, sm_count()) == 256) {

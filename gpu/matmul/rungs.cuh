@@ -1,17 +1,9 @@
-// The GPU matmul rungs (one .cu each) and what rungs 4 and 5 share.
+// What the GPU matmul rungs share (registry.cu lists the rungs themselves).
 #pragma once
 
 #include <cuda_runtime.h>
 
 namespace locality::gpu {
-
-void naive_matmul(const float* a, const float* b, float* c, int m, int n, int k);
-void coalesced_matmul(const float* a, const float* b, float* c, int m, int n, int k);
-void smem_tiled_matmul(const float* a, const float* b, float* c, int m, int n, int k);
-void register_1d_matmul(const float* a, const float* b, float* c, int m, int n, int k);
-void register_2d_matmul(const float* a, const float* b, float* c, int m, int n, int k);
-void warp_tiled_matmul(const float* a, const float* b, float* c, int m, int n, int k);
-void pipelined_matmul(const float* a, const float* b, float* c, int m, int n, int k);
 
 // Four consecutive floats of one row, row[col .. col + 3], zero past `cols`
 // (or everywhere when the row itself is outside the matrix). With kVec the
@@ -49,7 +41,9 @@ __device__ __forceinline__ void store4(float* row, bool row_ok, int col, int col
 
 // 128-bit paths need every row of A and B to start 16-byte aligned.
 inline bool vector_ok(const float* a, const float* b, const float* c, int n, int k) {
-  const auto aligned = [](const void* p) { return reinterpret_cast<unsigned long long>(p) % 16 == 0; };
+  const auto aligned = [](const void* p) {
+    return reinterpret_cast<unsigned long long>(p) % 16 == 0;
+  };
   return n % 4 == 0 && k % 4 == 0 && aligned(a) && aligned(b) && aligned(c);
 }
 

@@ -32,6 +32,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <span>
 #include <string_view>
@@ -76,6 +77,7 @@ struct AttentionVariant {
   std::string_view lesson;  // one sentence: the locality this rung adds
   AttentionFn run;
   AttentionWorkspaceFn workspace_floats;
+  std::int64_t largest_timed;  // longest sequence the benchmarks time it at
 };
 
 // Throws ShapeError for a malformed shape (negative sizes, seq_kv < 1,

@@ -57,11 +57,6 @@ struct GpuMatmulVariant {
 std::span<const GpuMatmulVariant> matmul_variants();
 const GpuMatmulVariant* find_matmul_variant(std::string_view name);
 
-// Rung 6 (pipelined) runs 128-row blocks 256 or 128 columns wide; this is
-// the width it takes for an m x n product on a device with `sms`
-// multiprocessors (the one whose busiest SM has the least work, 256 on a tie).
-int pipelined_tile_width(int m, int n, int sms);
-
 // C = A * B on the device for host views (any leading dimensions): checks the
 // shapes as matmul() does, copies A and B over, runs the rung, copies C back.
 // Throws ShapeError for mismatched shapes, GpuError without a usable device.

@@ -10,6 +10,7 @@
 // of both signs meet) in the same row or column. Subnormals are not flushed.
 #pragma once
 
+#include <cstdint>
 #include <span>
 #include <string_view>
 
@@ -26,6 +27,7 @@ struct MatmulVariant {
   int rung;                 // position on the ladder, 0 = naive
   std::string_view lesson;  // one sentence: the locality this rung adds
   MatmulFn run;
+  std::int64_t largest_timed;  // largest square size the benchmarks time it at
 };
 
 // Throws ShapeError unless A is m x k, B is k x n and C is m x n; the message
@@ -48,27 +50,6 @@ std::span<const MatmulVariant> matmul_variants();
 
 // The variant named `name`, or nullptr.
 const MatmulVariant* find_matmul_variant(std::string_view name);
-
-// Runs a single-threaded kernel on `threads` OpenMP threads by giving each a
-// contiguous slab of C's rows (and the matching rows of A). Every thread
-// reads all of B. This is the parallelism any rung gets for free; the
-// parallel rung does better by sharing work that this split repeats.
-using SerialMatmulFn = void (*)(ConstView<float> a, ConstView<float> b, View<float> c);
-void split_rows(SerialMatmulFn kernel, ConstView<float> a, ConstView<float> b, View<float> c,
-                int threads);
-
-template <SerialMatmulFn Kernel>
-void row_split(ConstView<float> a, ConstView<float> b, View<float> c, int threads) {
-  split_rows(Kernel, a, b, c, threads);
-}
-
-// The rungs (one file each under cpu/matmul/).
-void naive_matmul(ConstView<float> a, ConstView<float> b, View<float> c);
-void reordered_matmul(ConstView<float> a, ConstView<float> b, View<float> c);
-void tiled_matmul(ConstView<float> a, ConstView<float> b, View<float> c);
-void register_blocked_matmul(ConstView<float> a, ConstView<float> b, View<float> c);
-void packed_matmul(ConstView<float> a, ConstView<float> b, View<float> c);
-void parallel_matmul(ConstView<float> a, ConstView<float> b, View<float> c, int threads);
 
 }  // namespace cpu
 }  // namespace locality

@@ -51,12 +51,11 @@ double matmul_error_factor(std::ptrdiff_t k);
 // o_c = sum_j p_j v_jc. Every rung computes, in float, some arrangement of:
 // the dot products (Higham's bound again: |error| <= gamma_{d+2} a_j, with
 // a_j = |scale| |q_i| . |k_j|, two extra roundings for folding the scale and
-// log2(e) in, and d denorm_min for products that underflow), the exponent s_j - max (error <= 2u |s_j - max| <= 4u M, where
-// M = max_j |s_j|), at most one rescaling of the running sums per key (each
-// an exponential of relative error E = kExp2MaxRelError plus a product, and
-// arguments whose errors sum to at most 2u M), and the sums over n keys
-// (gamma_{n+2}, with the final division). So each weight's exponent is off
-// by at most
+// log2(e) in, and d denorm_min for products that underflow), the exponent s_j - max (error <= 2u
+// |s_j - max| <= 4u M, where M = max_j |s_j|), at most one rescaling of the running sums per key
+// (each an exponential of relative error E = kExp2MaxRelError plus a product, and arguments whose
+// errors sum to at most 2u M), and the sums over n keys (gamma_{n+2}, with the final division). So
+// each weight's exponent is off by at most
 //   rho_j = gamma_{d+2} a_j + d denorm_min + 6u M + (n + 2)(E + 2u)
 // (natural-log units), its value by a factor within exp(+-rho_j), and
 //   |o_c - exact| <= sum_j p_j |v_jc| (phi_j + g) + |o_c| (phibar + g) / (1 - phibar - g)

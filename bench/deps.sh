@@ -6,6 +6,7 @@ set -euo pipefail
 LOCALITY_PACKAGES=(
   build-essential cmake git python3
   libeigen3-dev libbenchmark-dev libgtest-dev   # the reference, the timer, the tests
+  libcli11-dev                                  # the locality driver's command line
   libdnnl-dev libopenblas-dev                   # the peers beside the ladder
   valgrind python3-matplotlib                   # cache counts (cachegrind) and plots
   libbenchmark-tools python3-scipy              # Google Benchmark's compare.py and its U test

@@ -1,4 +1,6 @@
 // locality: list the rungs, or run one once (or a few times) and check it.
+// The command line is CLI11's (bench/run_request.cpp); `locality --help`, and
+// --help at every level, print it:
 //
 //   locality list
 //   locality run matmul <variant> [--size N | --m M --n N --k K] [--threads T]
@@ -31,15 +33,6 @@
 
 namespace locality::cli {
 namespace {
-
-constexpr const char* kUsage =
-    "usage: locality list\n"
-    "       locality run matmul <variant> [--size N | --m M --n N --k K] [--threads T]\n"
-    "                                     [--repeat R] [--no-verify] [--device cpu|gpu]\n"
-    "       locality run attention <variant> [--batch B] [--heads H]\n"
-    "                                        [--seq N | --seq-q N --seq-kv N] [--head-dim D]\n"
-    "                                        [--causal] [--scale S] [--threads T] [--repeat R]\n"
-    "                                        [--no-verify] [--device cpu]\n";
 
 int list() {
   std::printf("%-10s %-5s %-16s %-6s %s\n", "family", "rung", "variant", "device", "lesson");
@@ -152,8 +145,7 @@ Job gpu_matmul_job(const RunRequest& req) {
   return job;
 }
 
-int run(const std::vector<std::string>& args) {
-  const RunRequest req = parse_run(args);
+int run(const RunRequest& req) {
   require_memory(req.bytes, req.attention ? "this attention" : "this product");
   Job job = req.gpu_matmul ? gpu_matmul_job(req)
             : req.matmul   ? matmul_job(req)
@@ -200,24 +192,16 @@ int run(const std::vector<std::string>& args) {
 
 int main(int argc, char** argv) {
   using namespace locality::cli;
-  const std::vector<std::string> args(argv + 1, argv + argc);
   try {
-    // --help anywhere (locality run --help, locality run matmul --help) is the usage, exit 0.
-    const auto is_help = [](const std::string& a) { return a == "--help" || a == "-h"; };
-    if ((!args.empty() && args[0] == "help") || std::any_of(args.begin(), args.end(), is_help)) {
-      std::fputs(kUsage, stdout);
+    const Command command = parse_command({argv + 1, argv + argc});
+    if (!command.help.empty()) {
+      std::fputs(command.help.c_str(), stdout);
+      // No command at all: the usage on stdout, and stderr keeps its promise of one line.
+      if (command.usage_error) throw UsageError{"no command given (the usage is above)"};
       return 0;
     }
-    if (args.empty()) {  // the usage on stdout; stderr keeps its promise of one line
-      std::fputs(kUsage, stdout);
-      throw UsageError{"no command given (the usage is above)"};
-    }
-    if (args[0] == "list") {
-      if (args.size() > 1) throw UsageError{"list: unexpected argument '" + args[1] + "'"};
-      return list();
-    }
-    if (args[0] == "run") return run({args.begin() + 1, args.end()});
-    throw UsageError{"unknown command '" + args[0] + "' (known: list, run)"};
+    if (command.list) return list();
+    return run(*command.run);
   } catch (const UsageError& e) {
     std::fprintf(stderr, "locality: %s\n", e.message.c_str());
     return 2;

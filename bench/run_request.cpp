@@ -1,9 +1,9 @@
 #include "run_request.hpp"
 
+#include <CLI/CLI.hpp>
+#include <cstdint>
 #include <initializer_list>
 #include <string>
-#include <string_view>
-#include <utility>
 #include <vector>
 
 #include "cli_args.hpp"
@@ -12,92 +12,96 @@
 namespace locality::cli {
 namespace {
 
-std::string value_of(const std::string& flag, const std::vector<std::string>& args,
-                     std::size_t& i) {
-  if (i + 1 >= args.size()) throw UsageError{"run: " + flag + " needs a value"};
-  return args[++i];
+// A CLI11 check: a whole number in [lo, hi], refused with the tools' own words.
+CLI::Validator whole(std::int64_t lo, std::int64_t hi) {
+  return CLI::Validator(
+      [lo, hi](std::string& text) {
+        try {
+          parse_int(text, lo, hi, "the value");
+          return std::string();
+        } catch (const UsageError& e) {
+          return e.message;
+        }
+      },
+      "INT in " + std::to_string(lo) + ".." + std::to_string(hi));
 }
 
-// Each setting is given at most once: a flag repeated, or two flags for the
-// same setting (--seq after --seq-q, --m after --size), is refused, naming both,
-// rather than the last one winning silently.
-class Settings {
- public:
-  void claim(const std::string& flag, std::initializer_list<std::string_view> settings) {
-    for (std::string_view setting : settings) {
-      for (const auto& [owned, by] : owners_) {
-        if (owned != setting) continue;
-        throw UsageError{by == flag ? "run: " + flag + " is given twice"
-                                    : "run: " + flag + " conflicts with " + by + " (both set " +
-                                          std::string(setting) + ")"};
-      }
-    }
-    for (std::string_view setting : settings) owners_.emplace_back(setting, flag);
-  }
+// A CLI11 check: a finite decimal number.
+CLI::Validator finite() {
+  return CLI::Validator(
+      [](std::string& text) {
+        try {
+          parse_float(text, "the value");
+          return std::string();
+        } catch (const UsageError& e) {
+          return e.message;
+        }
+      },
+      "NUMBER");
+}
 
- private:
-  std::vector<std::pair<std::string, std::string>> owners_;
+// Every flag may be given once: a second --causal is refused like a second --size.
+CLI::Option* once(CLI::Option* option) {
+  return option->multi_option_policy(CLI::MultiOptionPolicy::Throw);
+}
+
+// The options both families share.
+struct Common {
+  int threads = 1;
+  std::int64_t repeat = 1;
+  bool no_verify = false;
+  std::string device = "cpu";
 };
 
-// The flags both families share; returns false for a flag it does not know.
-bool parse_common(const std::string& flag, const std::vector<std::string>& args, std::size_t& i,
-                  RunRequest& req, Settings& seen) {
-  if (flag == "--no-verify" || flag == "--threads" || flag == "--repeat" || flag == "--device") {
-    seen.claim(flag, {flag});
-  }
-  if (flag == "--no-verify") {
-    req.verify = false;
-  } else if (flag == "--threads") {
-    req.threads = static_cast<int>(parse_int(value_of(flag, args, i), 1, kMaxThreads, "--threads"));
-  } else if (flag == "--repeat") {
-    req.repeat = parse_int(value_of(flag, args, i), 0, 1'000'000, "--repeat");
-  } else if (flag == "--device") {
-    const std::string device = value_of(flag, args, i);
-    const bool known = device == "cpu" || (device == "gpu" && args[0] == "matmul");
-    if (!known) {
-      throw UsageError{"run: device '" + device + "' has no " + args[0] + " ladder (known: cpu" +
-                       (args[0] == "matmul" ? ", gpu)" : ")")};
-    }
-    req.gpu = device == "gpu";
-  } else {
-    return false;
-  }
-  return true;
+void add_common(CLI::App& family, Common& c, std::vector<std::string> devices) {
+  once(family.add_option("--threads", c.threads, "OpenMP threads")->check(whole(1, kMaxThreads)));
+  once(family.add_option("--repeat", c.repeat, "calls to time (0: build the inputs only)")
+           ->check(whole(0, 1'000'000)));
+  once(family.add_flag("--no-verify", c.no_verify, "skip the check against Eigen"));
+  once(family.add_option("--device", c.device, "where the ladder runs")
+           ->check(CLI::IsMember(std::move(devices))));
 }
 
-void parse_matmul(const std::vector<std::string>& args, RunRequest& req) {
-  if (args.size() < 2) throw UsageError{"run matmul: missing variant (see: locality list)"};
-  Settings seen;
-  for (std::size_t i = 2; i < args.size(); ++i) {
-    const std::string& flag = args[i];
-    if (parse_common(flag, args, i, req, seen)) continue;
-    if (flag == "--size") seen.claim(flag, {"m", "n", "k"});
-    if (flag == "--m" || flag == "--n" || flag == "--k") seen.claim(flag, {flag.substr(2)});
-    if (flag == "--size") {
-      req.m = req.n = req.k = parse_int(value_of(flag, args, i), 1, kMaxDimension, "--size");
-    } else if (flag == "--m") {
-      req.m = parse_int(value_of(flag, args, i), 1, kMaxDimension, "--m");
-    } else if (flag == "--n") {
-      req.n = parse_int(value_of(flag, args, i), 1, kMaxDimension, "--n");
-    } else if (flag == "--k") {
-      req.k = parse_int(value_of(flag, args, i), 1, kMaxDimension, "--k");
-    } else {
-      throw UsageError{"run: unknown flag '" + flag + "'"};
-    }
-  }
-  // The variant is looked up in the ladder of the device asked for; a build
-  // without CUDA has no GPU ladder, and says so rather than "unknown variant".
+// Fills what both families share into the request.
+void apply_common(const Common& c, RunRequest& req) {
+  req.threads = c.threads;
+  req.repeat = c.repeat;
+  req.verify = !c.no_verify;
+  req.gpu = c.device == "gpu";
+}
+
+struct MatmulArgs {
+  std::string variant;
+  std::int64_t size = 0, m = 512, n = 512, k = 512;
+  Common common;
+};
+
+struct AttentionArgs {
+  std::string variant;
+  std::int64_t batch = 1, heads = 1, seq = 0, seq_q = 1024, seq_kv = 1024, head_dim = 64;
+  bool causal = false;
+  double scale = 0.0;
+  Common common;
+};
+
+void finish_matmul(MatmulArgs& a, CLI::App& app, RunRequest& req) {
+  apply_common(a.common, req);
+  if (app.count("--size")) a.m = a.n = a.k = a.size;
+  req.m = a.m;
+  req.n = a.n;
+  req.k = a.k;
+  // A build without CUDA has no GPU ladder, and says so rather than "unknown variant".
   if (req.gpu && gpu::matmul_variants().empty()) {
     throw UsageError{"run matmul --device gpu: " + gpu::query_device().reason};
   }
   if (req.gpu) {
-    req.gpu_matmul = gpu::find_matmul_variant(args[1]);
+    req.gpu_matmul = gpu::find_matmul_variant(a.variant);
   } else {
-    req.matmul = cpu::find_matmul_variant(args[1]);
+    req.matmul = cpu::find_matmul_variant(a.variant);
   }
   if (!req.matmul && !req.gpu_matmul) {
     throw UsageError{"run matmul: unknown " + std::string(req.gpu ? "GPU " : "") + "variant '" +
-                     args[1] + "' (see: locality list)"};
+                     a.variant + "' (see: locality list)"};
   }
   if (req.gpu && !gpu::fits_32bit_indexing(req.m, req.n, req.k)) {
     throw UsageError{"run matmul --device gpu: a matrix has more than 2^31 - 1 elements"};
@@ -105,45 +109,17 @@ void parse_matmul(const std::vector<std::string>& args, RunRequest& req) {
   req.bytes = matmul_bytes(req.m, req.n, req.k, req.verify);
 }
 
-void parse_attention(const std::vector<std::string>& args, RunRequest& req) {
-  if (args.size() < 2) throw UsageError{"run attention: missing variant (see: locality list)"};
-  req.attention = cpu::find_attention_variant(args[1]);
+void finish_attention(AttentionArgs& a, CLI::App& app, RunRequest& req) {
+  apply_common(a.common, req);
+  req.attention = cpu::find_attention_variant(a.variant);
   if (!req.attention) {
-    throw UsageError{"run attention: unknown variant '" + args[1] + "' (see: locality list)"};
+    throw UsageError{"run attention: unknown variant '" + a.variant + "' (see: locality list)"};
   }
+  if (app.count("--seq")) a.seq_q = a.seq_kv = a.seq;
   AttentionShape& shape = req.shape;
-  Settings seen;
-  for (std::size_t i = 2; i < args.size(); ++i) {
-    const std::string& flag = args[i];
-    if (parse_common(flag, args, i, req, seen)) continue;
-    if (flag == "--seq") {
-      seen.claim(flag, {"seq_q", "seq_kv"});
-    } else if (flag == "--seq-q" || flag == "--seq-kv") {
-      seen.claim(flag, {flag == "--seq-q" ? "seq_q" : "seq_kv"});
-    } else if (flag == "--causal" || flag == "--batch" || flag == "--heads" ||
-               flag == "--head-dim" || flag == "--scale") {
-      seen.claim(flag, {flag});
-    }
-    if (flag == "--causal") {
-      req.options.causal = true;
-    } else if (flag == "--batch") {
-      shape.batch = parse_int(value_of(flag, args, i), 1, kMaxDimension, "--batch");
-    } else if (flag == "--heads") {
-      shape.heads = parse_int(value_of(flag, args, i), 1, kMaxDimension, "--heads");
-    } else if (flag == "--seq") {
-      shape.seq_q = shape.seq_kv = parse_int(value_of(flag, args, i), 1, kMaxDimension, "--seq");
-    } else if (flag == "--seq-q") {
-      shape.seq_q = parse_int(value_of(flag, args, i), 1, kMaxDimension, "--seq-q");
-    } else if (flag == "--seq-kv") {
-      shape.seq_kv = parse_int(value_of(flag, args, i), 1, kMaxDimension, "--seq-kv");
-    } else if (flag == "--head-dim") {
-      shape.head_dim = parse_int(value_of(flag, args, i), 1, kMaxHeadDim, "--head-dim");
-    } else if (flag == "--scale") {
-      req.options.scale = parse_float(value_of(flag, args, i), "--scale");
-    } else {
-      throw UsageError{"run: unknown flag '" + flag + "'"};
-    }
-  }
+  shape = {a.batch, a.heads, a.seq_q, a.seq_kv, a.head_dim};
+  req.options.causal = a.causal;
+  if (app.count("--scale")) req.options.scale = static_cast<float>(a.scale);
   const char* what = "the buffers of this attention problem";
   const auto u = [](std::int64_t x) { return static_cast<std::uint64_t>(x); };
   const std::uint64_t heads = checked_mul(u(shape.batch), u(shape.heads), what);
@@ -166,17 +142,90 @@ void parse_attention(const std::vector<std::string>& args, RunRequest& req) {
 
 }  // namespace
 
-RunRequest parse_run(const std::vector<std::string>& args) {
-  if (args.empty()) throw UsageError{"run: missing family (try: locality run matmul packed)"};
-  RunRequest req;
-  if (args[0] == "matmul") {
-    parse_matmul(args, req);
-  } else if (args[0] == "attention") {
-    parse_attention(args, req);
-  } else {
-    throw UsageError{"run: unknown family '" + args[0] + "' (known: matmul, attention)"};
+Command parse_command(const std::vector<std::string>& args) {
+  CLI::App app{
+      "Cache-aware kernels, rung by rung: list the ladders, or run one rung once "
+      "(or a few times), time it and check it against Eigen.",
+      "locality"};
+  app.set_help_flag("-h,--help", "this help, at every level");
+  CLI::App* list = app.add_subcommand("list", "every rung of every ladder, with its lesson");
+  CLI::App* run = app.add_subcommand(
+      "run", "run one rung on one shape: exit 0 ok, 1 wrong result, 2 bad input");
+
+  MatmulArgs mm;
+  CLI::App* matmul = run->add_subcommand("matmul", "C = A B, float32, row-major");
+  matmul->add_option("variant", mm.variant, "a rung of the matmul ladder")->required();
+  CLI::Option* size =
+      once(matmul->add_option("--size", mm.size, "m = n = k")->check(whole(1, kMaxDimension)));
+  for (auto [flag, value] : {std::pair{"--m", &mm.m}, {"--n", &mm.n}, {"--k", &mm.k}}) {
+    once(matmul->add_option(flag, *value, "this dimension alone")->check(whole(1, kMaxDimension)))
+        ->excludes(size);
   }
-  return req;
+  add_common(*matmul, mm.common, {"cpu", "gpu"});
+
+  AttentionArgs at;
+  CLI::App* attention = run->add_subcommand(
+      "attention", "O = softmax(Q K^T * scale) V over [batch, heads, seq, head_dim], float32");
+  attention->add_option("variant", at.variant, "a rung of the attention ladder")->required();
+  once(attention->add_option("--batch", at.batch)->check(whole(1, kMaxDimension)));
+  once(attention->add_option("--heads", at.heads)->check(whole(1, kMaxDimension)));
+  CLI::Option* seq = once(
+      attention->add_option("--seq", at.seq, "seq_q = seq_kv")->check(whole(1, kMaxDimension)));
+  once(attention->add_option("--seq-q", at.seq_q)->check(whole(1, kMaxDimension)))->excludes(seq);
+  once(attention->add_option("--seq-kv", at.seq_kv)->check(whole(1, kMaxDimension)))->excludes(seq);
+  once(attention->add_option("--head-dim", at.head_dim)->check(whole(1, kMaxHeadDim)));
+  once(attention->add_flag("--causal", at.causal, "query i sees keys 0..i (top-left)"));
+  once(attention->add_option("--scale", at.scale, "default 1/sqrt(head_dim)")->check(finite()));
+  add_common(*attention, at.common, {"cpu"});
+
+  // A mistyped command or family is named as such (CLI11 would only say that
+  // an argument was not expected).
+  const auto unknown = [&](std::size_t i, std::initializer_list<const char*> known,
+                           const char* what) {
+    if (args.size() <= i || args[i].empty() || args[i][0] == '-') return;
+    for (const char* k : known) {
+      if (args[i] == k) return;
+    }
+    throw UsageError{std::string(i ? "run: " : "") + "unknown " + what + " '" + args[i] +
+                     "' (known: " + *known.begin() + ", " + *(known.begin() + 1) + ")"};
+  };
+  unknown(0, {"list", "run"}, "command");
+  if (!args.empty() && args[0] == "run") unknown(1, {"matmul", "attention"}, "family");
+
+  Command command;
+  try {
+    std::vector<const char*> argv{"locality"};
+    for (const std::string& arg : args) argv.push_back(arg.c_str());
+    app.parse(static_cast<int>(argv.size()), argv.data());
+  } catch (const CLI::CallForHelp&) {
+    command.help = app.help();
+    return command;
+  } catch (const CLI::ParseError& e) {
+    throw UsageError{(run->parsed() ? "run: " : "") + std::string(e.what())};
+  }
+  if (list->parsed()) {
+    command.list = true;
+  } else if (matmul->parsed()) {
+    command.run.emplace();
+    finish_matmul(mm, *matmul, *command.run);
+  } else if (attention->parsed()) {
+    command.run.emplace();
+    finish_attention(at, *attention, *command.run);
+  } else if (run->parsed()) {
+    throw UsageError{"run: missing family (try: locality run matmul packed)"};
+  } else {
+    command.help = app.help();
+    command.usage_error = true;
+  }
+  return command;
+}
+
+RunRequest parse_run(const std::vector<std::string>& args) {
+  std::vector<std::string> all{"run"};
+  all.insert(all.end(), args.begin(), args.end());
+  Command command = parse_command(all);
+  if (!command.run) throw UsageError{"run: --help asks for the usage, not a run"};
+  return *command.run;
 }
 
 }  // namespace locality::cli

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <cstdint>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -27,6 +28,13 @@ inline std::vector<std::ptrdiff_t> spread_rows(std::ptrdiff_t total, std::ptrdif
     rows.push_back(count == 1 ? 0 : r * (total - 1) / (count - 1));
   }
   return rows;
+}
+
+// Rows of an m x n x k product's C the check before timing looks at: all of
+// them up to 2^27 multiply-adds, else 64 spread over C.
+inline std::vector<std::ptrdiff_t> matmul_rows_to_check(std::int64_t m, std::int64_t n,
+                                                        std::int64_t k) {
+  return spread_rows(m, m * n * k <= (std::int64_t{1} << 27) ? m : 64);
 }
 
 class CheckOnce {

@@ -9,6 +9,8 @@
 #include <sstream>
 #include <vector>
 
+#include "check_element.hpp"
+
 namespace locality {
 namespace {
 
@@ -58,26 +60,13 @@ VerifyResult verify_matmul_rows(ConstView<float> a, ConstView<float> b, ConstVie
     for (std::ptrdiff_t j = 0; j < c.cols(); ++j) {
       const double got = c(i, j), want = reference(j);
       const double bound = factor * magnitude(j) + underflow;
-      const double error = std::abs(got - want);
-      bool good;
-      if (!std::isfinite(want)) {
-        good = std::isnan(want) ? std::isnan(got) : got == want;
-      } else {
-        good = error <= bound;  // false when got is NaN
-        if (good) {
-          result.max_error = std::max(result.max_error, error);
-          result.max_bound_ratio = std::max(result.max_bound_ratio, error / bound);
-        }
-      }
-      if (!good && result.ok) {
-        result.ok = false;
-        result.max_error = result.max_bound_ratio = std::numeric_limits<double>::infinity();
+      check_element(result, got, want, bound, [&](double error) {
         std::ostringstream out;
         out.precision(9);
         out << "C(" << i << "," << j << ") = " << got << ", reference " << want << " (error "
             << error << ", bound " << bound << ", k = " << k << ")";
-        result.message = out.str();
-      }
+        return out.str();
+      });
     }
   }
   return result;

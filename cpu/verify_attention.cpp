@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "check_element.hpp"
 #include "locality/verify.hpp"
 
 namespace locality {
@@ -92,31 +93,18 @@ VerifyResult verify_attention_rows(const AttentionShape& shape, std::span<const 
     for (std::ptrdiff_t c = 0; c < d; ++c) {
       const double got = oi[c], want = out[c];
       const double bound =
-          denom > 0.0 ? numer[c] + std::abs(want) * (phibar + g) / denom + 2 * uf * std::abs(want) +
-                            static_cast<double>(n) * std::ldexp(1.0, -125) * vmax[c] +
-                            subnormal_floor
-                      : std::numeric_limits<double>::infinity();
-      const double error = std::abs(got - want);
-      bool good;
-      if (!std::isfinite(want)) {
-        good = std::isnan(want) ? std::isnan(got) : got == want;
-      } else {
-        good = error <= bound;  // false when got is NaN
-        if (good && bound > 0.0) {
-          result.max_error = std::max(result.max_error, error);
-          result.max_bound_ratio = std::max(result.max_bound_ratio, error / bound);
-        }
-      }
-      if (!good && result.ok) {
-        result.ok = false;
-        result.max_error = result.max_bound_ratio = std::numeric_limits<double>::infinity();
+          denom > 0.0
+              ? numer[c] + std::abs(want) * (phibar + g) / denom + 2 * uf * std::abs(want) +
+                    static_cast<double>(n) * std::ldexp(1.0, -125) * vmax[c] + subnormal_floor
+              : std::numeric_limits<double>::infinity();
+      check_element(result, got, want, bound, [&](double error) {
         std::ostringstream msg;
         msg.precision(9);
         msg << "O[head " << head << ", row " << i << ", dim " << c << "] = " << got
             << ", reference " << want << " (error " << error << ", bound " << bound << ", keys "
             << n << ")";
-        result.message = msg.str();
-      }
+        return msg.str();
+      });
     }
   }
   return result;

@@ -1,0 +1,138 @@
+// The CUDA matmul ladder's benchmarks (part of locality_bench): every rung
+// and cuBLAS on each shape, timed with CUDA events after an L2 flush.
+#include "gpu_bench.hpp"
+
+#include <benchmark/benchmark.h>
+
+#include <algorithm>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "check_once.hpp"
+#include "cli_args.hpp"
+#include "locality/gpu.hpp"
+#include "locality/verify.hpp"
+
+namespace locality::bench {
+namespace {
+
+// gpu/matmul/<variant>/<m>x<n>x<k>: square sizes, and shapes that are
+// neither square nor multiples of the tiles.
+struct GpuShape {
+  int m, n, k;
+};
+const std::vector<GpuShape> kGpuShapes{{256, 256, 256},    {512, 512, 512},    {1024, 1024, 1024},
+                                       {2048, 2048, 2048}, {4096, 4096, 4096}, {8192, 8192, 8192},
+                                       {4096, 8192, 1024}, {8192, 1024, 8192}, {3001, 4099, 2053}};
+
+// One problem per shape, kept for all the benchmarks at that shape (the
+// inputs take a while to make at 8192), with cuBLAS's time on it, measured
+// once (the median of 5 calls) for every rung's `cublas_fraction`.
+struct GpuProblem {
+  std::unique_ptr<gpu::MatmulBench> bench;
+  double cublas_ms = 0.0;
+};
+
+std::map<std::tuple<int, int, int>, GpuProblem>& gpu_problems() {
+  static std::map<std::tuple<int, int, int>, GpuProblem> problems;
+  return problems;
+}
+
+GpuProblem& gpu_problem(const GpuShape& s) {
+  GpuProblem& p = gpu_problems()[{s.m, s.n, s.k}];
+  if (!p.bench) {
+    p.bench = std::make_unique<gpu::MatmulBench>(s.m, s.n, s.k);
+    std::vector<double> ms;
+    for (int i = 0; i < 5; ++i) ms.push_back(p.bench->time_cublas_ms());
+    std::sort(ms.begin(), ms.end());
+    p.cublas_ms = ms[2];
+  }
+  return p;
+}
+
+// A rung (or cuBLAS, when `variant` is null), timed with CUDA events around
+// each call after an L2 flush (manual time), checked before timing.
+void gpu_matmul_benchmark(benchmark::State& state, const std::string& name,
+                          const gpu::GpuMatmulVariant* variant, const GpuShape& s,
+                          std::atomic<bool>& failed) {
+  GpuProblem& problem = gpu_problem(s);
+  gpu::MatmulBench& bench = *problem.bench;
+  const auto call = [&] { return variant ? bench.time_ms(*variant) : bench.time_cublas_ms(); };
+  std::optional<VerifyResult> earlier = CheckOnce::earlier(name);
+  if (!earlier) {
+    const std::vector<std::ptrdiff_t> rows = matmul_rows_to_check(s.m, s.n, s.k);
+    earlier = variant ? bench.check(*variant, rows) : bench.check_cublas(rows);
+    CheckOnce::remember(name, *earlier);
+    call();  // warm-up
+  }
+  if (!earlier->ok) {
+    failed = true;
+    state.SkipWithError(("wrong result: " + earlier->message).c_str());
+    return;
+  }
+  double total_ms = 0.0;
+  for (auto _ : state) {
+    const double ms = call();
+    total_ms += ms;
+    state.SetIterationTime(ms * 1e-3);
+  }
+  const double flops = 2.0 * s.m * static_cast<double>(s.n) * s.k;
+  using benchmark::Counter;
+  state.counters["flops"] = Counter(flops, Counter::kIsIterationInvariantRate);
+  state.counters["cublas_fraction"] =
+      problem.cublas_ms / (total_ms / static_cast<double>(state.iterations()));
+  state.counters["max_error_over_bound"] = earlier->max_bound_ratio;
+  if (variant) state.counters["rung"] = variant->rung;
+}
+
+}  // namespace
+
+void release_gpu_problems() { gpu_problems().clear(); }
+
+void register_gpu_matmul(bool required, std::atomic<bool>& failed) {
+  const gpu::DeviceStatus status = gpu::query_device();
+  if (!status.available) {
+    if (required) throw cli::UsageError{"--locality_family=gpu: " + status.reason};
+    std::cerr << "locality_bench: GPU benchmarks not registered: " << status.reason << "\n";
+    return;
+  }
+  const gpu::DeviceInfo info = gpu::device_info();
+  benchmark::AddCustomContext("gpu_name", info.name);
+  benchmark::AddCustomContext("gpu_sm_count", std::to_string(info.sm_count));
+  benchmark::AddCustomContext("gpu_sm_clock_mhz", std::to_string(info.sm_clock_mhz));
+  benchmark::AddCustomContext("gpu_memory_clock_mhz", std::to_string(info.memory_clock_mhz));
+  benchmark::AddCustomContext("gpu_l2_bytes", std::to_string(info.l2_bytes));
+  benchmark::AddCustomContext("gpu_memory_bytes", std::to_string(info.memory_bytes));
+  benchmark::AddCustomContext("gpu_compute_capability", info.compute_capability);
+  benchmark::AddCustomContext("cuda_driver", info.driver_version);
+  benchmark::AddCustomContext("cuda_runtime", info.runtime_version);
+  benchmark::AddCustomContext("cublas_version", info.cublas_version);
+  std::vector<const gpu::GpuMatmulVariant*> entries;
+  for (const gpu::GpuMatmulVariant& v : gpu::matmul_variants()) entries.push_back(&v);
+  entries.push_back(nullptr);  // the cuBLAS peer
+  for (const GpuShape& s : kGpuShapes) {
+    for (const gpu::GpuMatmulVariant* v : entries) {
+      const std::string name = "gpu/matmul/" + std::string(v ? v->name : "cublas") + "/" +
+                               std::to_string(s.m) + "x" + std::to_string(s.n) + "x" +
+                               std::to_string(s.k);
+      benchmark::RegisterBenchmark(name.c_str(),
+                                   [name, v, s, &failed](benchmark::State& state) {
+                                     try {
+                                       gpu_matmul_benchmark(state, name, v, s, failed);
+                                     } catch (const std::exception& ex) {
+                                       failed = true;
+                                       state.SkipWithError(ex.what());
+                                     }
+                                   })
+          ->UseManualTime()
+          ->Unit(benchmark::kMillisecond);
+    }
+  }
+}
+
+}  // namespace locality::bench

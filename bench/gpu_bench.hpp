@@ -1,0 +1,18 @@
+// The CUDA matmul ladder's benchmarks (part of locality_bench).
+#pragma once
+
+#include <atomic>
+
+namespace locality::bench {
+
+// Registers gpu/matmul/<variant|cublas>/<m>x<n>x<k> for every GPU rung and
+// cuBLAS, where a device is present; without one, throws cli::UsageError
+// when `required` (--locality_family=gpu), else says why on stderr. A wrong
+// result sets `failed`.
+void register_gpu_matmul(bool required, std::atomic<bool>& failed);
+
+// Frees the device memory the benchmarks keep between runs (call before exit,
+// while CUDA is still up).
+void release_gpu_problems();
+
+}  // namespace locality::bench

@@ -138,21 +138,32 @@ def repetitions(doc, pattern, errors):
             yield b, name, match
 
 
+def medians(doc, pattern, key, counters):
+    """The one collect-and-median step of every table: for the benchmarks
+    `pattern` names, keyed by key(match), the median over repetitions of each
+    counter. Returns ([{key: median} per counter], errors, repetitions); a
+    benchmark lacking one of the counters is refused."""
+    samples = [{} for _ in counters]
+    errors, reps = [], set()
+    for b, name, match in repetitions(doc, pattern, errors):
+        reps.add(repetitions_of(b, name))
+        if any(c not in b for c in counters):
+            names = ", ".join(counters[:-1]) + (" or " if len(counters) > 1 else "") + counters[-1]
+            raise ReportError(f"benchmark {name} lacks a {names} counter")
+        for counter, values in zip(counters, samples):
+            values.setdefault(key(match), []).append(number(b[counter], f"{name} {counter}"))
+    return ([{k: statistics.median(v) for k, v in values.items()} for values in samples], errors,
+            max(reps, default=1))
+
+
 def collect(doc):
     """{(variant, n, threads): median GFLOP/s} and the same for peak_fraction."""
-    samples, fractions, errors, reps = {}, {}, [], set()
-    for b, name, match in repetitions(doc, NAME, errors):
-        key = (match["variant"], int(match["n"]), int(match["threads"]))
-        reps.add(repetitions_of(b, name))
-        if "flops" not in b or "peak_fraction" not in b:
-            raise ReportError(f"benchmark {name} has no flops or peak_fraction counter")
-        samples.setdefault(key, []).append(number(b["flops"], f"{name} flops") / 1e9)
-        fractions.setdefault(key, []).append(number(b["peak_fraction"], f"{name} peak_fraction"))
-    if not samples and not errors:
+    (flops, frac), errors, reps = medians(
+        doc, NAME, lambda m: (m["variant"], int(m["n"]), int(m["threads"])),
+        ["flops", "peak_fraction"])
+    if not flops and not errors:
         raise ReportError("no cpu/matmul benchmark in the file")
-    med = {k: statistics.median(v) for k, v in samples.items()}
-    frac = {k: statistics.median(v) for k, v in fractions.items()}
-    return med, frac, errors, max(reps, default=1)
+    return {k: v / 1e9 for k, v in flops.items()}, frac, errors, reps
 
 
 def family(doc):
@@ -168,19 +179,11 @@ def family(doc):
 
 def collect_attention(doc):
     """{(variant, seq, d, causal, threads): median GFLOP/s}, peak fractions, workspace bytes."""
-    samples, fractions, workspace, errors, reps = {}, {}, {}, [], set()
-    for b, name, m in repetitions(doc, ATTENTION, errors):
-        key = (m["variant"], int(m["sq"]), int(m["d"]), int(m["causal"]), int(m["threads"]))
-        reps.add(repetitions_of(b, name))
-        if any(c not in b for c in ("flops", "peak_fraction", "workspace_bytes")):
-            raise ReportError(f"benchmark {name} lacks a flops, peak_fraction or "
-                              "workspace_bytes counter")
-        samples.setdefault(key, []).append(number(b["flops"], f"{name} flops") / 1e9)
-        fractions.setdefault(key, []).append(number(b["peak_fraction"], f"{name} peak_fraction"))
-        workspace[key] = number(b["workspace_bytes"], f"{name} workspace_bytes")
-    med = {k: statistics.median(v) for k, v in samples.items()}
-    frac = {k: statistics.median(v) for k, v in fractions.items()}
-    return med, frac, workspace, errors, max(reps, default=1)
+    (flops, frac, workspace), errors, reps = medians(
+        doc, ATTENTION,
+        lambda m: (m["variant"], int(m["sq"]), int(m["d"]), int(m["causal"]), int(m["threads"])),
+        ["flops", "peak_fraction", "workspace_bytes"])
+    return {k: v / 1e9 for k, v in flops.items()}, frac, workspace, errors, reps
 
 
 def attention_tables(doc):
@@ -383,14 +386,9 @@ def write_plots(doc, which, outdir, profile):
 
 def gpu_tables(doc):
     """The CUDA ladder: GFLOP/s per shape, and each rung against cuBLAS (same run)."""
-    samples, errors, reps = {}, [], set()
-    for b, name, m in repetitions(doc, GPU, errors):
-        if "flops" not in b:
-            raise ReportError(f"benchmark {name} has no flops counter")
-        reps.add(repetitions_of(b, name))
-        key = (m["variant"], f"{m['m']}x{m['n']}x{m['k']}")
-        samples.setdefault(key, []).append(number(b["flops"], f"{name} flops") / 1e9)
-    med = {k: statistics.median(v) for k, v in samples.items()}
+    (flops,), errors, reps = medians(doc, GPU, lambda m: (m["variant"], f"{m['m']}x{m['n']}x{m['k']}"),
+                                     ["flops"])
+    med = {k: v / 1e9 for k, v in flops.items()}
     ctx = doc["context"]
     shapes = sorted({k[1] for k in med}, key=lambda x: [int(v) for v in x.split("x")])
     rungs, peers = ladder(doc, GPU, "gpu")
@@ -398,7 +396,7 @@ def gpu_tables(doc):
     out = [f"Measured on {text(ctx, 'gpu_name')} ({text(ctx, 'gpu_sm_count')} SMs, compute "
            f"capability {text(ctx, 'gpu_compute_capability')}), CUDA {text(ctx, 'cuda_runtime')}, "
            f"driver {text(ctx, 'cuda_driver')}, cuBLAS {text(ctx, 'cublas_version')}, commit "
-           f"{text(ctx, 'git_commit')}, {text(ctx, 'date')}. Medians of {max(reps, default=1)} "
+           f"{text(ctx, 'git_commit')}, {text(ctx, 'date')}. Medians of {reps} "
            "interleaved repetitions, CUDA events around each call after an L2 flush; cuBLAS is "
            "cublasSgemm in FP32 (pedantic math: no tensor cores).", "",
            "Against cuBLAS (rung / cublas, same run; m x n x k):", "",

@@ -103,37 +103,38 @@ __device__ __forceinline__ void load_fragment(float* out, const float* row, int 
   }
 }
 
-// kChecked: some tile is ragged (m not a multiple of 128, n of kBN, k of 16), so
-// every copy and store is bounds-checked; whole tiles skip the checks, whose
-// cost docs/gpu-matmul.md records. kVec: see the header.
+// One k-step's copies of a block's tiles into a slot of the shared-memory
+// ring, for one thread: A one float per copy per row, k fastest (coalesced
+// along A's rows, landing transposed); B 4 floats per copy along its rows (a
+// float per copy where n is not a multiple of 4). Checked, anything past the
+// matrix is zero-filled.
 template <int kBN, bool kChecked, bool kVec>
-__global__ void __launch_bounds__(Tile<kBN>::kThreads, Tile<kBN>::kBlocksPerSm)
-    pipelined_kernel(const float* __restrict__ a, const float* __restrict__ b,
-                     float* __restrict__ c, int m, int n, int k) {
-  constexpr int kThreads = Tile<kBN>::kThreads, kBStage = Tile<kBN>::kBStage;
-  constexpr int kARowStep = Tile<kBN>::kARowStep;
-  extern __shared__ __align__(16) float smem[];
-  float* const as_ring = smem;                      // [kStages][kBK][kAStride]: A^T
-  float* const bs_ring = smem + kStages * kAStage;  // [kStages][kBK][kBN]
+struct StepCopies {
+  static constexpr int kThreads = Tile<kBN>::kThreads, kBStage = Tile<kBN>::kBStage;
+  static constexpr int kARowStep = Tile<kBN>::kARowStep;
+  const float *a, *b;
+  int m, n, k, row0, col0;
+  float *as_ring, *bs_ring;
+  int tid, a_k, a_r;
+  const float* a_src;
 
-  // This block's tile: blocks walk down groups of kGroupM tile rows, so the
-  // ones resident together reuse each other's A rows and B columns in L2.
-  const int tiles_m = ceil_div(m, kBM), tiles_n = ceil_div(n, kBN);
-  const int per_group = kGroupM * tiles_n, group = blockIdx.x / per_group;
-  const int first_m = group * kGroupM, group_m = min(tiles_m - first_m, kGroupM);
-  const int in_group = blockIdx.x % per_group;
-  const int row0 = (first_m + in_group % group_m) * kBM, col0 = (in_group / group_m) * kBN;
+  __device__ __forceinline__ StepCopies(const float* a_, const float* b_, int m_, int n_, int k_,
+                                        int row0_, int col0_, float* as_ring_, float* bs_ring_)
+      : a(a_),
+        b(b_),
+        m(m_),
+        n(n_),
+        k(k_),
+        row0(row0_),
+        col0(col0_),
+        as_ring(as_ring_),
+        bs_ring(bs_ring_),
+        tid(threadIdx.x),
+        a_k(tid % kBK),
+        a_r(tid / kBK),
+        a_src(a + static_cast<long long>(row0 + a_r) * k + a_k) {}
 
-  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
-  // This thread's rows: tr + 16 p + {0..3}, p = 0..3; columns: tc + 32 q + {0..3}, q = 0..1.
-  const int tr = (warp / (kBN / kWN)) * kWM + (lane / kLanesN) * 4;
-  const int tc = (warp % (kBN / kWN)) * kWN + (lane % kLanesN) * 4;
-
-  // Copies: A one float per thread per row, k fastest (coalesced along A's
-  // rows, landing transposed); B 4 floats per copy along its rows.
-  const int a_k = tid % kBK, a_r = tid / kBK;
-  const float* const a_src = a + static_cast<long long>(row0 + a_r) * k + a_k;
-  const auto load_step = [&](int stage, int p0) {
+  __device__ __forceinline__ void operator()(int stage, int p0) const {
     float* as = as_ring + stage * kAStage + a_k * kAStride + a_r;
     const bool k_ok = p0 + a_k < k;
 #pragma unroll
@@ -165,8 +166,35 @@ __global__ void __launch_bounds__(Tile<kBN>::kThreads, Tile<kBN>::kBlocksPerSm)
         }
       }
     }
-  };
+  }
+};
 
+// kChecked: some tile is ragged (m not a multiple of 128, n of kBN, k of 16), so
+// every copy and store is bounds-checked; whole tiles skip the checks, whose
+// cost docs/gpu-matmul.md records. kVec: see the header.
+template <int kBN, bool kChecked, bool kVec>
+__global__ void __launch_bounds__(Tile<kBN>::kThreads, Tile<kBN>::kBlocksPerSm)
+    pipelined_kernel(const float* __restrict__ a, const float* __restrict__ b,
+                     float* __restrict__ c, int m, int n, int k) {
+  constexpr int kBStage = Tile<kBN>::kBStage;
+  extern __shared__ __align__(16) float smem[];
+  float* const as_ring = smem;                      // [kStages][kBK][kAStride]: A^T
+  float* const bs_ring = smem + kStages * kAStage;  // [kStages][kBK][kBN]
+
+  // This block's tile: blocks walk down groups of kGroupM tile rows, so the
+  // ones resident together reuse each other's A rows and B columns in L2.
+  const int tiles_m = ceil_div(m, kBM), tiles_n = ceil_div(n, kBN);
+  const int per_group = kGroupM * tiles_n, group = blockIdx.x / per_group;
+  const int first_m = group * kGroupM, group_m = min(tiles_m - first_m, kGroupM);
+  const int in_group = blockIdx.x % per_group;
+  const int row0 = (first_m + in_group % group_m) * kBM, col0 = (in_group / group_m) * kBN;
+
+  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
+  // This thread's rows: tr + 16 p + {0..3}, p = 0..3; columns: tc + 32 q + {0..3}, q = 0..1.
+  const int tr = (warp / (kBN / kWN)) * kWM + (lane / kLanesN) * 4;
+  const int tc = (warp % (kBN / kWN)) * kWN + (lane % kLanesN) * 4;
+
+  const StepCopies<kBN, kChecked, kVec> load_step(a, b, m, n, k, row0, col0, as_ring, bs_ring);
   float sum[kTM][kTN] = {};
   const int steps = ceil_div(k, kBK);
   // Fill the ring: steps 0 .. kStages - 2 in flight (empty groups past the end).

@@ -127,15 +127,10 @@ void register_attention(const AttentionSweep& sweep, const std::map<int, double>
           for (int t : sweep.threads) {
             const AttentionShape shape{1, attention_heads_for(seq), seq, seq, d};
             const std::string name = attention_name(v.name, shape, causal, t);
-            benchmark::RegisterBenchmark(
-                name.c_str(),
+            register_guarded(
+                name, failed,
                 [name, &v, shape, causal, t, p = peak.at(t), &failed](benchmark::State& state) {
-                  try {
-                    attention_benchmark(state, name, v, shape, causal, t, p, failed);
-                  } catch (const std::exception& ex) {
-                    failed = true;
-                    state.SkipWithError(ex.what());
-                  }
+                  attention_benchmark(state, name, v, shape, causal, t, p, failed);
                 })
                 ->UseRealTime()
                 ->Unit(benchmark::kMillisecond);

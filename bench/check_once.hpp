@@ -4,9 +4,13 @@
 // timed calls themselves. Later calls reuse the first verdict and skip both.
 #pragma once
 
+#include <benchmark/benchmark.h>
+
 #include <algorithm>
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <exception>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -35,6 +39,22 @@ inline std::vector<std::ptrdiff_t> spread_rows(std::ptrdiff_t total, std::ptrdif
 inline std::vector<std::ptrdiff_t> matmul_rows_to_check(std::int64_t m, std::int64_t n,
                                                         std::int64_t k) {
   return spread_rows(m, m * n * k <= (std::int64_t{1} << 27) ? m : 64);
+}
+
+// Registers benchmark `name` whose body may throw (a kernel's error, a
+// device's): the exception stops that benchmark with its message and marks
+// the run failed, so locality_bench exits 1.
+template <typename Body>
+benchmark::internal::Benchmark* register_guarded(const std::string& name, std::atomic<bool>& failed,
+                                                 Body body) {
+  return benchmark::RegisterBenchmark(name.c_str(), [body, &failed](benchmark::State& state) {
+    try {
+      body(state);
+    } catch (const std::exception& ex) {
+      failed = true;
+      state.SkipWithError(ex.what());
+    }
+  });
 }
 
 class CheckOnce {

@@ -120,15 +120,10 @@ void register_gpu_matmul(bool required, std::atomic<bool>& failed) {
       const std::string name = "gpu/matmul/" + std::string(v ? v->name : "cublas") + "/" +
                                std::to_string(s.m) + "x" + std::to_string(s.n) + "x" +
                                std::to_string(s.k);
-      benchmark::RegisterBenchmark(name.c_str(),
-                                   [name, v, s, &failed](benchmark::State& state) {
-                                     try {
-                                       gpu_matmul_benchmark(state, name, v, s, failed);
-                                     } catch (const std::exception& ex) {
-                                       failed = true;
-                                       state.SkipWithError(ex.what());
-                                     }
-                                   })
+      register_guarded(name, failed,
+                       [name, v, s, &failed](benchmark::State& state) {
+                         gpu_matmul_benchmark(state, name, v, s, failed);
+                       })
           ->UseManualTime()
           ->Unit(benchmark::kMillisecond);
     }

@@ -274,15 +274,10 @@ void register_all(const Options& opts) {
       if (n > e.largest_timed) continue;
       for (int t : opts.threads) {
         const std::string name = matmul_name(e.name, n, t);
-        benchmark::RegisterBenchmark(
-            name.c_str(),
+        register_guarded(
+            name, g_verification_failed,
             [name, kernel = e.kernel, rung = e.rung, n, t, p = peak[t]](benchmark::State& s) {
-              try {
-                matmul_benchmark(s, name, kernel, rung, n, t, p);
-              } catch (const std::exception& ex) {
-                g_verification_failed = true;
-                s.SkipWithError(ex.what());
-              }
+              matmul_benchmark(s, name, kernel, rung, n, t, p);
             })
             ->UseRealTime()
             ->Unit(benchmark::kMillisecond);

@@ -87,7 +87,9 @@ def ladder(doc, pattern, which):
             continue
         variant = match["variant"]
         seen.add(variant)
-        if "rung" in b:
+        # An aggregate's counters are statistics of the repetitions' (a rung's
+        # stddev is 0): only the repetitions say which rung a benchmark is.
+        if "rung" in b and b.get("run_type") != "aggregate":
             rung = number(b["rung"], f"benchmark {name}: rung")
             if rung != int(rung) or numbers.get(variant, rung) != rung:
                 raise ReportError(f"benchmark {name}: rung {b['rung']!r} is not one whole number "

@@ -89,7 +89,7 @@ grep -q "100% tests passed" /root/tests.log || fail "ctest did not report 100% t
 out=results/fresh
 for f in cpu_matmul.json cpu_attention.json README.md matmul_ladder.png attention_ladder.png \
          baseline/cpu_matmul.json; do
-  [[ -s "$out/$f" ]] || fail "bench/run.sh --quick left no $out/$f"
+  [[ -s "$out/$f" ]] || fail "bench/run.sh ${form[*]} left no $out/$f"
 done
 grep -q "^| 5 | parallel |" "$out/README.md" || fail "no matmul ladder table in $out/README.md"
 grep -q "^| 4 | parallel_flash |" "$out/README.md" || fail "no attention ladder table in $out/README.md"

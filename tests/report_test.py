@@ -232,6 +232,26 @@ class ReportTest(unittest.TestCase):
         doc["benchmarks"][1]["flops"] = "fast\nand\rloose"
         self.assert_refused(json.dumps(doc), "not a number")
 
+    def test_rungs_come_from_the_rung_counter_not_its_aggregates(self):
+        # Found by the full fresh-machine run: with 3 repetitions, Google
+        # Benchmark's aggregate rows carry the counter too (stddev 0, mean 1).
+        doc = json.loads(json.dumps(MATMUL))
+        for i, b in enumerate(doc["benchmarks"]):
+            b["rung"] = [0, 1, 5][i]
+        rows = []
+        for b in doc["benchmarks"]:
+            for agg, value in (("mean", b["rung"]), ("stddev", 0.0), ("cv", 0.0)):
+                rows.append(dict(b, run_type="aggregate", aggregate_name=agg, rung=value,
+                                 name=b["name"] + "_" + agg))
+        doc["benchmarks"] += rows
+        doc["benchmarks"].append(dict(doc["benchmarks"][0], name=doc["benchmarks"][0]["name"]
+                                      .replace("naive", "dummy"), run_name=doc["benchmarks"][0]
+                                      ["run_name"].replace("naive", "dummy"), rung=7))
+        r = self.run_report(json.dumps(doc))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("| 5 | parallel |", r.stdout)
+        self.assertIn("| 7 | dummy |", r.stdout)  # a rung no list names, placed by its counter
+
     def test_readme_without_markers_is_left_alone(self):
         with open(self.readme, "w", encoding="utf-8") as f:
             f.write("no markers here\n")

@@ -80,16 +80,12 @@ def ladder(doc, pattern, which):
     `pattern` names: a benchmark with a `rung` counter is that rung, one
     without is a peer (peers in name order)."""
     numbers, seen = {}, set()
-    for b in doc["benchmarks"]:
-        name = b.get("run_name") or b.get("name", "")
-        match = pattern.fullmatch(name)
-        if not match:
-            continue
+    # The repetitions only: an aggregate's counters are statistics of theirs
+    # (a rung's stddev is 0), and a benchmark that stopped has no numbers.
+    for b, name, match in repetitions(doc, pattern, []):
         variant = match["variant"]
         seen.add(variant)
-        # An aggregate's counters are statistics of the repetitions' (a rung's
-        # stddev is 0): only the repetitions say which rung a benchmark is.
-        if "rung" in b and b.get("run_type") != "aggregate":
+        if "rung" in b:
             rung = number(b["rung"], f"benchmark {name}: rung")
             if rung != int(rung) or numbers.get(variant, rung) != rung:
                 raise ReportError(f"benchmark {name}: rung {b['rung']!r} is not one whole number "

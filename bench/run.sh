@@ -78,7 +78,7 @@ mkdir -p "$outdir"
 # Temporaries of an earlier run that was killed before it could tidy up (the
 # results beside them are whole: every file is replaced by a rename).
 find "$outdir" "$outdir/baseline" -maxdepth 1 -type f \( -name '.cpu_*.json.??????' -o \
-  -name '.README.md.??????' -o -name '.*.json.tmp' -o -name '.compare.log' \) -delete 2>/dev/null || true
+  -name '.README.md.??????' -o -name '.*.json.tmp' \) -delete 2>/dev/null || true
 # Interrupted (Ctrl-C, kill): stop the benchmarks and exit through the EXIT
 # traps, which remove this run's temporaries.
 bench_pid=""
@@ -234,13 +234,14 @@ save_baseline_files() {
 # A regression (compare.py's exit 1) is reported, not fatal: the run itself is
 # what this job makes; bad input (exit 2) skips the comparison.
 compare_with_baseline() {
-  local status=0
-  "$LOCALITY_PYTHON" bench/compare.py "$@" >"$outdir/.compare.log" || status=$?
-  tail -n 4 "$outdir/.compare.log"
-  rm -f "$outdir/.compare.log"
-  if ((status == 1)); then echo "locality: $(basename "$2") is slower than its baseline (above)"; fi
-  ((status != 1)) && return "$status"
-  return 0
+  local status=0 out
+  out=$("$LOCALITY_PYTHON" bench/compare.py "$@") || status=$?
+  printf '%s\n' "$out" | tail -n 4
+  if ((status == 1)); then
+    echo "locality: $(basename "$2") is slower than its baseline (above)"
+    status=0
+  fi
+  return "$status"
 }
 if ((save_baseline)) || [[ ! -d "$baseline" ]]; then
   late "saving the baseline" save_baseline_files

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <initializer_list>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "cli_args.hpp"
@@ -12,32 +13,31 @@
 namespace locality::cli {
 namespace {
 
-// A CLI11 check: a whole number in [lo, hi], refused with the tools' own words.
-CLI::Validator whole(std::int64_t lo, std::int64_t hi) {
+// A CLI11 check from one of the tools' own parsers (cli_args.hpp): the text
+// passes when `parse` accepts it, and is refused with the parser's words.
+template <typename Parse>
+CLI::Validator checked_by(Parse parse, std::string description) {
   return CLI::Validator(
-      [lo, hi](std::string& text) {
+      [parse](std::string& text) {
         try {
-          parse_int(text, lo, hi, "the value");
+          parse(text);
           return std::string();
         } catch (const UsageError& e) {
           return e.message;
         }
       },
-      "INT in " + std::to_string(lo) + ".." + std::to_string(hi));
+      std::move(description));
 }
 
-// A CLI11 check: a finite decimal number.
+// A whole number in [lo, hi].
+CLI::Validator whole(std::int64_t lo, std::int64_t hi) {
+  return checked_by([lo, hi](const std::string& text) { parse_int(text, lo, hi, "the value"); },
+                    "INT in " + std::to_string(lo) + ".." + std::to_string(hi));
+}
+
+// A finite decimal number.
 CLI::Validator finite() {
-  return CLI::Validator(
-      [](std::string& text) {
-        try {
-          parse_float(text, "the value");
-          return std::string();
-        } catch (const UsageError& e) {
-          return e.message;
-        }
-      },
-      "NUMBER");
+  return checked_by([](const std::string& text) { parse_float(text, "the value"); }, "NUMBER");
 }
 
 // Every flag may be given once: a second --causal is refused like a second --size.

@@ -16,10 +16,13 @@ Two facts of the machines this runs on: valgrind 3.19 stops at the first
 AVX-512 instruction, so the binary comes from the `profile` preset
 (-march=x86-64-v3: AVX2 and FMA); and a virtual machine may tell valgrind a
 bogus last-level cache, so the geometry is passed explicitly (--I1, --D1,
---LL), read from sysfs, or from getconf (glibc's CPUID reading) where the
-kernel exposes no sysfs cache folder, or taken from an earlier result file,
-each checked (a VM's getconf may report an L3 of associativity 0), and
-recorded with its source.
+--LL): read by `locality caches --json` (sysfs, else sysconf: glibc's CPUID
+reading, what getconf prints), the reader the rungs cut their blocks by, or
+taken from an earlier result file; each cache checked (a VM's sysconf may
+report an L3 of associativity 0), and recorded with its source. The rungs'
+blocks depend on the L1d and L2 (cpu/matmul/microkernels.cpp): the L1d and
+L2 read are recorded too ("blocks_for") and told to every profiled command,
+so that counts from another machine's geometry are comparable.
 Cachegrind models two levels; its "LL" is the deepest cache whose set count
 is a power of two (cachegrind needs one), which is the L2 where the L3 has an
 odd number of sets.
@@ -64,54 +67,33 @@ class ProfileError(Exception):
 
 
 SYSFS_CACHE = "/sys/devices/system/cpu/cpu0/cache"
-GETCONF_LEVELS = [(1, "Instruction", "LEVEL1_ICACHE"), (1, "Data", "LEVEL1_DCACHE"),
-                  (2, "Unified", "LEVEL2_CACHE"), (3, "Unified", "LEVEL3_CACHE"),
-                  (4, "Unified", "LEVEL4_CACHE")]
+# The caches the rungs cut their blocks for when a result file predates the
+# record of them: the reference machine's (48 KiB L1d, 2 MiB L2).
+REFERENCE_BLOCKS_FOR = [48 << 10, 2 << 20]
 
 
-def sysfs_caches(cpu):
-    """[(level, type, size_bytes, ways, line)] from sysfs (cpu0's cache folder)."""
-    out = []
+def read_caches(binary, sysfs=None):
+    """[(level, type, size_bytes, ways, line)] and their source, from
+    `locality caches --json`: the reader the rungs size their blocks by
+    (sysfs, else sysconf, which is what getconf prints)."""
+    env = dict(os.environ)
+    if sysfs:
+        env["LOCALITY_CACHE_SYSFS"] = sysfs
     try:
-        entries = sorted(e for e in os.listdir(cpu) if e.startswith("index"))
-    except OSError as e:
-        raise ProfileError(f"{cpu}: {e.strerror}")
-    if not entries:
-        raise ProfileError(f"{cpu} lists no caches")
-    for e in entries:
-        def read(name):
-            with open(os.path.join(cpu, e, name), encoding="ascii") as f:
-                return f.read().strip()
-        try:
-            size = read("size")
-            scale = {"K": 1024, "M": 1024 ** 2, "G": 1024 ** 3}.get(size[-1:], 1)
-            out.append((int(read("level")), read("type"), int(size.rstrip("KMG")) * scale,
-                        int(read("ways_of_associativity")), int(read("coherency_line_size"))))
-        except (OSError, ValueError, UnicodeDecodeError) as err:
-            raise ProfileError(f"{cpu}/{e}: unreadable ({err})")
-    return out
-
-
-def getconf_caches():
-    """The same list from `getconf -a` (glibc reads CPUID); entries it leaves
-    empty are left out, entries that make no geometry are kept for the checks."""
-    try:
-        r = subprocess.run(["getconf", "-a"], capture_output=True, text=True, timeout=10)
+        r = subprocess.run([binary, "caches", "--json"], capture_output=True, text=True,
+                           timeout=60, env=env)
     except (OSError, subprocess.SubprocessError) as e:
-        raise ProfileError(f"getconf -a: {e}")
-    values = {}
-    for line in r.stdout.splitlines():
-        parts = line.split()
-        if len(parts) == 2 and parts[1].isdigit() and len(parts[1]) < 19:
-            values[parts[0]] = int(parts[1])
-    out = []
-    for level, kind, key in GETCONF_LEVELS:
-        size, ways, line = (values.get(f"{key}_{f}") for f in ("SIZE", "ASSOC", "LINESIZE"))
-        if size:
-            out.append((level, kind, size, ways or 0, line or 0))
-    if not out:
-        raise ProfileError("getconf -a reports no cache sizes")
-    return out
+        raise ProfileError(f"cannot run {binary} caches: {e}")
+    if r.returncode != 0:
+        why = (r.stderr.strip().splitlines() or [f"exit {r.returncode}"])[-1]
+        raise ProfileError(why.removeprefix("locality: "))
+    try:
+        doc = json.loads(r.stdout)
+        caches = [(int(c["level"]), str(c["type"]), int(c["size_bytes"]), int(c["ways"]),
+                   int(c["line_bytes"])) for c in doc["caches"]]
+        return caches, str(doc["source"])
+    except (ValueError, KeyError, TypeError) as e:
+        raise ProfileError(f"{binary} caches --json printed no cache list ({e})")
 
 
 def power_of_two(x):
@@ -131,10 +113,13 @@ def checked(cache):
 
 def geometry_from(caches, source):
     """cachegrind's I1, D1 and LL from a list of caches, each checked: the LL
-    is the deepest cache below L1 that cachegrind can model."""
+    is the deepest cache below L1 that cachegrind can model. `blocks_for` is
+    the L1d and L2 the rungs cut their blocks for, pinned for every profiled
+    command, so that the counts depend on the recorded geometry alone."""
     def first(level, kind):
         return next((c for c in caches if c[0] == level and c[1] == kind), None)
     d1 = first(1, "Data")
+    l2 = first(2, "Unified")
     d1_geometry, why = checked(d1) if d1 else (None, "no L1 data cache")
     if not d1_geometry:
         raise ProfileError(f"{source}: {why}")
@@ -157,20 +142,33 @@ def geometry_from(caches, source):
                            + (f" ({'; '.join(skipped)})" if skipped else ""))
     if skipped:
         notes.append("skipped " + "; ".join(skipped))
+    blocks_for = [d1[2], l2[2] if l2 else ll_geometry[0]]
     return {"I1": i1_geometry, "D1": d1_geometry, "LL": ll_geometry, "note": "; ".join(notes),
-            "source": source}
+            "source": source, "blocks_for": blocks_for}
 
 
-def machine_geometry(sysfs=SYSFS_CACHE):
-    """The geometry from sysfs where the kernel exposes it, else from getconf."""
-    reasons = []
-    for source, read in ((f"sysfs ({sysfs})", lambda: sysfs_caches(sysfs)),
-                         ("getconf", getconf_caches)):
-        try:
-            return geometry_from(read(), source)
-        except ProfileError as e:
-            reasons.append(str(e))
-    raise ProfileError("cannot read the cache geometry: " + "; ".join(reasons))
+def machine_geometry(binary, sysfs=None):
+    """The geometry of this machine's caches, as the rungs read them."""
+    try:
+        caches, source = read_caches(binary, sysfs)
+    except ProfileError as e:
+        raise ProfileError(f"cannot read the cache geometry: {e}")
+    return geometry_from(caches, source)
+
+
+def blocks_sysfs(geometry, workdir):
+    """A sysfs-like folder that tells the rungs the L1d and L2 the geometry
+    records, so their blocks match the run that made it."""
+    l1d, l2 = geometry.get("blocks_for", REFERENCE_BLOCKS_FOR)
+    folder = os.path.join(workdir, "caches")
+    for i, (level, kind, size) in enumerate([(1, "Data", l1d), (2, "Unified", l2)]):
+        d = os.path.join(folder, f"index{i}")
+        os.makedirs(d, exist_ok=True)
+        for name, value in (("level", level), ("type", kind), ("size", size),
+                            ("ways_of_associativity", 8), ("coherency_line_size", 64)):
+            with open(os.path.join(d, name), "w", encoding="ascii") as f:
+                f.write(f"{value}\n")
+    return folder
 
 
 def describe(geometry):
@@ -203,7 +201,8 @@ def cachegrind(binary, args, geometry, workdir):
     cmd = ["valgrind", "--tool=cachegrind", "--cache-sim=yes", f"--cachegrind-out-file={out}"]
     cmd += [f"--{n}={','.join(str(x) for x in geometry[n])}" for n in ("I1", "D1", "LL")]
     cmd += [binary] + args
-    r = subprocess.run(cmd, capture_output=True, text=True)
+    env = dict(os.environ, LOCALITY_CACHE_SYSFS=blocks_sysfs(geometry, workdir))
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if r.returncode != 0:
         tail = " ".join(r.stderr.strip().splitlines()[-2:])
         raise ProfileError(f"{' '.join(args[:3])}: valgrind exited {r.returncode}: {tail}")
@@ -313,9 +312,9 @@ def main():
     parser.add_argument("--out", help="write the counts here (JSON)")
     parser.add_argument("--geometry-from", help="reuse the cache geometry of this result file")
     parser.add_argument("--cache-sysfs", metavar="DIR",
-                        default=os.environ.get("LOCALITY_CACHE_SYSFS", SYSFS_CACHE),
-                        help="where the kernel lists cpu0's caches (default %(default)s, or "
-                             "$LOCALITY_CACHE_SYSFS); getconf answers where it is missing")
+                        default=os.environ.get("LOCALITY_CACHE_SYSFS"),
+                        help=f"where the kernel lists cpu0's caches (default {SYSFS_CACHE}, or "
+                             "$LOCALITY_CACHE_SYSFS); sysconf answers where it is missing")
     parser.add_argument("--only", help="profile only variants whose name contains this")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--table", metavar="FILE", help="print the table of an earlier run")
@@ -340,13 +339,17 @@ def main():
                 for n in ("I1", "D1", "LL"):
                     if len(geometry[n]) != 3 or not all(isinstance(x, int) for x in geometry[n]):
                         raise ValueError(n)
+                blocks_for = geometry.get("blocks_for", REFERENCE_BLOCKS_FOR)
+                if len(blocks_for) != 2 or not all(isinstance(x, int) and 4096 <= x < 1 << 40
+                                                   for x in blocks_for):
+                    raise ValueError("blocks_for")
                 geometry = dict(geometry, source=args.geometry_from)
             except results.ResultError as e:
                 raise ProfileError(str(e))
             except (ValueError, KeyError, TypeError) as e:
                 raise ProfileError(f"no cache geometry in {args.geometry_from} ({e})")
         else:
-            geometry = machine_geometry(args.cache_sysfs)
+            geometry = machine_geometry(args.binary, args.cache_sysfs)
         ladder = rungs(args.binary)
         cases = []
         for family, label, flops, extra in SETS[args.set]:

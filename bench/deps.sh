@@ -4,10 +4,10 @@
 set -euo pipefail
 
 LOCALITY_PACKAGES=(
-  build-essential cmake git python3
+  build-essential cmake git python3 python3-venv
   libeigen3-dev libbenchmark-dev libgtest-dev   # the reference, the timer, the tests
   libcli11-dev                                  # the locality driver's command line
-  libdnnl-dev libopenblas-dev                   # the peers beside the ladder
+  libdnnl-dev libopenblas-dev libblis-dev       # the peers beside the ladder
   valgrind python3-matplotlib                   # cache counts (cachegrind) and plots
   libbenchmark-tools python3-scipy              # Google Benchmark's compare.py and its U test
 )
@@ -16,6 +16,18 @@ LOCALITY_PACKAGES=(
 # pyenv or a virtual environment earlier on PATH would not see them).
 if [[ -x /usr/bin/python3 ]]; then LOCALITY_PYTHON=/usr/bin/python3; else LOCALITY_PYTHON=python3; fi
 export LOCALITY_PYTHON
+
+# The peers that come from PyPI, pinned (a new version is a new peer: bump it
+# on purpose), into a virtual environment of the project's own, $LOCALITY_VENV
+# (default .venv, git-ignored): Intel's MKL, a current OpenBLAS that knows newer
+# CPUs than Debian's 0.3.21 (with its symbols prefixed scipy_, so that it
+# links beside Debian's), and ONNX Runtime for a fused attention peer.
+LOCALITY_PIP_PACKAGES=(
+  mkl-devel==2026.2.0 mkl-include==2026.2.0 scipy-openblas32==0.3.34.481.3
+  onnxruntime==1.32.0 onnx==1.23.2 numpy==2.3.5
+)
+LOCALITY_VENV=${LOCALITY_VENV:-$PWD/.venv}
+export LOCALITY_VENV
 
 # What the tests need beyond that: clang and its libFuzzer runtime and OpenMP
 # for the fuzz preset (tests/fuzz/).
@@ -28,13 +40,31 @@ locality_install_deps() {
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" ||
       missing+=("$pkg")
   done
-  if ((${#missing[@]} == 0)); then
+  if ((${#missing[@]})); then
+    echo "locality: installing ${missing[*]}" >&2
+    local sudo=()
+    if [[ $(id -u) -ne 0 ]]; then sudo=(sudo); fi
+    "${sudo[@]}" apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends \
+      "${missing[@]}" >/dev/null
+  fi
+  locality_install_pip
+}
+
+# The PyPI peers into $LOCALITY_VENV, once per package list (a stamp file
+# holds the list installed). They are peers, so optional: where PyPI cannot
+# be reached, one line says so and configure reports each as not found.
+locality_install_pip() {
+  local stamp="$LOCALITY_VENV/locality-packages"
+  if [[ -f "$stamp" && "$(cat "$stamp")" == "${LOCALITY_PIP_PACKAGES[*]}" ]]; then
     return 0
   fi
-  echo "locality: installing ${missing[*]}" >&2
-  local sudo=()
-  if [[ $(id -u) -ne 0 ]]; then sudo=(sudo); fi
-  "${sudo[@]}" apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends \
-    "${missing[@]}" >/dev/null
+  echo "locality: installing ${LOCALITY_PIP_PACKAGES[*]} into $LOCALITY_VENV (PyPI, about 270 MB)" >&2
+  if /usr/bin/python3 -m venv "$LOCALITY_VENV" &&
+    "$LOCALITY_VENV/bin/pip" install -q --disable-pip-version-check \
+      "${LOCALITY_PIP_PACKAGES[@]}" >/dev/null; then
+    echo "${LOCALITY_PIP_PACKAGES[*]}" >"$stamp"
+  else
+    echo "locality: could not install the PyPI peers; the run goes on without them" >&2
+  fi
 }

@@ -39,6 +39,8 @@
 #include "locality/gpu.hpp"
 #include "locality/matmul.hpp"
 #include "locality/verify.hpp"
+#include "flash.hpp"
+#include "locality/caches.hpp"
 #include "microkernel.hpp"
 #include "peers.hpp"
 #include "probes.hpp"
@@ -290,7 +292,17 @@ void add_context(const Options& opts) {
   benchmark::AddCustomContext("locality_version", LOCALITY_VERSION);
   benchmark::AddCustomContext("compiler", LOCALITY_COMPILER);
   benchmark::AddCustomContext("compiler_flags", LOCALITY_CXX_FLAGS);
-  benchmark::AddCustomContext("locality_microkernel", std::string(cpu::best_microkernel().name));
+  const cpu::MicroKernel& uk = cpu::best_microkernel();
+  const CacheSizes& caches = machine_cache_sizes();
+  benchmark::AddCustomContext("locality_microkernel", std::string(uk.name));
+  benchmark::AddCustomContext(
+      "locality_blocks", "kc " + std::to_string(uk.kc) + ", mc " + std::to_string(uk.mc) +
+                             ", nc " + std::to_string(uk.nc) + "; flash kv_block " +
+                             std::to_string(cpu::flash_kv_block(uk, caches)));
+  benchmark::AddCustomContext("locality_caches", "L1d " + std::to_string(caches.l1d_bytes >> 10) +
+                                                     " KiB, L2 " +
+                                                     std::to_string(caches.l2_bytes >> 10) +
+                                                     " KiB, from " + caches.source);
   benchmark::AddCustomContext("locality_sweep", opts.sweep);
   benchmark::AddCustomContext("locality_family", opts.matmul && opts.attention ? "all"
                                                  : opts.matmul                 ? "matmul"

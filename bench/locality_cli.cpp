@@ -3,11 +3,12 @@
 // --help at every level, print it:
 //
 //   locality list
+//   locality caches [--json]
 //   locality run matmul <variant> [--size N | --m M --n N --k K] [--threads T]
-//                                 [--repeat R] [--no-verify] [--device cpu|gpu]
+//                                 [--repeat R] [--no-verify] [--verbose] [--device cpu|gpu]
 //   locality run attention <variant> [--batch B] [--heads H] [--seq N | --seq-q N --seq-kv N]
 //                                    [--head-dim D] [--causal] [--scale S] [--threads T]
-//                                    [--repeat R] [--no-verify] [--device cpu]
+//                                    [--repeat R] [--no-verify] [--verbose] [--device cpu]
 //   (--device gpu: the CUDA matmul ladder, `locality list` shows it)
 //
 // `run` with --repeat 1 calls the kernel exactly once, so it can run under
@@ -25,10 +26,13 @@
 #include <vector>
 
 #include "cli_args.hpp"
+#include "flash.hpp"
 #include "locality/attention.hpp"
+#include "locality/caches.hpp"
 #include "locality/gpu.hpp"
 #include "locality/matmul.hpp"
 #include "locality/verify.hpp"
+#include "microkernel.hpp"
 #include "run_request.hpp"
 
 namespace locality::cli {
@@ -50,6 +54,72 @@ int list() {
   for (const gpu::GpuMatmulVariant& v : gpu::matmul_variants()) {
     row("matmul", v.rung, v.name, "gpu", v.lesson);
   }
+  return 0;
+}
+
+// The blocks the packed, parallel and flash rungs cut for this machine's
+// caches, one line each.
+void print_blocks() {
+  const CacheSizes& sizes = machine_cache_sizes();
+  std::printf("blocks for L1d %lld KiB, L2 %lld KiB (%s):\n",
+              static_cast<long long>(sizes.l1d_bytes >> 10),
+              static_cast<long long>(sizes.l2_bytes >> 10), one_line(sizes.source).c_str());
+  for (const cpu::MicroKernel& uk : cpu::available_microkernels()) {
+    std::printf("  %-26.*s kc %td, mc %td, nc %td; flash kv_block %td%s\n",
+                static_cast<int>(uk.name.size()), uk.name.data(), uk.kc, uk.mc, uk.nc,
+                cpu::flash_kv_block(uk, sizes),
+                &uk == &cpu::best_microkernel() ? "  (the rungs use this one)" : "");
+  }
+}
+
+// A JSON string: quotes, backslashes and control characters escaped.
+std::string json_string(std::string_view text) {
+  std::string out = "\"";
+  for (const char ch : text) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += ch;
+    } else if (c < 0x20 || c == 0x7f) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", c);
+      out += buf;
+    } else {
+      out += ch;
+    }
+  }
+  return out + "\"";
+}
+
+// `locality caches`: what read_caches() finds, as a table or as JSON; exit 2
+// with one line where neither source answers.
+int caches(bool json) {
+  CacheReading reading;
+  try {
+    reading = read_caches();
+  } catch (const CacheError& e) {
+    throw UsageError{e.what()};
+  }
+  if (json) {
+    std::printf("{\"source\": %s, \"caches\": [", json_string(reading.source).c_str());
+    const char* sep = "";
+    for (const Cache& c : reading.caches) {
+      std::printf("%s\n  {\"level\": %d, \"type\": %s, \"size_bytes\": %lld, \"ways\": %lld, "
+                  "\"line_bytes\": %lld}",
+                  sep, c.level, json_string(c.type).c_str(), static_cast<long long>(c.size_bytes),
+                  static_cast<long long>(c.ways), static_cast<long long>(c.line_bytes));
+      sep = ",";
+    }
+    std::printf("\n]}\n");
+    return 0;
+  }
+  std::printf("caches from %s:\n", one_line(reading.source).c_str());
+  for (const Cache& c : reading.caches) {
+    std::printf("  L%d %-11s %8lld KiB  %3lld-way  %lld B lines\n", c.level,
+                one_line(c.type).c_str(), static_cast<long long>(c.size_bytes >> 10),
+                static_cast<long long>(c.ways), static_cast<long long>(c.line_bytes));
+  }
+  print_blocks();
   return 0;
 }
 
@@ -169,6 +239,7 @@ int run(const RunRequest& req) {
   const double median = seconds[seconds.size() / 2];
   std::printf("%s  threads=%d  runs=%lld\n", job.label.c_str(), req.threads,
               static_cast<long long>(req.repeat));
+  if (req.verbose && !req.gpu) print_blocks();
   std::printf("time: median %.6f s, best %.6f s\n", median, seconds.front());
   std::printf("rate: %.2f GFLOP/s (median), %.2f GFLOP/s (best)\n", job.flops / median * 1e-9,
               job.flops / seconds.front() * 1e-9);
@@ -201,6 +272,7 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (command.list) return list();
+    if (command.caches != Command::Caches::no) return caches(command.caches == Command::Caches::json);
     return run(*command.run);
   } catch (const UsageError& e) {
     std::fprintf(stderr, "locality: %s\n", e.message.c_str());

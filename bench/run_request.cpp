@@ -50,6 +50,7 @@ struct Common {
   int threads = 1;
   std::int64_t repeat = 1;
   bool no_verify = false;
+  bool verbose = false;
   std::string device = "cpu";
 };
 
@@ -58,6 +59,8 @@ void add_common(CLI::App& family, Common& c, std::vector<std::string> devices) {
   once(family.add_option("--repeat", c.repeat, "calls to time (0: build the inputs only)")
            ->check(whole(0, 1'000'000)));
   once(family.add_flag("--no-verify", c.no_verify, "skip the check against Eigen"));
+  once(family.add_flag("--verbose", c.verbose,
+                       "also print the caches read and the blocks cut for them"));
   once(family.add_option("--device", c.device, "where the ladder runs")
            ->check(CLI::IsMember(std::move(devices))));
 }
@@ -67,6 +70,7 @@ void apply_common(const Common& c, RunRequest& req) {
   req.threads = c.threads;
   req.repeat = c.repeat;
   req.verify = !c.no_verify;
+  req.verbose = c.verbose;
   req.gpu = c.device == "gpu";
 }
 
@@ -149,6 +153,10 @@ Command parse_command(const std::vector<std::string>& args) {
       "locality"};
   app.set_help_flag("-h,--help", "this help, at every level");
   CLI::App* list = app.add_subcommand("list", "every rung of every ladder, with its lesson");
+  CLI::App* caches = app.add_subcommand(
+      "caches", "the caches this machine reports, and the blocks the CPU rungs cut for them");
+  bool caches_json = false;
+  once(caches->add_flag("--json", caches_json, "as JSON (what bench/cachegrind.py reads)"));
   CLI::App* run = app.add_subcommand(
       "run", "run one rung on one shape: exit 0 ok, 1 wrong result, 2 bad input");
 
@@ -186,10 +194,12 @@ Command parse_command(const std::vector<std::string>& args) {
     for (const char* k : known) {
       if (args[i] == k) return;
     }
+    std::string names;
+    for (const char* k : known) names += (names.empty() ? "" : ", ") + std::string(k);
     throw UsageError{std::string(i ? "run: " : "") + "unknown " + what + " '" + args[i] +
-                     "' (known: " + *known.begin() + ", " + *(known.begin() + 1) + ")"};
+                     "' (known: " + names + ")"};
   };
-  unknown(0, {"list", "run"}, "command");
+  unknown(0, {"list", "run", "caches"}, "command");
   if (!args.empty() && args[0] == "run") unknown(1, {"matmul", "attention"}, "family");
 
   Command command;
@@ -205,6 +215,8 @@ Command parse_command(const std::vector<std::string>& args) {
   }
   if (list->parsed()) {
     command.list = true;
+  } else if (caches->parsed()) {
+    command.caches = caches_json ? Command::Caches::json : Command::Caches::text;
   } else if (matmul->parsed()) {
     command.run.emplace();
     finish_matmul(mm, *matmul, *command.run);

@@ -25,14 +25,18 @@ struct RunRequest {
   int threads = 1;
   std::int64_t repeat = 1;  // 0: build the inputs, call nothing
   bool verify = true;
+  bool verbose = false;  // --verbose: the caches and blocks too
   std::uint64_t workspace_bytes = 0;  // attention: what the rung asks for
   std::uint64_t bytes = 0;            // everything the run allocates, reference included
 };
 
 // A whole command line of `locality` (without the program name), parsed by
-// CLI11: `list`, `run <family> <variant> [options]`, or a request for help.
+// CLI11: `list`, `caches`, `run <family> <variant> [options]`, or a request
+// for help.
 struct Command {
   bool list = false;              // `locality list`
+  enum class Caches { no, text, json };
+  Caches caches = Caches::no;     // `locality caches [--json]`
   std::optional<RunRequest> run;  // `locality run ...`
   std::string help;               // --help at any level (or no command): the usage to print
   bool usage_error = false;       // no command at all: print the usage, then exit 2

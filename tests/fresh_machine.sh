@@ -14,7 +14,7 @@
 # forms instead (the README's timings for a fresh machine come from it). The main job runs as on a
 # machine whose kernel exposes no cache folder in sysfs
 # (LOCALITY_CACHE_SYSFS points at an empty folder), so the cache geometry
-# must come from getconf, or the profile must say in one line why it was
+# must come from sysconf, or the profile must say in one line why it was
 # skipped while the rest completes.
 #
 # A missing package in bench/deps.sh fails here even where this machine has

@@ -1,8 +1,12 @@
 #!/usr/bin/env python3
-"""bench/cachegrind.py's cache-geometry reader on machines that do not expose
-what it first looks for: sysfs present, sysfs empty (getconf answers),
-getconf with a bogus L3, and neither (a clear error, and the main job's
-profile step can say why it skipped)."""
+"""bench/cachegrind.py's cache geometry, read through `locality caches --json`
+(the reader the rungs cut their blocks by) on machines that do not expose
+what it first looks for: sysfs present, sysfs empty (sysconf answers), a
+bogus L3 as an EPYC VM's sysconf reports it, and neither (a clear error, and
+the main job's profile step can say why it skipped).
+
+    python3 tests/geometry_test.py <path to the locality binary>
+"""
 
 import os
 import stat
@@ -16,43 +20,21 @@ CACHEGRIND = os.path.join(ROOT, "bench", "cachegrind.py")
 sys.path.insert(0, os.path.join(ROOT, "bench"))
 import cachegrind  # noqa: E402
 
-# What `getconf -a` printed on an AMD EPYC virtual machine with no sysfs cache
-# folder: no L1i associativity, and an L3 of associativity 0.
-EPYC_GETCONF = """LEVEL1_ICACHE_SIZE                 32768
-LEVEL1_ICACHE_ASSOC
-LEVEL1_ICACHE_LINESIZE             64
-LEVEL1_DCACHE_SIZE                 49152
-LEVEL1_DCACHE_ASSOC                12
-LEVEL1_DCACHE_LINESIZE             64
-LEVEL2_CACHE_SIZE                  1048576
-LEVEL2_CACHE_ASSOC                 8
-LEVEL2_CACHE_LINESIZE              64
-LEVEL3_CACHE_SIZE                  532676608
-LEVEL3_CACHE_ASSOC                 0
-LEVEL3_CACHE_LINESIZE              64
-LEVEL4_CACHE_SIZE
-"""
+BINARY = None  # set from the command line
+
+# What sysconf (and `getconf -a`) reported on an AMD EPYC virtual machine with
+# no sysfs cache folder: no L1i associativity, and an L3 of associativity 0.
+EPYC_SYSCONF = [(1, "Instruction", 32768, 0, 64), (1, "Data", 49152, 12, 64),
+                (2, "Unified", 1048576, 8, 64), (3, "Unified", 532676608, 0, 64)]
 
 
 class Geometry(unittest.TestCase):
     def setUp(self):
         self.tmp = tempfile.TemporaryDirectory()
         self.dir = self.tmp.name
-        self.path = os.environ.get("PATH", "")
 
     def tearDown(self):
-        os.environ["PATH"] = self.path
         self.tmp.cleanup()
-
-    def fake_getconf(self, output):
-        """A getconf earlier on PATH that prints `output`."""
-        bindir = os.path.join(self.dir, "bin")
-        os.makedirs(bindir, exist_ok=True)
-        script = os.path.join(bindir, "getconf")
-        with open(script, "w", encoding="ascii") as f:
-            f.write("#!/bin/sh\ncat <<'EOF'\n" + output + "EOF\n")
-        os.chmod(script, stat.S_IRWXU)
-        os.environ["PATH"] = bindir + os.pathsep + self.path
 
     def sysfs(self, entries):
         root = os.path.join(self.dir, "cache")
@@ -71,47 +53,65 @@ class Geometry(unittest.TestCase):
         os.makedirs(root)
         return root
 
+    def failing_binary(self):
+        """A `locality` whose reader finds neither source, as the real one says it."""
+        script = os.path.join(self.dir, "locality")
+        with open(script, "w", encoding="ascii") as f:
+            f.write("#!/bin/sh\necho 'locality: cannot read the cache geometry: /x lists no "
+                    "caches; sysconf reports no cache sizes' >&2\nexit 2\n")
+        os.chmod(script, stat.S_IRWXU)
+        return script
+
     def test_sysfs_first_and_an_odd_l3_skipped(self):
         root = self.sysfs([(1, "Data", "48K", 12, 64), (1, "Instruction", "32K", 8, 64),
                            (2, "Unified", "2048K", 16, 64), (3, "Unified", "16896K", 11, 64)])
-        self.fake_getconf("")  # must not be needed
-        g = cachegrind.machine_geometry(root)
+        g = cachegrind.machine_geometry(BINARY, root)
         self.assertEqual(g["D1"], [48 << 10, 12, 64])
         self.assertEqual(g["I1"], [32 << 10, 8, 64])
         self.assertEqual(g["LL"], [2 << 20, 16, 64])
-        self.assertTrue(g["source"].startswith("sysfs"))
+        self.assertEqual(g["blocks_for"], [48 << 10, 2 << 20])
+        self.assertEqual(g["source"], f"sysfs ({root})")
         self.assertIn("LL modelled as the L2", g["note"])
         self.assertIn("not a power of two", g["note"])
 
-    def test_empty_sysfs_falls_back_to_getconf_and_checks_it(self):
-        self.fake_getconf(EPYC_GETCONF)
-        g = cachegrind.machine_geometry(self.empty())
-        self.assertEqual(g["source"], "getconf")
+    def test_empty_or_missing_sysfs_falls_back_to_sysconf(self):
+        for folder in (self.empty(), os.path.join(self.dir, "no-such-folder")):
+            g = cachegrind.machine_geometry(BINARY, folder)
+            self.assertEqual(g["source"], "sysconf")
+            self.assertGreater(g["D1"][0], 0)
+
+    def test_epyc_sysconf_is_checked(self):
+        g = cachegrind.geometry_from(EPYC_SYSCONF, "sysconf")
         self.assertEqual(g["D1"], [48 << 10, 12, 64])
         self.assertEqual(g["LL"], [1 << 20, 8, 64])  # the bogus L3 is not the LL
         self.assertEqual(g["I1"], g["D1"])           # no L1i associativity reported
+        self.assertEqual(g["blocks_for"], [48 << 10, 1 << 20])
         self.assertIn("I1 modelled as D1", g["note"])
         self.assertIn("L3", g["note"])
 
-    def test_missing_sysfs_folder_falls_back_too(self):
-        self.fake_getconf(EPYC_GETCONF)
-        g = cachegrind.machine_geometry(os.path.join(self.dir, "no-such-folder"))
-        self.assertEqual(g["source"], "getconf")
+    def test_blocks_sysfs_tells_the_rungs_the_recorded_caches(self):
+        g = cachegrind.geometry_from(EPYC_SYSCONF, "sysconf")
+        folder = cachegrind.blocks_sysfs(g, self.dir)
+        caches, source = cachegrind.read_caches(BINARY, folder)
+        self.assertEqual(source, f"sysfs ({folder})")
+        self.assertEqual([(c[0], c[1], c[2]) for c in caches],
+                         [(1, "Data", 48 << 10), (2, "Unified", 1 << 20)])
+        # A result file from before blocks_for was recorded: the reference machine's.
+        legacy = {k: v for k, v in g.items() if k != "blocks_for"}
+        caches, _ = cachegrind.read_caches(BINARY, cachegrind.blocks_sysfs(legacy, self.empty()))
+        self.assertEqual([c[2] for c in caches], [48 << 10, 2 << 20])
 
     def test_neither_source_is_one_clear_error(self):
-        self.fake_getconf("")
         with self.assertRaises(cachegrind.ProfileError) as e:
-            cachegrind.machine_geometry(self.empty())
+            cachegrind.machine_geometry(self.failing_binary())
         self.assertIn("cannot read the cache geometry", str(e.exception))
         self.assertIn("lists no caches", str(e.exception))
-        self.assertIn("getconf", str(e.exception))
+        self.assertIn("sysconf", str(e.exception))
 
     def test_neither_source_exits_2_with_one_line(self):
-        self.fake_getconf("")
-        binary = os.path.join(self.dir, "bin", "getconf")  # any executable will do
-        r = subprocess.run([sys.executable, CACHEGRIND, "--binary", binary,
-                            "--cache-sysfs", self.empty(), "--out", os.path.join(self.dir, "o")],
-                           capture_output=True, text=True, env=os.environ)
+        r = subprocess.run([sys.executable, CACHEGRIND, "--binary", self.failing_binary(),
+                            "--out", os.path.join(self.dir, "o")],
+                           capture_output=True, text=True)
         self.assertEqual(r.returncode, 2, r.stderr)
         self.assertEqual(len(r.stderr.strip().splitlines()), 1, r.stderr)
         self.assertIn("cannot read the cache geometry", r.stderr)
@@ -119,4 +119,7 @@ class Geometry(unittest.TestCase):
 
 
 if __name__ == "__main__":
+    if len(sys.argv) < 2 or not os.access(sys.argv[1], os.X_OK):
+        sys.exit("usage: geometry_test.py <path to the locality binary>")
+    BINARY = sys.argv.pop(1)
     unittest.main()

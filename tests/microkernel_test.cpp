@@ -1,10 +1,16 @@
 // Every micro-kernel compiled into this build (not only the one the packed
-// rungs pick) through both five-loop drivers, on shapes that leave ragged
-// tiles at every edge and cross every block boundary of its table.
-#include "microkernel.hpp"
-
+// rungs pick) through both five-loop drivers, blocked for this machine's
+// caches and for four others, on shapes that leave ragged tiles at every edge
+// and cross every block boundary; and the blocking rule's promises.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "flash.hpp"
+#include "microkernel.hpp"
 #include "test_util.hpp"
 
 namespace locality {
@@ -13,13 +19,46 @@ namespace {
 using cpu::MicroKernel;
 using testing::Shape;
 
-std::string kernel_name(const ::testing::TestParamInfo<const MicroKernel*>& info) {
-  return std::string(info.param->name);
+// Caches the rule must cut good blocks for: the reference Xeon, an EPYC with
+// 1 MiB of L2, and older or smaller cores.
+const CacheSizes kGeometries[] = {
+    {48 << 10, 2 << 20, "48K_2M"},
+    {48 << 10, 1 << 20, "48K_1M"},
+    {32 << 10, 256 << 10, "32K_256K"},
+    {32 << 10, 512 << 10, "32K_512K"},
+};
+
+// A micro-kernel with its blocks, and the caches they were cut for.
+struct Blocked {
+  MicroKernel uk;
+  std::string label;
+};
+
+std::string kernel_name(const ::testing::TestParamInfo<const Blocked*>& info) {
+  return info.param->label;
 }
 
-std::vector<const MicroKernel*> kernels() {
-  std::vector<const MicroKernel*> out;
-  for (const MicroKernel& uk : cpu::available_microkernels()) out.push_back(&uk);
+// How a failing case names itself: the kernel, the caches and the blocks.
+void PrintTo(const Blocked* b, std::ostream* os) {
+  *os << b->label << " (kc " << b->uk.kc << ", mc " << b->uk.mc << ", nc " << b->uk.nc << ")";
+}
+
+const std::vector<Blocked>& cases() {
+  static const std::vector<Blocked> out = [] {
+    std::vector<Blocked> v;
+    for (const MicroKernel& uk : cpu::available_microkernels()) {
+      const std::string name(uk.name.substr(uk.name.find('_') + 1));
+      v.push_back({uk, name + "_this_machine"});
+      for (const CacheSizes& g : kGeometries) v.push_back({cpu::blocked_for(uk, g), name + "_" + g.source});
+    }
+    return v;
+  }();
+  return out;
+}
+
+std::vector<const Blocked*> kernels() {
+  std::vector<const Blocked*> out;
+  for (const Blocked& b : cases()) out.push_back(&b);
   return out;
 }
 
@@ -27,10 +66,11 @@ std::vector<const MicroKernel*> kernels() {
 // thread, as the first three shapes are; the others take the team path, cut
 // into column bands (wide C), row bands (narrow C) or both (4 threads on the
 // last shape: two bands of each).
-class MicroKernelTest : public ::testing::TestWithParam<const MicroKernel*> {
+class MicroKernelTest : public ::testing::TestWithParam<const Blocked*> {
  protected:
+  const MicroKernel& uk() const { return GetParam()->uk; }
   std::vector<Shape> shapes() const {
-    const MicroKernel& uk = *GetParam();
+    const MicroKernel& uk = this->uk();
     return {
         {1, 1, 1},
         {uk.mr, uk.nr, 8},                                 // exactly one register tile
@@ -47,7 +87,7 @@ TEST_P(MicroKernelTest, PackedLoops) {
   std::uint64_t seed = 1;
   for (const Shape& s : shapes()) {
     testing::check_product(s, seed++, [&](ConstView<float> a, ConstView<float> b, View<float> c) {
-      cpu::packed_matmul_with(*GetParam(), a, b, c);
+      cpu::packed_matmul_with(uk(), a, b, c);
     });
   }
 }
@@ -57,7 +97,7 @@ TEST_P(MicroKernelTest, ParallelLoops) {
   for (int threads : {1, 2, 3, 4}) {
     for (const Shape& s : shapes()) {
       testing::check_product(s, seed++, [&](ConstView<float> a, ConstView<float> b, View<float> c) {
-        cpu::parallel_matmul_with(*GetParam(), a, b, c, threads);
+        cpu::parallel_matmul_with(uk(), a, b, c, threads);
       });
     }
   }
@@ -73,9 +113,57 @@ TEST(MicroKernelTable, PortableKernelIsAlwaysPresentAndBestIsFirst) {
 #if defined(__AVX512F__)
   EXPECT_EQ(table.front().name, "microkernel_avx512_12x32");
 #endif
-  for (const MicroKernel& uk : table) {
-    EXPECT_EQ(uk.mc % uk.mr, 0) << uk.name << ": mc should be whole register tiles";
-    EXPECT_EQ(uk.nc % uk.nr, 0) << uk.name << ": nc should be whole register tiles";
+}
+
+// What microkernels.cpp promises of the blocks it cuts, for every kernel and
+// geometry: each panel fits the cache it is meant for, in whole register tiles.
+TEST(BlockingRule, EveryPanelFitsTheCacheItIsMeantFor) {
+  constexpr std::ptrdiff_t kFloat = sizeof(float);
+  for (const Blocked& b : cases()) {
+    const MicroKernel& uk = b.uk;
+    const CacheSizes caches = b.label.ends_with("this_machine") ? machine_cache_sizes()
+                              : [&] {
+                                  for (const CacheSizes& g : kGeometries) {
+                                    if (b.label.ends_with(g.source)) return g;
+                                  }
+                                  return CacheSizes{};
+                                }();
+    ASSERT_GT(caches.l1d_bytes, 0) << b.label;
+    SCOPED_TRACE(b.label + ": kc " + std::to_string(uk.kc) + ", mc " + std::to_string(uk.mc) +
+                 ", nc " + std::to_string(uk.nc));
+    EXPECT_EQ(uk.mc % uk.mr, 0) << "mc should be whole register tiles";
+    EXPECT_EQ(uk.nc % uk.nr, 0) << "nc should be whole register tiles";
+    EXPECT_EQ(uk.kc % 16, 0);
+    EXPECT_GE(uk.kc, 64);
+    EXPECT_LE(uk.kc, 256);
+    // L1: the A micro-panel (a quarter of it), the A block (half).
+    EXPECT_LE(uk.mr * uk.kc * kFloat, caches.l1d_bytes / 4);
+    EXPECT_LE(uk.mc * uk.kc * kFloat, std::max(caches.l1d_bytes / 2, uk.mr * uk.kc * kFloat));
+    // L2: the B panel takes half of it, unless nc is at its floor of 1024
+    // columns (then the panel streams from L3, as the rule's comment says).
+    const std::ptrdiff_t nc_floor = 1024 / uk.nr * uk.nr;
+    if (uk.nc > nc_floor) {
+      EXPECT_LE(uk.kc * uk.nc * kFloat, caches.l2_bytes / 2);
+    }
+    if (uk.kc * nc_floor * kFloat <= caches.l2_bytes / 2) {
+      EXPECT_GE(uk.kc * uk.nc * kFloat, caches.l2_bytes / 4) << "a panel far below half the L2";
+    }
+    // Flash: the kv_block x NR score block takes at most half of L1d.
+    const std::ptrdiff_t kv = cpu::flash_kv_block(uk, caches);
+    EXPECT_EQ(kv % uk.mr, 0);
+    EXPECT_LE(kv * uk.nr * kFloat, caches.l1d_bytes / 2);
+    EXPECT_GT((kv + uk.mr) * uk.nr * kFloat, caches.l1d_bytes / 2) << "kv_block could be longer";
+  }
+}
+
+// On the reference machine the rule gives the blocks the rungs were tuned
+// with there (docs/cpu-matmul.md): kc 256, mc 24, nc 1024 for every kernel.
+TEST(BlockingRule, ReferenceMachineKeepsItsTunedBlocks) {
+  for (const MicroKernel& uk : cpu::available_microkernels()) {
+    const MicroKernel ref = cpu::blocked_for(uk, reference_cache_sizes());
+    EXPECT_EQ(ref.kc, 256) << uk.name;
+    EXPECT_EQ(ref.mc, 24) << uk.name;
+    EXPECT_EQ(ref.nc, 1024) << uk.name;
   }
 }
 

@@ -38,10 +38,6 @@
 namespace locality::cpu {
 namespace {
 
-// Score-block bytes aimed at: half of a 48 KiB L1d, leaving room for Q^T, O^T
-// and the micro-panels streaming through.
-constexpr std::ptrdiff_t kScoreBlockBytes = 24 * 1024;
-
 std::ptrdiff_t round_up(std::ptrdiff_t x, std::ptrdiff_t to) { return (x + to - 1) / to * to; }
 
 // One step of the online softmax over a score block, NR queries wide (one per
@@ -183,9 +179,14 @@ FlashLayout::FlashLayout(const AttentionShape& shape)
       d(shape.head_dim),
       d_pad(round_up(shape.head_dim, uk->mr)),
       keys_pad(round_up(shape.seq_kv, uk->mr)),
-      kv_block(std::max<std::ptrdiff_t>(
-          uk->mr, kScoreBlockBytes / static_cast<std::ptrdiff_t>(sizeof(float) * uk->nr) / uk->mr *
-                      uk->mr)) {}
+      kv_block(flash_kv_block(*uk, machine_cache_sizes())) {}
+
+std::ptrdiff_t flash_kv_block(const MicroKernel& uk, const CacheSizes& caches) {
+  // The kv_block x NR score block takes half of L1d, leaving room for Q^T,
+  // O^T and the micro-panels streaming through; whole MR-key panels.
+  const std::ptrdiff_t bytes = caches.l1d_bytes / 2;
+  return std::max(uk.mr, bytes / static_cast<std::ptrdiff_t>(sizeof(float) * uk.nr) / uk.mr * uk.mr);
+}
 
 std::size_t FlashLayout::floats() const {
   const std::ptrdiff_t nr = uk->nr;

@@ -32,6 +32,9 @@ struct FlashBuffers {
   FlashBuffers(Carver& carve, const FlashLayout& layout);
 };
 
+// Keys per block of the inner loop for `caches` (FlashLayout's kv_block).
+std::ptrdiff_t flash_kv_block(const MicroKernel& uk, const CacheSizes& caches);
+
 // Packs keys [0, keys) of one head's K and V (keys <= seq_kv). Returns
 // whether those rows of V are all finite (see all_finite in common.hpp).
 bool flash_pack_kv(const FlashLayout& layout, ConstView<float> k, ConstView<float> v,

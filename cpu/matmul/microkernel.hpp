@@ -15,6 +15,7 @@
 #include <span>
 #include <string_view>
 
+#include "locality/caches.hpp"
 #include "locality/matrix.hpp"
 
 namespace locality::cpu {
@@ -33,16 +34,20 @@ struct MicroKernel {
   std::string_view name;  // microkernel_<isa>_<MR>x<NR>
   std::ptrdiff_t mr;      // rows of C per call (A values broadcast)
   std::ptrdiff_t nr;      // columns of C per call (vector lanes of B)
-  // Block sizes, BLIS-style, each sized for one level of the cache:
+  // Block sizes, BLIS-style, each sized for one level of the cache by
+  // blocked_for() from the caches of the machine it runs on:
   std::ptrdiff_t kc;  // depth: an MR x kc micro-panel of A stays in L1 across the jr loop
   std::ptrdiff_t mc;  // rows of A packed at a time, used while still in L1/L2
   std::ptrdiff_t nc;  // columns: the kc x nc panel of packed B stays in L2
   MicroKernelFn run;
 };
 
+// `uk` with kc, mc and nc cut for `caches` (the rule is in microkernels.cpp).
+MicroKernel blocked_for(MicroKernel uk, const CacheSizes& caches);
+
 // Micro-kernels compiled into this build (the instruction sets the compiler
-// was allowed to target), fastest first. Never empty: the portable one is
-// always there.
+// was allowed to target), fastest first, blocked for machine_cache_sizes().
+// Never empty: the portable one is always there.
 std::span<const MicroKernel> available_microkernels();
 
 // The first of available_microkernels(): what the packed rungs use.

@@ -1,24 +1,24 @@
-// The table of micro-kernels and their block sizes (see microkernel.hpp).
-//
-// Block sizes are for this project's reference machine (48 KiB L1d, 2 MiB L2
-// per core, a large shared L3); each comment says what the number fills.
+// The table of micro-kernels, and the rule that cuts their blocks for the
+// caches of the machine they run on (see microkernel.hpp).
+#include <algorithm>
+#include <vector>
+
+#include "locality/caches.hpp"
+#include "microkernel.hpp"
 #include "microkernel_impl.hpp"
 
 namespace locality::cpu {
 namespace {
 
+// Block sizes are left at 0 here: blocked_for() fills them in.
 constexpr MicroKernel kMicroKernels[] = {
 #if defined(__AVX512F__)
-    // A micro-panel 12 x 256 x 4 B = 12 KiB (L1), B panel 256 x 1024 x 4 B = 1 MiB (L2),
-    // A packed 24 rows (two micro-panels, 24 KiB) at a time, just before use.
-    {"microkernel_avx512_12x32", 12, 32, 256, 24, 1024, microkernel_avx512_12x32},
+    {"microkernel_avx512_12x32", 12, 32, 0, 0, 0, microkernel_avx512_12x32},
 #endif
 #if defined(__AVX2__) && defined(__FMA__)
-    // A micro-panel 6 x 256 x 4 B = 6 KiB (L1), B panel 1 MiB (L2), A packed 24 rows at a time.
-    {"microkernel_avx2_6x16", 6, 16, 256, 24, 1024, microkernel_avx2_6x16},
+    {"microkernel_avx2_6x16", 6, 16, 0, 0, 0, microkernel_avx2_6x16},
 #endif
-    // A micro-panel 4 x 256 x 4 B = 4 KiB (L1), B panel 1 MiB (L2), A packed 24 rows at a time.
-    {"microkernel_portable_4x16", 4, 16, 256, 24, 1024, microkernel_portable_4x16},
+    {"microkernel_portable_4x16", 4, 16, 0, 0, 0, microkernel_portable_4x16},
 };
 
 constexpr bool tiles_fit_scratch() {
@@ -29,10 +29,43 @@ constexpr bool tiles_fit_scratch() {
 }
 static_assert(tiles_fit_scratch(), "raise kMaxMicroTileFloats");
 
+std::ptrdiff_t round_down(std::ptrdiff_t x, std::ptrdiff_t to) { return x / to * to; }
+
 }  // namespace
 
-std::span<const MicroKernel> available_microkernels() { return kMicroKernels; }
+MicroKernel blocked_for(MicroKernel uk, const CacheSizes& caches) {
+  constexpr std::ptrdiff_t kFloat = sizeof(float);
+  const std::ptrdiff_t l1 = caches.l1d_bytes, l2 = caches.l2_bytes;
+  // kc: the MR x kc micro-panel of A, which stays in L1 across the jr loop,
+  // takes at most a quarter of L1d (the B micro-panels stream through the
+  // rest); a multiple of 16, from 64 to 256. Past 256 the C tile's loads and
+  // stores are already under 1/256 of the work, and longer panels gained
+  // nothing where measured.
+  uk.kc = std::clamp<std::ptrdiff_t>(round_down(l1 / 4 / (uk.mr * kFloat), 16), 64, 256);
+  // mc: rows of A packed at a time, just before use: the mc x kc block takes
+  // at most half of L1d; whole micro-panels, at least one.
+  uk.mc = std::max(uk.mr, round_down(l1 / 2 / (uk.kc * kFloat), uk.mr));
+  // nc: the kc x nc panel of B, read once per MR rows of C, takes at most
+  // half of L2, but nc is at least 1024 columns: A is packed again for every
+  // nc columns, and below 1024 that repacking cost more than the panel lost
+  // by spilling to L3 (docs/cpu-matmul.md, "Blocks from the caches"); at most
+  // 4096 (past that, the panel only grows the buffer). Whole micro-panels.
+  uk.nc = std::clamp<std::ptrdiff_t>(round_down(l2 / 2 / (uk.kc * kFloat), uk.nr),
+                                     round_down(1024, uk.nr), round_down(4096, uk.nr));
+  return uk;
+}
 
-const MicroKernel& best_microkernel() { return kMicroKernels[0]; }
+std::span<const MicroKernel> available_microkernels() {
+  static const std::vector<MicroKernel> table = [] {
+    std::vector<MicroKernel> out;
+    for (const MicroKernel& uk : kMicroKernels) {
+      out.push_back(blocked_for(uk, machine_cache_sizes()));
+    }
+    return out;
+  }();
+  return table;
+}
+
+const MicroKernel& best_microkernel() { return available_microkernels().front(); }
 
 }  // namespace locality::cpu

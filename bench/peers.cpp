@@ -2,11 +2,18 @@
 
 #include <omp.h>
 
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <Eigen/Core>
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <stdexcept>
 
 #include "common.hpp"
+#include "locality/verify.hpp"
 
 #if LOCALITY_HAVE_ONEDNN
 #include <oneapi/dnnl/dnnl.h>
@@ -144,7 +151,77 @@ constexpr MatmulPeer kPeers[] = {
 #if LOCALITY_HAVE_OPENBLAS
     {"openblas", openblas_matmul},
 #endif
+#if LOCALITY_HAVE_SCIPY_OPENBLAS
+    {"scipy_openblas", scipy_openblas_matmul},
+#endif
+#if LOCALITY_HAVE_MKL
+    {"mkl", mkl_matmul},
+#endif
+#if LOCALITY_HAVE_BLIS
+    {"blis", blis_matmul},
+#endif
 };
+
+// Why Debian's OpenBLAS would run below its best here: kernels for an older
+// core than the CPU's (its 0.3.21 does not know every CPU, and a machine may
+// set OPENBLAS_CORETYPE); "" if none.
+std::string openblas_misconfigured() {
+#if LOCALITY_HAVE_OPENBLAS
+  const std::string core = openblas_get_corename();
+  for (const char* old : {"prescott", "core2", "penryn", "dunnington", "nehalem", "atom",
+                          "katmai", "coppermine", "northwood", "banias", "barcelona", "opteron",
+                          "bobcat", "unknown"}) {
+    if (core == old && __builtin_cpu_supports("avx2")) {
+      return "OpenBLAS runs its " + core + " kernels on a CPU with AVX2 (OPENBLAS_CORETYPE=" +
+             std::string(std::getenv("OPENBLAS_CORETYPE") ? std::getenv("OPENBLAS_CORETYPE")
+                                                         : "unset") +
+             ")";
+    }
+  }
+#endif
+  return "";
+}
+
+// Runs `peer` in a child process on shapes with ragged edges, 1 and 2
+// threads, against Eigen's double reference; "" if it passed, else what went
+// wrong (a signal, a wrong answer, no answer in 60 s).
+std::string screen(const MatmulPeer& peer) {
+  const pid_t child = fork();
+  if (child < 0) return "";  // cannot screen: the benchmark's own check still runs
+  if (child == 0) {
+    alarm(60);
+    int status = 0;
+    const std::ptrdiff_t shapes[][3] = {{1, 1, 1}, {37, 53, 29}, {130, 67, 257}, {300, 301, 64}};
+    std::uint64_t seed = 7;
+    for (int threads : {1, 2}) {
+      for (const auto& s : shapes) {
+        Matrix<float> a(s[0], s[2]), b(s[2], s[1]), c(s[0], s[1]);
+        fill_random(a.view(), seed++);
+        fill_random(b.view(), seed++);
+        poison(c.view());
+        peer.run(a.cview(), b.cview(), c.view(), threads);
+        if (!verify_matmul(a.cview(), b.cview(), c.view()).ok) status = 1;
+      }
+    }
+    std::fflush(nullptr);
+    _exit(status);
+  }
+  int status = 0;
+  if (waitpid(child, &status, 0) < 0) return "";
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return "";
+  if (WIFEXITED(status)) return "a wrong answer against Eigen on the screening shapes";
+  if (WIFSIGNALED(status)) {
+    return WTERMSIG(status) == SIGALRM ? std::string("no answer within 60 s")
+                                       : std::string("crashed: ") + strsignal(WTERMSIG(status));
+  }
+  return "stopped";
+}
+
+// Peers left out by the screen, and why.
+std::vector<std::pair<std::string, std::string>>& excluded() {
+  static std::vector<std::pair<std::string, std::string>> out;
+  return out;
+}
 
 std::string env_or(const char* name, const char* fallback) {
   const char* v = std::getenv(name);
@@ -153,7 +230,25 @@ std::string env_or(const char* name, const char* fallback) {
 
 }  // namespace
 
-std::span<const MatmulPeer> matmul_peers() { return kPeers; }
+std::span<const MatmulPeer> matmul_peers() {
+  static const std::vector<MatmulPeer> screened = [] {
+    std::vector<MatmulPeer> out;
+    for (const MatmulPeer& p : kPeers) {
+      std::string why = p.name == "openblas" ? openblas_misconfigured()
+                                             : loaded_peer_misconfigured(p.name);
+      if (why.empty()) why = screen(p);
+      if (why.empty()) {
+        out.push_back(p);
+      } else {
+        std::fprintf(stderr, "locality_bench: peer %.*s left out: %s\n",
+                     static_cast<int>(p.name.size()), p.name.data(), why.c_str());
+        excluded().emplace_back(std::string(p.name), why);
+      }
+    }
+    return out;
+  }();
+  return screened;
+}
 
 std::span<const AttentionPeer> attention_peers() { return kAttentionPeers; }
 
@@ -179,6 +274,8 @@ std::vector<std::pair<std::string, std::string>> peer_context() {
 #else
   out.emplace_back("openblas", "not found at configure time (" LOCALITY_OPENBLAS_MISSING ")");
 #endif
+  for (auto& kv : loaded_peer_context()) out.push_back(std::move(kv));
+  for (const auto& [name, why] : excluded()) out.emplace_back(name + "_left_out", why);
   return out;
 }
 

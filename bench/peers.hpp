@@ -17,7 +17,13 @@ struct MatmulPeer {
   MatmulFn run;           // C = A * B with this many threads
 };
 
-// Peers found at configure time; Eigen is always there.
+// Peers found at configure time that passed the screen: each one is first run
+// in a child process on a few awkward shapes and checked against Eigen, so
+// that a peer that crashes, hangs or answers wrongly is left out (and
+// peer_context() says why) instead of ending the run; and a peer running
+// kernels below what the CPU offers (a misconfiguration) is left out too.
+// Eigen is always there. Call it before any OpenMP team has started (the
+// screen forks).
 std::span<const MatmulPeer> matmul_peers();
 
 // Unfused attention through a peer's matrix products: S = Q K^T, the same
@@ -32,5 +38,14 @@ std::span<const AttentionPeer> attention_peers();
 
 // For the JSON context: how each peer ran (version, kernel path, threading).
 std::vector<std::pair<std::string, std::string>> peer_context();
+
+// The peers loaded with dlopen or linked under prefixed names
+// (bench/peers_loaded.cpp), where configure found them.
+void mkl_matmul(ConstView<float> a, ConstView<float> b, View<float> c, int threads);
+void blis_matmul(ConstView<float> a, ConstView<float> b, View<float> c, int threads);
+void scipy_openblas_matmul(ConstView<float> a, ConstView<float> b, View<float> c, int threads);
+std::vector<std::pair<std::string, std::string>> loaded_peer_context();
+// Why a loaded peer would run below its best on this machine ("" if not).
+std::string loaded_peer_misconfigured(std::string_view name);
 
 }  // namespace locality::bench

@@ -175,12 +175,20 @@ def family(doc):
     raise ReportError("no cpu/matmul, cpu/attention or gpu/matmul benchmark in the file")
 
 
+# Peers whose attention is one fused kernel (bench/fused_peers.py); they
+# report no workspace.
+FUSED_PEERS = {"onnxruntime", "torch"}
+
+
 def collect_attention(doc):
     """{(variant, seq, d, causal, threads): median GFLOP/s}, peak fractions, workspace bytes."""
-    (flops, frac, workspace), errors, reps = medians(
-        doc, ATTENTION,
-        lambda m: (m["variant"], int(m["sq"]), int(m["d"]), int(m["causal"]), int(m["threads"])),
-        ["flops", "peak_fraction", "workspace_bytes"])
+    key = lambda m: (m["variant"], int(m["sq"]), int(m["d"]), int(m["causal"]), int(m["threads"]))
+    (flops, frac), errors, reps = medians(doc, ATTENTION, key, ["flops", "peak_fraction"])
+    unfused = re.compile(r"^cpu/attention/(?!(?:" + "|".join(sorted(FUSED_PEERS)) + r")/).*")
+    (workspace,), _, _ = medians(
+        {"benchmarks": [b for b in doc["benchmarks"]
+                        if unfused.match(b.get("run_name") or b.get("name", ""))]},
+        ATTENTION, key, ["workspace_bytes"])
     return {k: v / 1e9 for k, v in flops.items()}, frac, workspace, errors, reps
 
 
@@ -198,9 +206,14 @@ def attention_tables(doc):
                f"{text(ctx, 'compiler')}, commit {text(ctx, 'git_commit')}, "
                f"{text(ctx, 'date')}; micro-kernel {text(ctx, 'locality_microkernel')}. "
                f"FMA probe: {peaks}. Medians of {repetitions} interleaved repetitions. "
-               f"FLOPs counted as 4 B H seq_q seq_kv d (half with the causal mask). Peers "
-               f"(unfused: S materialized per head, the rungs' softmax): oneDNN "
-               f"{text(ctx, 'onednn_version')} sgemm, Eigen {text(ctx, 'eigen_version')}.")
+               f"FLOPs counted as 4 B H seq_q seq_kv d (half with the causal mask). Unfused "
+               f"peers (S materialized per head, the rungs' softmax): oneDNN "
+               f"{text(ctx, 'onednn_version')} sgemm, Eigen {text(ctx, 'eigen_version')}."
+               + "".join(f" Fused peer: {text(ctx, p)} (a call's overhead outside the kernel: "
+                         f"{text(ctx, p + '_call_overhead_us')} µs)." for p in sorted(FUSED_PEERS)
+                         if p in ctx)
+               + "".join(f" Left out: {p} ({text(ctx, p + '_left_out')})."
+                         for p in sorted(FUSED_PEERS) if p + "_left_out" in ctx))
     out.append("")
 
     s0 = ATTENTION_HEADLINE_SEQ if ATTENTION_HEADLINE_SEQ in seqs else (seqs[-1] if seqs else 0)
@@ -232,11 +245,15 @@ def attention_tables(doc):
 
     top = list(rungs)[-1] if rungs else None
     peers = [p for p in peers if any(k[0] == p for k in med)]
-    if top and any(k[0] == top for k in med) and peers:
-        out += [f"Top rung against the best unfused peer (same run):", ""]
-        out.append("| seq | head_dim | causal | threads | " + top +
-                   " GFLOP/s | best peer | peer GFLOP/s | × peer |")
-        out.append("|" + "---|" * 8)
+    kinds = [(kind, [p for p in peers if (p in FUSED_PEERS) == (kind == "fused")])
+             for kind in ("fused", "unfused")]
+    kinds = [(kind, ps) for kind, ps in kinds if ps]
+    if top and any(k[0] == top for k in med) and kinds:
+        out += [f"Top rung against the best fused and the best unfused peer at each size "
+                f"(× = {top} / peer):", ""]
+        out.append("| seq | head_dim | causal | threads | " + top + " GFLOP/s | " + " | ".join(
+            f"best {kind} peer | GFLOP/s | ×" for kind, _ in kinds) + " |")
+        out.append("|" + "---|" * (5 + 3 * len(kinds)))
         for s in seqs:
             for d in dims:
                 for causal in (0, 1):
@@ -244,10 +261,13 @@ def attention_tables(doc):
                         g = med.get((top, s, d, causal, t))
                         if g is None:
                             continue
-                        best = max(peers, key=lambda p: med.get((p, s, d, causal, t)) or 0)
-                        pg = med.get((best, s, d, causal, t))
+                        cells = []
+                        for _, ps in kinds:
+                            best = max(ps, key=lambda p: med.get((p, s, d, causal, t)) or 0)
+                            pg = med.get((best, s, d, causal, t))
+                            cells += [best if pg else "—", fmt(pg), fmt(ratio(g, pg), 2)]
                         out.append(f"| {s} | {d} | {'yes' if causal else 'no'} | {t} | {fmt(g)} | "
-                                   f"{best} | {fmt(pg)} | {fmt(ratio(g, pg), 2)} |")
+                                   + " | ".join(cells) + " |")
         out.append("")
 
     for t in threads:
@@ -272,12 +292,50 @@ def ratio(a, b):
     return None if a is None or b is None or b == 0 else a / b
 
 
+# OpenBLAS's kernels for cores without AVX2: on a CPU with AVX2 (every CPU
+# this suite's micro-kernels run their AVX2 or AVX-512 kernel on), a peer run
+# on them is misconfigured, not measured at its best.
+OLD_OPENBLAS_CORES = {"prescott", "core2", "penryn", "dunnington", "nehalem", "atom", "katmai",
+                      "coppermine", "northwood", "banias", "barcelona", "opteron", "bobcat",
+                      "unknown"}
+
+
+def misconfigured_peers(ctx):
+    """{peer: why} for the peers a result file shows running below their best
+    (older files, from before locality_bench left such peers out itself)."""
+    out = {}
+    core = str(ctx.get("openblas_corename", "")).lower()
+    kernel = str(ctx.get("locality_microkernel", ""))
+    if core in OLD_OPENBLAS_CORES and ("avx2" in kernel or "avx512" in kernel):
+        out["openblas"] = (f"OpenBLAS ran its {ctx['openblas_corename']} kernels on a CPU with "
+                           "AVX2; its row is left out as misconfigured")
+    return out
+
+
+def peers_text(ctx):
+    """How each peer ran, from the context locality_bench recorded."""
+    parts = [f"oneDNN {text(ctx, 'onednn_version')} ({text(ctx, 'onednn_isa')})",
+             f"OpenBLAS (Debian) core {text(ctx, 'openblas_corename')} "
+             f"(OPENBLAS_CORETYPE {text(ctx, 'openblas_coretype_env')})"]
+    for key, name in (("scipy_openblas", "OpenBLAS (PyPI)"), ("mkl", "MKL"), ("blis", "BLIS")):
+        if key in ctx:
+            parts.append(f"{name}: {text(ctx, key)}")
+    parts.append(f"Eigen {text(ctx, 'eigen_version')}")
+    left_out = [f"{k.removesuffix('_left_out')} ({ctx[k]})" for k in sorted(ctx)
+                if k.endswith("_left_out")]
+    left_out += [f"{p} ({why})" for p, why in sorted(misconfigured_peers(ctx).items())]
+    return "; ".join(parts) + (". Left out: " + "; ".join(left_out) if left_out else "")
+
+
 def tables(doc):
     med, frac, errors, repetitions = collect(doc)
     ctx = doc["context"]
+    bad = misconfigured_peers(ctx)
+    med = {k: v for k, v in med.items() if k[0] not in bad}
     threads = sorted({t for (_, _, t) in med})
     sizes = sorted({n for (_, n, _) in med})
     rungs, peers = ladder(doc, NAME, "matmul")
+    peers = [p for p in peers if p not in bad]
     present = [v for v in rungs if any(k[0] == v for k in med)]
     variants = present + [p for p in peers if any(k[0] == p for k in med)]
     out = []
@@ -288,10 +346,7 @@ def tables(doc):
                f"commit {text(ctx, 'git_commit')}, {text(ctx, 'date')}; "
                f"micro-kernel {text(ctx, 'locality_microkernel')}. "
                f"FMA probe: {peaks}. Medians of {repetitions} interleaved repetitions. "
-               f"Peers: oneDNN {text(ctx, 'onednn_version')} "
-               f"({text(ctx, 'onednn_isa')}), OpenBLAS core {text(ctx, 'openblas_corename')} "
-               f"(OPENBLAS_CORETYPE {text(ctx, 'openblas_coretype_env')}), "
-               f"Eigen {text(ctx, 'eigen_version')}.")
+               f"Peers: {peers_text(ctx)}.")
     out.append("")
 
     n0 = headline_size(HEADLINE_SIZE, [n for n in sizes if all((v, n, t) in med for v in present
@@ -319,9 +374,9 @@ def tables(doc):
     if top:
         out += [f"Top rung against the peers (ratio = {top} / peer, same run):", ""]
         peers = [p for p in peers if any(k[0] == p for k in med)]
-        out.append("| n | threads | " + top + " GFLOP/s | " +
+        out.append("| n | threads | " + top + " GFLOP/s | best peer | ×best | " +
                    " | ".join(f"{p} GFLOP/s | ×{p}" for p in peers) + " |")
-        out.append("|" + "---|" * (3 + 2 * len(peers)))
+        out.append("|" + "---|" * (5 + 2 * len(peers)))
         for n in [s for s in sizes if s >= n0]:
             for t in threads:
                 g = med.get((top, n, t))
@@ -329,7 +384,10 @@ def tables(doc):
                 for p in peers:
                     pg = med.get((p, n, t))
                     cells += [fmt(pg), fmt(ratio(g, pg), 2)]
-                out.append(f"| {n} | {t} | {fmt(g)} | " + " | ".join(cells) + " |")
+                ran = [(med[(p, n, t)], p) for p in peers if med.get((p, n, t))]
+                best = max(ran) if ran else (None, "—")
+                out.append(f"| {n} | {t} | {fmt(g)} | {best[1]} | {fmt(ratio(g, best[0]), 2)} | "
+                           + " | ".join(cells) + " |")
         out.append("")
 
     for t in threads:

@@ -144,6 +144,30 @@ late() {
   return 0
 }
 
+# The fused attention peers (ONNX Runtime; PyTorch where asked for with
+# LOCALITY_FUSED_PEERS="onnxruntime torch"), from the virtual environment,
+# on the attention ladder's shapes, merged into its JSON file (atomically).
+fused_attention_peers() {
+  local py="$LOCALITY_VENV/bin/python" out="$outdir/cpu_attention.json" tmp status=0 start
+  if [[ ! -x "$py" ]]; then
+    echo "no virtual environment at $LOCALITY_VENV (bench/deps.sh makes it)" >&2
+    return 1
+  fi
+  local peers=()
+  for p in ${LOCALITY_FUSED_PEERS:-onnxruntime}; do peers+=(--peer "$p"); done
+  tmp=$(mktemp)
+  start=$(date +%s)
+  "$py" bench/fused_peers.py --sweep "$sweep" --repetitions "$repetitions" \
+    --min-time "$min_time" --peaks-from "$out" "${peers[@]}" --out "$tmp" &&
+    "$py" bench/fused_peers.py --merge-into "$out" "$tmp" || status=$?
+  rm -f "$tmp"
+  ((status == 0)) && echo "locality: fused attention peers took $(( $(date +%s) - start )) s; merged into $out"
+  return "$status"
+}
+if [[ " ${families[*]} " == *" attention "* ]]; then
+  late "the fused attention peers" fused_attention_peers
+fi
+
 # Cache evidence: every rung once under cachegrind, from the AVX2 profile build.
 profile_json="$outdir/cachegrind.json"
 profile_set=default

@@ -46,7 +46,7 @@ if [[ "$cache" == none ]]; then
   cache=$(mktemp -d /var/tmp/locality-fresh-cache.XXXXXX)
   fresh_cache=$cache
 fi
-mkdir -p "$cache/partial"
+mkdir -p "$cache/partial" "$cache/pip"
 root=$(mktemp -d /var/tmp/locality-fresh.XXXXXX)
 cleanup() {
   # The mounts live in a private mount namespace (unshare below) and went with
@@ -92,19 +92,24 @@ for f in cpu_matmul.json cpu_attention.json README.md matmul_ladder.png attentio
   [[ -s "$out/$f" ]] || fail "bench/run.sh ${form[*]} left no $out/$f"
 done
 grep -q "^| 5 | parallel |" "$out/README.md" || fail "no matmul ladder table in $out/README.md"
+for peer in mkl scipy_openblas blis onednn openblas; do  # Debian's and PyPI's peers, installed and run
+  grep -q "\"name\": \"cpu/matmul/$peer/" "$out/cpu_matmul.json" || fail "no $peer rows in cpu_matmul.json"
+done
+grep -q "\"name\": \"cpu/attention/onnxruntime/" "$out/cpu_attention.json" ||
+  fail "no onnxruntime rows in cpu_attention.json"
 grep -q "^| 4 | parallel_flash |" "$out/README.md" || fail "no attention ladder table in $out/README.md"
 if [[ -s "$out/cachegrind.json" ]]; then
-  python3 - "$out/cachegrind.json" <<'PY' || fail "the profile's cache geometry is not getconf's"
+  python3 - "$out/cachegrind.json" <<'PY' || fail "the profile's cache geometry is not sysconf's"
 import json, sys
 geometry = json.load(open(sys.argv[1]))["context"]["cache_geometry"]
 print("fresh machine: cache geometry from", geometry["source"], "-", geometry["note"])
-sys.exit(geometry["source"] != "getconf")
+sys.exit(geometry["source"] != "sysconf")
 PY
   grep -q "^<!-- cachegrind:begin -->" "$out/README.md" || fail "no cachegrind table in the report"
 else
   grep -q "skipped the cachegrind profile (exit 2: cachegrind.py: cannot read the cache geometry" \
     /root/bench.log || fail "no cachegrind.json and no line saying why"
-  echo "fresh machine: getconf gave no usable geometry here; the profile said why and was skipped"
+  echo "fresh machine: sysconf gave no usable geometry here; the profile said why and was skipped"
 fi
 # An interrupted main job leaves no temporary beside the results, and the next
 # run removes one that an earlier, killed run left (issue 21).
@@ -134,7 +139,8 @@ echo "fresh machine: both README commands passed"
 INSIDE
 
 # A private mount namespace: /proc, /sys, /dev and the package cache are
-# mounted for the chroot and vanish with it, whatever happens.
+# mounted for the chroot and vanish with it, whatever happens. pip's cache
+# (the PyPI peers' wheels) is kept beside Debian's .deb files.
 status=0
 unshare --mount --propagation private bash -euc '
   root=$1 cache=$2
@@ -142,6 +148,8 @@ unshare --mount --propagation private bash -euc '
   mount --rbind /sys "$root/sys"
   mount --rbind /dev "$root/dev"
   mount --bind "$cache" "$root/var/cache/apt/archives"
+  mkdir -p "$root/root/.cache/pip"
+  mount --bind "$cache/pip" "$root/root/.cache/pip"
   exec chroot "$root" /usr/bin/env -i HOME=/root TERM=dumb \
     PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
     bash /root/fresh.sh "$3"

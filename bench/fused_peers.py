@@ -1,0 +1,372 @@
+#!/usr/bin/env python3
+"""Fused attention peers: libraries whose attention is one fused kernel, as
+the flash rungs are, timed on the shapes of the attention ladder and written
+as Google Benchmark JSON beside it.
+
+    .venv/bin/python bench/fused_peers.py --sweep default --out peers.json
+    .venv/bin/python bench/fused_peers.py --merge-into results/<machine>/cpu_attention.json peers.json
+
+Peers:
+  onnxruntime  ONNX Runtime's CPU MultiHeadAttention (com.microsoft), float32,
+               causal through its `unidirectional` attribute (PyPI onnxruntime,
+               the model built with onnx); on by default.
+  torch        PyTorch's scaled_dot_product_attention on the CPU, float32,
+               is_causal. Opt-in (--peer torch): its PyPI wheel is several
+               hundred MB (the default Linux wheel carries CUDA libraries), so
+               the default run never downloads it; install it into the
+               virtual environment yourself (.venv/bin/pip install torch).
+
+Each peer is first checked against a float64 reference of the same inputs
+(the CPU ladder's derived bound, with the exponential's error allowed to be
+8 times the rungs' own: the peer's exp is not ours), on every shape it is
+timed at, on rows spread over the heads. A peer that fails the check, or
+cannot run, is reported and left out; the run goes on.
+
+Timing leaves Python out: ONNX Runtime's profiler gives each kernel's own
+time (the node's "_kernel_time" event), and the binding's overhead around it
+is measured and recorded (onnxruntime_call_overhead_us in the context).
+PyTorch is timed around the call with the inputs already made, after a
+warm-up; its overhead (a call on a 1-element problem) is recorded likewise.
+Shapes and thread counts come from locality_bench's own list of the
+attention benchmarks (--benchmark_list_tests), so the peers run exactly
+where the rungs run. Exit status 2 with one line for bad input.
+"""
+
+import argparse
+import json
+import math
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "bench"))
+import results  # noqa: E402
+
+NAME = re.compile(r"^cpu/attention/(?P<variant>[^/]+)/(?P<b>\d+)x(?P<h>\d+)x(?P<sq>\d+)"
+                  r"x(?P<skv>\d+)x(?P<d>\d+)/causal:(?P<causal>[01])/omp_threads:(?P<t>\d+)"
+                  r"/real_time$")
+UF, UD = 2.0 ** -24, 2.0 ** -53
+PEER_EXP_ERROR = 8 * 2.0 ** -23  # 8x the rungs' exp2 bound (verify.hpp's kExp2MaxRelError)
+
+
+class PeerError(Exception):
+    pass
+
+
+def shapes(bench, sweep):
+    """[(b, h, sq, skv, d, causal, threads)] the attention rungs are timed at."""
+    try:
+        out = subprocess.run([bench, "--locality_family=attention", f"--locality_sweep={sweep}",
+                              "--benchmark_list_tests"], capture_output=True, text=True,
+                             check=True, timeout=300).stdout
+    except (OSError, subprocess.SubprocessError) as e:
+        raise PeerError(f"cannot list the attention benchmarks with {bench}: {e}")
+    found = []
+    for line in out.splitlines():
+        m = NAME.fullmatch(line.strip())
+        if m:
+            key = tuple(int(m[g]) for g in ("b", "h", "sq", "skv", "d", "causal", "t"))
+            if key not in found:
+                found.append(key)
+    if not found:
+        raise PeerError(f"{bench} lists no attention benchmark for sweep {sweep}")
+    return found
+
+
+def gamma(n, u):
+    return n * u / (1 - n * u) if n * u < 1 else math.inf
+
+
+def check(q, k, v, o, causal, scale):
+    """The CPU ladder's bound (cpu/verify_attention.cpp) on rows spread over
+    [B, H, S, D] tensors; returns (ok, worst error / bound)."""
+    import numpy as np
+    b, h, sq, d = q.shape
+    skv = k.shape[2]
+    score_gamma = gamma(d + 2, UF) + gamma(d + 2, UD)
+    worst = 0.0
+    rows = sorted({int(x) for x in np.linspace(0, sq - 1, min(sq, 24))})
+    for bi in range(b):
+        for hi in {0, h - 1}:
+            kd, vd = k[bi, hi].astype(np.float64), v[bi, hi].astype(np.float64)
+            for i in rows:
+                n = min(i + 1, skv) if causal else skv
+                qd = q[bi, hi, i].astype(np.float64)
+                s = scale * (kd[:n] @ qd)
+                a = abs(scale) * (np.abs(kd[:n]) @ np.abs(qd))
+                p = np.exp(s - s.max())
+                p /= p.sum()
+                keys = n + 2.0
+                rho = (score_gamma * a + d * np.finfo(np.float32).smallest_subnormal +
+                       keys * (PEER_EXP_ERROR + 2 * UF) + 6 * (UF + UD) * np.abs(s).max())
+                phi = np.expm1(rho)
+                g = gamma(keys, UF) + gamma(keys + d, UD)
+                phibar = float((p * phi).sum())
+                want = vd[:n].T @ p
+                numer = np.abs(vd[:n]).T @ (p * (phi + g))
+                vmax = np.abs(vd[:n]).max(axis=0)
+                denom = 1 - phibar - g
+                if denom <= 0:
+                    continue
+                bound = (numer + np.abs(want) * (phibar + g) / denom + 2 * UF * np.abs(want) +
+                         n * 2.0 ** -125 * vmax +
+                         (2 * n + 1) * 0.5 * np.finfo(np.float32).smallest_subnormal)
+                got = o[bi, hi, i].astype(np.float64)
+                if not np.all(np.isfinite(got)):
+                    return False, math.inf
+                worst = max(worst, float((np.abs(got - want) / bound).max()))
+    return worst <= 1.0, worst
+
+
+def inputs(b, h, sq, skv, d, seed):
+    """Q, K, V in [B, H, S, D], uniform in [-1, -1/64] U [1/64, 1] as the rungs' tests."""
+    import numpy as np
+    rng = np.random.default_rng(seed)
+
+    def draw(shape):
+        x = rng.uniform(1 / 64, 1, size=shape).astype(np.float32)
+        return np.where(rng.random(shape) < 0.5, -x, x).astype(np.float32)
+    return draw((b, h, sq, d)), draw((b, h, skv, d)), draw((b, h, skv, d))
+
+
+class OnnxRuntime:
+    name = "onnxruntime"
+
+    def __init__(self):
+        try:
+            import onnx  # noqa: F401
+            import onnxruntime  # noqa: F401
+        except ImportError as e:
+            raise PeerError(f"not installed ({e}); bench/deps.sh installs it into .venv")
+        self.ort = onnxruntime
+        self.sessions = {}
+
+    def context(self):
+        return {"onnxruntime": f"ONNX Runtime {self.ort.__version__}, com.microsoft "
+                "MultiHeadAttention on CPUExecutionProvider, float32, [B, S, H*D] inputs "
+                "(transposed outside the timing); timed by its profiler's kernel time; "
+                f"ORT_DISABLE_FLASH_ATTENTION={os.environ.get('ORT_DISABLE_FLASH_ATTENTION', 'unset')}"}
+
+    def session(self, b, h, sq, skv, d, causal, threads, profile):
+        import onnx
+        from onnx import TensorProto, helper
+        key = (h, d, causal, threads, profile)
+        if key in self.sessions:
+            return self.sessions[key]
+        hd = h * d
+        node = helper.make_node("MultiHeadAttention", ["q", "k", "v"], ["o"], domain="com.microsoft",
+                                num_heads=h, scale=1.0 / math.sqrt(d), unidirectional=causal)
+        graph = helper.make_graph(
+            [node], "attention",
+            [helper.make_tensor_value_info(n, TensorProto.FLOAT, ["B", s, hd])
+             for n, s in (("q", "SQ"), ("k", "SKV"), ("v", "SKV"))],
+            [helper.make_tensor_value_info("o", TensorProto.FLOAT, ["B", "SQ", hd])])
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17),
+                                                        helper.make_opsetid("com.microsoft", 1)])
+        opts = self.ort.SessionOptions()
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+        opts.execution_mode = self.ort.ExecutionMode.ORT_SEQUENTIAL
+        if profile:
+            opts.enable_profiling = True
+            opts.profile_file_prefix = os.path.join(tempfile.gettempdir(), "locality_ort")
+        sess = self.ort.InferenceSession(model.SerializeToString(), opts,
+                                         providers=["CPUExecutionProvider"])
+        if not profile:
+            self.sessions[key] = sess
+        return sess
+
+    @staticmethod
+    def to_bsh(x):
+        b, h, s, d = x.shape
+        return x.transpose(0, 2, 1, 3).reshape(b, s, h * d).copy()
+
+    def run_once(self, q, k, v, causal, threads):
+        b, h, sq, d = q.shape
+        sess = self.session(b, h, sq, k.shape[2], d, causal, threads, profile=False)
+        o = sess.run(None, {"q": self.to_bsh(q), "k": self.to_bsh(k), "v": self.to_bsh(v)})[0]
+        return o.reshape(b, sq, h, d).transpose(0, 2, 1, 3)
+
+    def time(self, q, k, v, causal, threads, calls):
+        """Seconds per call, from the profiler's kernel time, over `calls` calls."""
+        b, h, sq, d = q.shape
+        sess = self.session(b, h, sq, k.shape[2], d, causal, threads, profile=True)
+        feeds = {"q": self.to_bsh(q), "k": self.to_bsh(k), "v": self.to_bsh(v)}
+        sess.run(None, feeds)  # warm-up
+        for _ in range(calls):
+            sess.run(None, feeds)
+        path = sess.end_profiling()
+        try:
+            with open(path, encoding="utf-8") as f:
+                events = json.load(f)
+        finally:
+            os.unlink(path)
+        kernel = [e["dur"] for e in events if e.get("cat") == "Node" and
+                  e.get("name", "").endswith("_kernel_time") and
+                  e.get("args", {}).get("op_name") == "MultiHeadAttention"]
+        if len(kernel) < calls:
+            raise PeerError("the profiler recorded no MultiHeadAttention kernel time")
+        return statistics.mean(kernel[-calls:]) * 1e-6
+
+    def overhead(self):
+        """Microseconds a call spends outside the kernel, on a 1-key problem."""
+        q, k, v = inputs(1, 1, 1, 1, 8, 1)
+        sess = self.session(1, 1, 1, 1, 8, 0, 1, profile=False)
+        feeds = {"q": self.to_bsh(q), "k": self.to_bsh(k), "v": self.to_bsh(v)}
+        sess.run(None, feeds)
+        t0 = time.perf_counter()
+        for _ in range(200):
+            sess.run(None, feeds)
+        return (time.perf_counter() - t0) / 200 * 1e6
+
+
+class Torch:
+    name = "torch"
+
+    def __init__(self):
+        try:
+            import torch
+        except ImportError as e:
+            raise PeerError(f"not installed ({e}); opt-in: .venv/bin/pip install torch "
+                            "(several hundred MB)")
+        self.torch = torch
+
+    def context(self):
+        t = self.torch
+        return {"torch": f"PyTorch {t.__version__}, scaled_dot_product_attention on the CPU, "
+                f"float32; {t.__config__.parallel_info().splitlines()[0] if hasattr(t.__config__, 'parallel_info') else ''}"}
+
+    def run_once(self, q, k, v, causal, threads):
+        t = self.torch
+        t.set_num_threads(threads)
+        with t.no_grad():
+            return t.nn.functional.scaled_dot_product_attention(
+                t.from_numpy(q), t.from_numpy(k), t.from_numpy(v), is_causal=bool(causal)).numpy()
+
+    def time(self, q, k, v, causal, threads, calls):
+        t = self.torch
+        t.set_num_threads(threads)
+        tq, tk, tv = t.from_numpy(q), t.from_numpy(k), t.from_numpy(v)
+        f = t.nn.functional.scaled_dot_product_attention
+        with t.no_grad():
+            f(tq, tk, tv, is_causal=bool(causal))
+            t0 = time.perf_counter()
+            for _ in range(calls):
+                f(tq, tk, tv, is_causal=bool(causal))
+        return (time.perf_counter() - t0) / calls
+
+    def overhead(self):
+        q, k, v = inputs(1, 1, 1, 1, 8, 1)
+        self.run_once(q, k, v, 0, 1)
+        t0 = time.perf_counter()
+        for _ in range(200):
+            self.run_once(q, k, v, 0, 1)
+        return (time.perf_counter() - t0) / 200 * 1e6
+
+
+PEERS = {"onnxruntime": OnnxRuntime, "torch": Torch}
+
+
+def measure(peer, shape_list, repetitions, min_time, peaks):
+    """Benchmark rows (Google Benchmark's JSON) for one peer, or an error line."""
+    rows = []
+    checked = {}
+    for b, h, sq, skv, d, causal, threads in shape_list:
+        q, k, v = inputs(b, h, sq, skv, d, 7 + sq + d)
+        name = f"cpu/attention/{peer.name}/{b}x{h}x{sq}x{skv}x{d}/causal:{causal}/omp_threads:{threads}/real_time"
+        key = (b, h, sq, skv, d, causal)
+        if key not in checked:
+            ok, worst = check(q, k, v, peer.run_once(q, k, v, causal, threads), causal,
+                              1.0 / math.sqrt(d))
+            checked[key] = (ok, worst)
+        ok, worst = checked[key]
+        if not ok:
+            rows.append({"name": name, "run_name": name, "run_type": "iteration",
+                         "repetitions": repetitions, "repetition_index": 0, "threads": 1,
+                         "error_occurred": True,
+                         "error_message": f"wrong result: {worst:.3g} of the bound"})
+            print(f"fused_peers: {name}: wrong result ({worst:.3g} of the bound)", file=sys.stderr)
+            continue
+        flops = 4.0 * b * h * sq * skv * d * (0.5 if causal else 1.0)
+        first = peer.time(q, k, v, causal, threads, 1)
+        calls = max(1, min(1000, math.ceil(min_time / max(first, 1e-7))))
+        for r in range(repetitions):
+            seconds = peer.time(q, k, v, causal, threads, calls)
+            rows.append({"name": name, "run_name": name, "run_type": "iteration",
+                         "repetitions": repetitions, "repetition_index": r, "threads": 1,
+                         "iterations": calls, "real_time": seconds * 1e3,
+                         "cpu_time": seconds * 1e3, "time_unit": "ms",
+                         "flops": flops / seconds,
+                         "peak_fraction": flops / seconds / peaks[threads] if peaks.get(threads) else 0.0,
+                         "max_error_over_bound": worst})
+        print(f"fused_peers: {name}: {flops / seconds / 1e9:.1f} GFLOP/s", file=sys.stderr)
+    return rows
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--bench", default=os.path.join(ROOT, "build", "release", "bench",
+                                                        "locality_bench"))
+    parser.add_argument("--sweep", default="default")
+    parser.add_argument("--peer", action="append", choices=sorted(PEERS),
+                        help="a peer to run (may be repeated; default: onnxruntime)")
+    parser.add_argument("--repetitions", type=int, default=3)
+    parser.add_argument("--min-time", type=float, default=0.2)
+    parser.add_argument("--peaks-from", help="a locality_bench JSON whose FMA probe to divide by")
+    parser.add_argument("--out", help="write the peers' benchmarks here (JSON)")
+    parser.add_argument("--merge-into", metavar="FILE",
+                        help="with one PEERS file: add its benchmarks and context to FILE")
+    parser.add_argument("files", nargs="*")
+    args = parser.parse_args()
+    try:
+        if args.merge_into:
+            if len(args.files) != 1:
+                raise PeerError("--merge-into takes one peers file")
+            doc = results.read_json(args.merge_into)
+            extra = results.read_json(args.files[0])
+            names = {b.get("name") for b in extra["benchmarks"]}
+            doc["benchmarks"] = [b for b in doc["benchmarks"] if b.get("name") not in names]
+            doc["benchmarks"] += extra["benchmarks"]
+            doc["context"].update(extra["context"])
+            results.write_atomically(args.merge_into, json.dumps(doc, indent=2) + "\n")
+            return 0
+        if args.repetitions < 1 or not 0 < args.min_time <= 60:
+            raise PeerError("--repetitions must be at least 1 and --min-time in (0, 60]")
+        shape_list = shapes(args.bench, args.sweep)
+        peaks = {}
+        if args.peaks_from:
+            ctx = results.read_json(args.peaks_from)["context"]
+            peaks = {int(k.rsplit("_", 1)[1]): float(v) for k, v in ctx.items()
+                     if k.startswith("fma_peak_flops_omp_threads_")}
+        rows, context = [], {}
+        for name in args.peer or ["onnxruntime"]:
+            try:
+                peer = PEERS[name]()
+                context.update(peer.context())
+                context[f"{name}_call_overhead_us"] = f"{peer.overhead():.1f}"
+                rows += measure(peer, shape_list, args.repetitions, args.min_time, peaks)
+            except PeerError as e:
+                context[f"{name}_left_out"] = str(e)
+                print(f"fused_peers: {name} left out: {e}", file=sys.stderr)
+            except Exception as e:  # a peer's own failure is its own, not the run's
+                context[f"{name}_left_out"] = f"{type(e).__name__}: {' '.join(str(e).split())[:300]}"
+                print(f"fused_peers: {name} left out: {context[f'{name}_left_out']}", file=sys.stderr)
+        doc = {"context": context, "benchmarks": rows}
+        text = json.dumps(doc, indent=2) + "\n"
+        if args.out:
+            results.write_atomically(args.out, text)
+        else:
+            sys.stdout.write(text)
+        return 0
+    except (PeerError, results.ResultError) as e:
+        print(f"fused_peers.py: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -13,8 +13,15 @@ namespace locality::bench {
 namespace {
 
 // Accumulators per thread: the FMA latency (4 cycles) times the FMA ports
-// (2) is 8 in flight; 16 leaves no doubt.
+// (2) is 8 in flight. 16 leave no doubt where there are 32 vector registers;
+// with AVX2's 16, 16 chains and the two constants would not fit, and the
+// chain the compiler spills (a store and a load per step) would set the pace
+// of all of them: 12 there.
+#if defined(__AVX512F__) || !(defined(__AVX2__) && defined(__FMA__))
 constexpr int kChains = 16;
+#else
+constexpr int kChains = 12;
+#endif
 
 #if defined(__AVX512F__)
 constexpr int kLanes = 16;

@@ -1,0 +1,95 @@
+#!/usr/bin/env python3
+"""bench/fused_peers.py's check and merge: the bound accepts a float32
+answer computed the honest way and refuses one off by a little, causal
+rows included; merging into a result file replaces the peer's rows and
+keeps everything else; bad input exits 2 with one line."""
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import unittest
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SCRIPT = os.path.join(ROOT, "bench", "fused_peers.py")
+sys.path.insert(0, os.path.join(ROOT, "bench"))
+import fused_peers  # noqa: E402
+
+
+def float32_attention(q, k, v, causal):
+    """Attention in float32 throughout, as a peer computes it."""
+    b, h, sq, d = q.shape
+    o = np.empty_like(q)
+    scale = np.float32(1 / np.sqrt(d))
+    for bi in range(b):
+        for hi in range(h):
+            s = (q[bi, hi] @ k[bi, hi].T) * scale
+            if causal:
+                s = np.where(np.tril(np.ones(s.shape, dtype=bool)), s, -np.inf).astype(np.float32)
+            p = np.exp(s - s.max(axis=1, keepdims=True))
+            o[bi, hi] = (p / p.sum(axis=1, keepdims=True)) @ v[bi, hi]
+    return o
+
+
+class Check(unittest.TestCase):
+    def test_float32_answers_pass_and_small_errors_fail(self):
+        for causal in (0, 1):
+            q, k, v = fused_peers.inputs(2, 3, 37, 37, 24, 5)
+            o = float32_attention(q, k, v, causal)
+            ok, worst = fused_peers.check(q, k, v, o, causal, 1 / np.sqrt(24))
+            self.assertTrue(ok, f"causal={causal}: {worst} of the bound")
+            self.assertGreater(worst, 0)
+            bad = o.copy()
+            bad[1, 2, 36, 5] += 1e-3  # the last row of the last head: a row the check reads
+            self.assertFalse(fused_peers.check(q, k, v, bad, causal, 1 / np.sqrt(24))[0])
+
+    def test_a_causal_answer_is_not_a_full_one(self):
+        q, k, v = fused_peers.inputs(1, 1, 16, 16, 8, 9)
+        full = float32_attention(q, k, v, 0)
+        self.assertFalse(fused_peers.check(q, k, v, full, 1, 1 / np.sqrt(8))[0])
+
+    def test_nan_fails(self):
+        q, k, v = fused_peers.inputs(1, 2, 8, 8, 8, 3)
+        o = float32_attention(q, k, v, 0)
+        o[0, 0, 0, 0] = np.nan
+        self.assertFalse(fused_peers.check(q, k, v, o, 0, 1 / np.sqrt(8))[0])
+
+
+class Merge(unittest.TestCase):
+    def test_merge_replaces_the_peer_rows_and_keeps_the_rest(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            main = os.path.join(tmp, "cpu_attention.json")
+            peers = os.path.join(tmp, "peers.json")
+            old = {"name": "cpu/attention/onnxruntime/1x1x8x8x8/causal:0/omp_threads:1/real_time",
+                   "real_time": 9.0}
+            rung = {"name": "cpu/attention/flash/1x1x8x8x8/causal:0/omp_threads:1/real_time",
+                    "real_time": 1.0}
+            with open(main, "w") as f:
+                json.dump({"context": {"cpu_model": "x"}, "benchmarks": [rung, old]}, f)
+            new = dict(old, real_time=2.0)
+            with open(peers, "w") as f:
+                json.dump({"context": {"onnxruntime": "v"}, "benchmarks": [new]}, f)
+            r = subprocess.run([sys.executable, SCRIPT, "--merge-into", main, peers],
+                               capture_output=True, text=True)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            with open(main) as f:
+                doc = json.load(f)
+            self.assertEqual(doc["context"], {"cpu_model": "x", "onnxruntime": "v"})
+            self.assertEqual(doc["benchmarks"], [rung, new])
+            self.assertEqual(sorted(os.listdir(tmp)), ["cpu_attention.json", "peers.json"])
+
+    def test_bad_input_exits_2_with_one_line(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            missing = os.path.join(tmp, "none.json")
+            for args in (["--merge-into", missing, missing], ["--repetitions", "0"],
+                         ["--bench", os.path.join(tmp, "no-bench")]):
+                r = subprocess.run([sys.executable, SCRIPT] + args, capture_output=True, text=True)
+                self.assertEqual(r.returncode, 2, (args, r.stderr))
+                self.assertEqual(len(r.stderr.strip().splitlines()), 1, (args, r.stderr))
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -149,7 +149,44 @@ class ReportTest(unittest.TestCase):
     def test_counter_missing(self):
         doc = json.loads(json.dumps(ATTENTION))
         del doc["benchmarks"][1]["workspace_bytes"]
-        self.assert_refused(json.dumps(doc), "lacks a flops, peak_fraction or workspace_bytes")
+        self.assert_refused(json.dumps(doc), "lacks a workspace_bytes counter")
+        doc = json.loads(json.dumps(ATTENTION))
+        del doc["benchmarks"][1]["flops"]
+        self.assert_refused(json.dumps(doc), "lacks a flops or peak_fraction counter")
+
+    def test_a_misconfigured_peer_is_left_out_and_named(self):
+        doc = json.loads(json.dumps(MATMUL))
+        for v, flops in (("openblas", 3e10), ("onednn", 1.6e11)):
+            row = json.loads(json.dumps(doc["benchmarks"][0]))
+            row.update(name=row["name"].replace("/naive/", f"/{v}/"),
+                       run_name=row["run_name"].replace("/naive/", f"/{v}/"), flops=flops)
+            doc["benchmarks"].append(row)
+        doc["context"].update(openblas_corename="Prescott",
+                              locality_microkernel="microkernel_avx512_12x32")
+        r = self.run_report(json.dumps(doc))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertNotIn("| peer | openblas |", r.stdout)
+        self.assertIn("| peer | onednn |", r.stdout)
+        self.assertIn("Left out: openblas (OpenBLAS ran its Prescott kernels", r.stdout)
+        self.assertIn("| 1024 | 1 | 150.0 | onednn | 0.94 |", r.stdout)  # the best peer, named
+        # The same core on a machine whose kernel is portable is not called misconfigured.
+        doc["context"]["locality_microkernel"] = "microkernel_portable_4x16"
+        self.assertIn("| peer | openblas |", self.run_report(json.dumps(doc)).stdout)
+
+    def test_fused_peer_needs_no_workspace(self):
+        doc = json.loads(json.dumps(ATTENTION))
+        peer = json.loads(json.dumps(doc["benchmarks"][1]))
+        del peer["workspace_bytes"]
+        peer.pop("rung", None)
+        for key in ("name", "run_name"):
+            if key in peer:
+                peer[key] = peer[key].replace("/parallel_flash/", "/onnxruntime/")
+        doc["benchmarks"].append(peer)
+        doc["context"]["onnxruntime"] = "ONNX Runtime x"
+        r = self.run_report(json.dumps(doc))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("| peer | onnxruntime |", r.stdout)
+        self.assertIn("best fused peer", r.stdout)
 
     def test_repetitions_not_a_whole_number(self):
         for bad in ("3", 0, 2.5, None):

@@ -5,8 +5,10 @@
 // inside it) and called through the addresses it gives. The current
 // OpenBLAS from PyPI prefixes its names (scipy_cblas_sgemm) and is linked.
 #include <dlfcn.h>
+#include <unistd.h>
 
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <stdexcept>
 #include <string>
@@ -57,6 +59,7 @@ struct Mkl {
   void (*set_threads)(int) = lib.get<void (*)(int)>("MKL_Set_Num_Threads");
   int (*branch)() = lib.get<int (*)()>("MKL_CBWR_Get_Auto_Branch");
   void (*version)(char*, int) = lib.get<void (*)(char*, int)>("MKL_Get_Version_String");
+  int (*verbose)(int) = lib.get<int (*)(int)>("MKL_Verbose");
   Mkl() {
     // MKL's OpenMP layer for GNU's runtime, the one this program's threads
     // run on (its default, Intel's libiomp5, would start a second pool).
@@ -68,6 +71,34 @@ struct Mkl {
 const Mkl& mkl() {
   static const Mkl m;
   return m;
+}
+#endif
+
+#if LOCALITY_HAVE_MKL
+// The line MKL's verbose mode prints for a call: which processors' code path
+// it dispatched to. It prints on stdout, so stdout goes to a temporary file
+// for one 1 x 1 x 1 call.
+std::string mkl_dispatch_line() {
+  const Mkl& m = mkl();
+  std::fflush(stdout);
+  std::FILE* capture = std::tmpfile();
+  if (!capture) return "unknown (no temporary file)";
+  const int saved = dup(STDOUT_FILENO);
+  dup2(fileno(capture), STDOUT_FILENO);
+  m.verbose(1);
+  float a = 1, b = 1, c = 0;
+  m.sgemm(kCblasRowMajor, kCblasNoTrans, kCblasNoTrans, 1, 1, 1, 1.0f, &a, 1, &b, 1, 0.0f, &c, 1);
+  m.verbose(0);
+  std::fflush(stdout);
+  dup2(saved, STDOUT_FILENO);
+  close(saved);
+  std::rewind(capture);
+  char line[512] = {};
+  const bool got = std::fgets(line, sizeof line, capture) != nullptr;
+  std::fclose(capture);
+  std::string out = got ? line : "unknown (MKL printed nothing)";
+  while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
+  return out;
 }
 #endif
 
@@ -154,7 +185,8 @@ std::vector<std::pair<std::string, std::string>> loaded_peer_context() {
                        : branch == 2  ? "auto"
                                       : "other";
     return std::string(version) + "; code path " + path + " (MKL_CBWR_Get_Auto_Branch " +
-           std::to_string(branch) + "); GNU OpenMP threading layer; " LOCALITY_MKL_LIBRARY;
+           std::to_string(branch) + "); its verbose mode says: " + mkl_dispatch_line() +
+           "; GNU OpenMP threading layer; " LOCALITY_MKL_LIBRARY;
   });
 #else
   out.emplace_back("mkl", "not found at configure time (" LOCALITY_MKL_MISSING ")");

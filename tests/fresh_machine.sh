@@ -66,6 +66,18 @@ echo "fresh machine: root made in $((made - start)) s"
 
 git clone --quiet --no-hardlinks "$repo" "$root/root/locality"
 cp -L /etc/resolv.conf "$root/etc/resolv.conf"
+# The network's trust anchors travel with its name server: where this
+# machine reaches PyPI through a proxy that signs with a certificate
+# authority of its own, pip in the root needs that authority too (the
+# authorities added under /usr/local/share/ca-certificates, the bundle made
+# from them, and a pip.conf pointing at it). A machine on the open internet
+# has none of these, and the root then gets none.
+if compgen -G "/usr/local/share/ca-certificates/*.crt" >/dev/null; then
+  mkdir -p "$root/usr/local/share/ca-certificates" "$root/etc/ssl/certs"
+  cp -L /usr/local/share/ca-certificates/*.crt "$root/usr/local/share/ca-certificates/"
+  cp -L /etc/ssl/certs/ca-certificates.crt "$root/etc/ssl/certs/ca-certificates.crt"
+  if [[ -f /etc/pip.conf ]]; then cp -L /etc/pip.conf "$root/etc/pip.conf"; fi
+fi
 
 # Inside: the two commands, as a new user would type them, then the checks.
 cat >"$root/root/fresh.sh" <<'INSIDE'

@@ -194,14 +194,14 @@ def rungs(binary):
     return found
 
 
-def cachegrind(binary, args, geometry, workdir):
+def cachegrind(binary, args, geometry, workdir, caches):
     """The summary counts of one command under cachegrind."""
     fd, out = tempfile.mkstemp(dir=workdir, prefix="cg.")
     os.close(fd)
     cmd = ["valgrind", "--tool=cachegrind", "--cache-sim=yes", f"--cachegrind-out-file={out}"]
     cmd += [f"--{n}={','.join(str(x) for x in geometry[n])}" for n in ("I1", "D1", "LL")]
     cmd += [binary] + args
-    env = dict(os.environ, LOCALITY_CACHE_SYSFS=blocks_sysfs(geometry, workdir))
+    env = dict(os.environ, LOCALITY_CACHE_SYSFS=caches)
     r = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if r.returncode != 0:
         tail = " ".join(r.stderr.strip().splitlines()[-2:])
@@ -219,10 +219,10 @@ def cachegrind(binary, args, geometry, workdir):
     return dict(zip(events, summary))
 
 
-def profile_case(binary, geometry, family, rung, variant, label, flops, extra, workdir):
+def profile_case(binary, geometry, family, rung, variant, label, flops, extra, workdir, caches):
     base = ["run", family, variant] + extra + ["--threads", "1", "--no-verify"]
-    full = cachegrind(binary, base + ["--repeat", "1"], geometry, workdir)
-    setup = cachegrind(binary, base + ["--repeat", "0"], geometry, workdir)
+    full = cachegrind(binary, base + ["--repeat", "1"], geometry, workdir, caches)
+    setup = cachegrind(binary, base + ["--repeat", "0"], geometry, workdir, caches)
     row = {"family": family, "rung": rung, "variant": variant, "size": label, "flops": flops,
            "command": "locality " + " ".join(base + ["--repeat", "1"])}
     row.update({e: max(0, full[e] - setup[e]) for e in EVENTS})
@@ -362,8 +362,10 @@ def main():
         print(f"profile: {len(cases)} rungs under cachegrind; {describe(geometry)}", file=sys.stderr)
         with tempfile.TemporaryDirectory() as work, \
                 concurrent.futures.ThreadPoolExecutor(max_workers=args.jobs) as pool:
+            # Written once, before any profiled command reads it.
+            caches = blocks_sysfs(geometry, work)
             futures = [pool.submit(profile_case, args.binary, geometry, f, r, v, label, flops,
-                                   extra, work) for f, r, v, label, flops, extra in cases]
+                                   extra, work, caches) for f, r, v, label, flops, extra in cases]
             rows = [fut.result() for fut in futures]
         version = subprocess.run(["valgrind", "--version"], capture_output=True,
                                  text=True).stdout.strip()

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <Eigen/Core>
+#include <cctype>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -143,13 +144,39 @@ constexpr AttentionPeer kAttentionPeers[] = {
 #endif
 };
 
+std::string env_or(const char* name, const char* fallback) {
+  const char* v = std::getenv(name);
+  return v ? v : fallback;
+}
+
+#if LOCALITY_HAVE_OPENBLAS
+// Why Debian's OpenBLAS would run below its best here: kernels for an older
+// core than the CPU's (its 0.3.21 does not know every CPU, and a machine may
+// set OPENBLAS_CORETYPE); "" if none. OpenBLAS names its cores "Prescott",
+// "Haswell", ...; the comparison ignores case.
+std::string openblas_misconfigured() {
+  std::string core = openblas_get_corename();
+  for (char& ch : core) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  for (const char* old : {"prescott", "core2", "penryn", "dunnington", "nehalem", "atom",
+                          "katmai", "coppermine", "northwood", "banias", "barcelona", "opteron",
+                          "bobcat", "unknown"}) {
+    if (core == old && __builtin_cpu_supports("avx2")) {
+      return "OpenBLAS runs its " + std::string(openblas_get_corename()) +
+             " kernels on a CPU with AVX2 (OPENBLAS_CORETYPE=" +
+             env_or("OPENBLAS_CORETYPE", "unset") + ")";
+    }
+  }
+  return "";
+}
+#endif
+
 constexpr MatmulPeer kPeers[] = {
     {"eigen", eigen_matmul},
 #if LOCALITY_HAVE_ONEDNN
     {"onednn", onednn_matmul},
 #endif
 #if LOCALITY_HAVE_OPENBLAS
-    {"openblas", openblas_matmul},
+    {"openblas", openblas_matmul, openblas_misconfigured},
 #endif
 #if LOCALITY_HAVE_SCIPY_OPENBLAS
     {"scipy_openblas", scipy_openblas_matmul},
@@ -158,29 +185,9 @@ constexpr MatmulPeer kPeers[] = {
     {"mkl", mkl_matmul},
 #endif
 #if LOCALITY_HAVE_BLIS
-    {"blis", blis_matmul},
+    {"blis", blis_matmul, blis_misconfigured},
 #endif
 };
-
-// Why Debian's OpenBLAS would run below its best here: kernels for an older
-// core than the CPU's (its 0.3.21 does not know every CPU, and a machine may
-// set OPENBLAS_CORETYPE); "" if none.
-std::string openblas_misconfigured() {
-#if LOCALITY_HAVE_OPENBLAS
-  const std::string core = openblas_get_corename();
-  for (const char* old : {"prescott", "core2", "penryn", "dunnington", "nehalem", "atom",
-                          "katmai", "coppermine", "northwood", "banias", "barcelona", "opteron",
-                          "bobcat", "unknown"}) {
-    if (core == old && __builtin_cpu_supports("avx2")) {
-      return "OpenBLAS runs its " + core + " kernels on a CPU with AVX2 (OPENBLAS_CORETYPE=" +
-             std::string(std::getenv("OPENBLAS_CORETYPE") ? std::getenv("OPENBLAS_CORETYPE")
-                                                         : "unset") +
-             ")";
-    }
-  }
-#endif
-  return "";
-}
 
 // Runs `peer` in a child process on shapes with ragged edges, 1 and 2
 // threads, against Eigen's double reference; "" if it passed, else what went
@@ -223,19 +230,13 @@ std::vector<std::pair<std::string, std::string>>& excluded() {
   return out;
 }
 
-std::string env_or(const char* name, const char* fallback) {
-  const char* v = std::getenv(name);
-  return v ? v : fallback;
-}
-
 }  // namespace
 
 std::span<const MatmulPeer> matmul_peers() {
   static const std::vector<MatmulPeer> screened = [] {
     std::vector<MatmulPeer> out;
     for (const MatmulPeer& p : kPeers) {
-      std::string why = p.name == "openblas" ? openblas_misconfigured()
-                                             : loaded_peer_misconfigured(p.name);
+      std::string why = p.misconfigured ? p.misconfigured() : "";
       if (why.empty()) why = screen(p);
       if (why.empty()) {
         out.push_back(p);

@@ -15,6 +15,8 @@ namespace locality::bench {
 struct MatmulPeer {
   std::string_view name;  // "eigen", "onednn", "openblas": the benchmark's variant name
   MatmulFn run;           // C = A * B with this many threads
+  // Why it would run below its best on this machine ("" if not); none: never.
+  std::string (*misconfigured)() = nullptr;
 };
 
 // Peers found at configure time that passed the screen: each one is first run
@@ -45,7 +47,7 @@ void mkl_matmul(ConstView<float> a, ConstView<float> b, View<float> c, int threa
 void blis_matmul(ConstView<float> a, ConstView<float> b, View<float> c, int threads);
 void scipy_openblas_matmul(ConstView<float> a, ConstView<float> b, View<float> c, int threads);
 std::vector<std::pair<std::string, std::string>> loaded_peer_context();
-// Why a loaded peer would run below its best on this machine ("" if not).
-std::string loaded_peer_misconfigured(std::string_view name);
+// Why BLIS would run below its best here: its generic configuration ("" if not).
+std::string blis_misconfigured();
 
 }  // namespace locality::bench

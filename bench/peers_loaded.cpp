@@ -212,15 +212,12 @@ std::vector<std::pair<std::string, std::string>> loaded_peer_context() {
   return out;
 }
 
-std::string loaded_peer_misconfigured(std::string_view name) {
 #if LOCALITY_HAVE_BLIS
-  if (name == "blis" && std::string(blis().arch_string(blis().arch())) == "generic") {
-    return "BLIS runs its generic (unoptimised) kernels on this CPU: set BLIS_ARCH_TYPE to the "
-           "number of its configuration for it";
-  }
-#endif
-  (void)name;
-  return "";
+std::string blis_misconfigured() {
+  if (std::string(blis().arch_string(blis().arch())) != "generic") return "";
+  return "BLIS runs its generic (unoptimised) kernels on this CPU: set BLIS_ARCH_TYPE to the "
+         "number of its configuration for it";
 }
+#endif
 
 }  // namespace locality::bench

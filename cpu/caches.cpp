@@ -32,11 +32,14 @@ std::int64_t parse_size(const std::string& text, const std::filesystem::path& fi
     digits.pop_back();
   }
   if (digits.empty() || digits.size() > 15 ||
-      !std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; }) ||
-      std::stoll(digits) > std::numeric_limits<std::int64_t>::max() / scale) {
+      !std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; })) {
     throw CacheError(file.string() + ": not a size ('" + text.substr(0, 40) + "')");
   }
-  return std::stoll(digits) * scale;
+  const std::int64_t value = std::stoll(digits);
+  if (value > std::numeric_limits<std::int64_t>::max() / scale) {
+    throw CacheError(file.string() + ": not a size ('" + text.substr(0, 40) + "')");
+  }
+  return value * scale;
 }
 
 }  // namespace

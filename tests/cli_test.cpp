@@ -234,6 +234,27 @@ TEST(LocalityBench, RunsAndChecksASmallAttentionSweep) {
   EXPECT_EQ(o.output.find("cpu/matmul/"), std::string::npos) << o.output;
 }
 
+// A peer on kernels below the CPU's is left out, with the reason, and the run
+// goes on: Debian's OpenBLAS told to run its SSE3 Prescott kernels (it names
+// its cores with capitals; the check once compared them in lower case only).
+TEST(LocalityBench, AMisconfiguredPeerIsLeftOutAndTheRunGoesOn) {
+  if (!__builtin_cpu_supports("avx2")) {
+    GTEST_SKIP() << "a CPU without AVX2 runs Prescott kernels at its best";
+  }
+  const Outcome o = run("env", "OPENBLAS_CORETYPE=Prescott '" + kBench +
+                                   "' --locality_sizes=48 --locality_threads=1 "
+                                   "--benchmark_filter=cpu/matmul/ --benchmark_min_time=0.01");
+  if (o.output.find("openblas_corename") == std::string::npos) {
+    GTEST_SKIP() << "this build has no Debian OpenBLAS peer";
+  }
+  EXPECT_EQ(o.exit_code, 0) << o.output;
+  EXPECT_NE(o.output.find("peer openblas left out: OpenBLAS runs its Prescott kernels"),
+            std::string::npos)
+      << o.output;
+  EXPECT_EQ(o.output.find("cpu/matmul/openblas/"), std::string::npos) << o.output;
+  EXPECT_NE(o.output.find("cpu/matmul/eigen/48x48x48"), std::string::npos) << o.output;
+}
+
 TEST(LocalityBench, RunsAndChecksASmallSweep) {
   const Outcome o = run(kBench,
                         "--locality_sizes=48 --locality_threads=1 "

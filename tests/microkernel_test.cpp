@@ -31,6 +31,7 @@ const CacheSizes kGeometries[] = {
 // A micro-kernel with its blocks, and the caches they were cut for.
 struct Blocked {
   MicroKernel uk;
+  CacheSizes caches;
   std::string label;
 };
 
@@ -48,8 +49,10 @@ const std::vector<Blocked>& cases() {
     std::vector<Blocked> v;
     for (const MicroKernel& uk : cpu::available_microkernels()) {
       const std::string name(uk.name.substr(uk.name.find('_') + 1));
-      v.push_back({uk, name + "_this_machine"});
-      for (const CacheSizes& g : kGeometries) v.push_back({cpu::blocked_for(uk, g), name + "_" + g.source});
+      v.push_back({uk, machine_cache_sizes(), name + "_this_machine"});
+      for (const CacheSizes& g : kGeometries) {
+        v.push_back({cpu::blocked_for(uk, g), g, name + "_" + g.source});
+      }
     }
     return v;
   }();
@@ -121,13 +124,7 @@ TEST(BlockingRule, EveryPanelFitsTheCacheItIsMeantFor) {
   constexpr std::ptrdiff_t kFloat = sizeof(float);
   for (const Blocked& b : cases()) {
     const MicroKernel& uk = b.uk;
-    const CacheSizes caches = b.label.ends_with("this_machine") ? machine_cache_sizes()
-                              : [&] {
-                                  for (const CacheSizes& g : kGeometries) {
-                                    if (b.label.ends_with(g.source)) return g;
-                                  }
-                                  return CacheSizes{};
-                                }();
+    const CacheSizes& caches = b.caches;
     ASSERT_GT(caches.l1d_bytes, 0) << b.label;
     SCOPED_TRACE(b.label + ": kc " + std::to_string(uk.kc) + ", mc " + std::to_string(uk.mc) +
                  ", nc " + std::to_string(uk.nc));

@@ -182,15 +182,35 @@ TEST(AttentionExp2, RelativeErrorWithinTheVerifiersBound) {
     const double got = cpu::exp2_nonpositive(x);
     worst = std::max(worst, std::abs(got - want) / want);
   };
+  // The vector form (one register's lanes) is what the flash rungs run.
+  const auto probe_vec = [&](float x) {
+    cpu::Vec lanes{};
+    for (int i = 0; i < cpu::kLanes; ++i) lanes[i] = x * static_cast<float>(i + 1) / cpu::kLanes;
+    const cpu::Vec got = cpu::exp2_nonpositive(lanes);
+    for (int i = 0; i < cpu::kLanes; ++i) {
+      const double want = std::exp2(static_cast<double>(lanes[i]));
+      worst = std::max(worst, std::abs(got[i] - want) / want);
+    }
+  };
   constexpr int kSteps = 4'000'000;
   for (int i = 0; i <= kSteps; ++i) probe(-126.0f * static_cast<float>(i) / kSteps);
   // Every float in [-1, -1/4]: the reduced argument sweeps [-1/2, 1/2] twice.
   for (float x = -1.0f; x <= -0.25f; x = std::nextafter(x, 0.0f)) probe(x);
+  for (int i = 0; i <= kSteps / 16; ++i) probe_vec(-126.0f * static_cast<float>(i) / (kSteps / 16));
   EXPECT_LE(worst, kExp2MaxRelError);
   EXPECT_EQ(cpu::exp2_nonpositive(0.0f), 1.0f);
   EXPECT_EQ(cpu::exp2_nonpositive(-1.0f), 0.5f);
   EXPECT_EQ(cpu::exp2_nonpositive(-std::numeric_limits<float>::infinity()), 0.0f);
   EXPECT_TRUE(std::isnan(cpu::exp2_nonpositive(std::numeric_limits<float>::quiet_NaN())));
+  cpu::Vec edges{};
+  edges[0] = -std::numeric_limits<float>::infinity();
+  edges[1] = std::numeric_limits<float>::quiet_NaN();
+  edges[2] = -1.0f;
+  const cpu::Vec e = cpu::exp2_nonpositive(edges);
+  EXPECT_EQ(e[0], 0.0f);
+  EXPECT_TRUE(std::isnan(e[1]));
+  EXPECT_EQ(e[2], 0.5f);
+  EXPECT_EQ(e[3], 1.0f);  // exp2(0)
 }
 
 // The verifier would catch a rung that drops one key.

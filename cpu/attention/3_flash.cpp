@@ -45,42 +45,42 @@ std::ptrdiff_t round_up(std::ptrdiff_t x, std::ptrdiff_t to) { return (x + to - 
 template <int NR>
 void online_softmax(float* __restrict st, std::ptrdiff_t keys, float* __restrict m,
                     float* __restrict l, float* __restrict ot, std::ptrdiff_t d_pad) {
-  static_assert(NR % 16 == 0);
-  constexpr int kVecs = NR / 16;  // 16 queries per vector, one per lane
-  Vec16 top[kVecs], alpha[kVecs];
-  for (Vec16& t : top) t = Vec16{} - std::numeric_limits<float>::infinity();
+  static_assert(NR % kLanes == 0);
+  constexpr int kVecs = NR / kLanes;  // kLanes queries per vector, one per lane
+  Vec top[kVecs], alpha[kVecs];
+  for (Vec& t : top) t = Vec{} - std::numeric_limits<float>::infinity();
   for (std::ptrdiff_t j = 0; j < keys; ++j) {
     for (int h = 0; h < kVecs; ++h) {
-      const Vec16 s = load16(st + j * NR + 16 * h);
+      const Vec s = load_vec(st + j * NR + kLanes * h);
       top[h] = s > top[h] ? s : top[h];
     }
   }
   bool moved = false;
   for (int h = 0; h < kVecs; ++h) {
-    const Vec16 m_old = load16(m + 16 * h);
-    const Vec16 m_new = m_old > top[h] ? m_old : top[h];
+    const Vec m_old = load_vec(m + kLanes * h);
+    const Vec m_new = m_old > top[h] ? m_old : top[h];
     alpha[h] = exp2_nonpositive(m_old - m_new);  // 0 on the first block (m = -inf)
-    for (int i = 0; i < 16; ++i) moved |= alpha[h][i] != 1.0f;
-    store16(m + 16 * h, m_new);
+    for (int i = 0; i < kLanes; ++i) moved |= alpha[h][i] != 1.0f;
+    store_vec(m + kLanes * h, m_new);
     top[h] = m_new;
   }
   if (moved) {
     for (std::ptrdiff_t c = 0; c < d_pad; ++c) {
       for (int h = 0; h < kVecs; ++h) {
-        store16(ot + c * NR + 16 * h, load16(ot + c * NR + 16 * h) * alpha[h]);
+        store_vec(ot + c * NR + kLanes * h, load_vec(ot + c * NR + kLanes * h) * alpha[h]);
       }
     }
   }
-  Vec16 sum[kVecs];
-  for (int h = 0; h < kVecs; ++h) sum[h] = load16(l + 16 * h) * alpha[h];
+  Vec sum[kVecs];
+  for (int h = 0; h < kVecs; ++h) sum[h] = load_vec(l + kLanes * h) * alpha[h];
   for (std::ptrdiff_t j = 0; j < keys; ++j) {
     for (int h = 0; h < kVecs; ++h) {
-      const Vec16 p = exp2_nonpositive(load16(st + j * NR + 16 * h) - top[h]);
-      store16(st + j * NR + 16 * h, p);
+      const Vec p = exp2_nonpositive(load_vec(st + j * NR + kLanes * h) - top[h]);
+      store_vec(st + j * NR + kLanes * h, p);
       sum[h] += p;
     }
   }
-  for (int h = 0; h < kVecs; ++h) store16(l + 16 * h, sum[h]);
+  for (int h = 0; h < kVecs; ++h) store_vec(l + kLanes * h, sum[h]);
 }
 
 // O^T += (column j of V_b^T) x (row j of P_b^T) for one key, only in the
@@ -90,16 +90,16 @@ template <int NR>
 void masked_pv_key(const FlashBuffers& buf, const FlashLayout& layout, std::ptrdiff_t key,
                    std::ptrdiff_t j, std::ptrdiff_t first_row, std::ptrdiff_t d) {
   const std::ptrdiff_t mr = layout.uk->mr;
-  Vec16 lane;
-  for (int r = 0; r < 16; ++r) lane[r] = static_cast<float>(r);
+  Vec lane;
+  for (int r = 0; r < kLanes; ++r) lane[r] = static_cast<float>(r);
   const float first_seen = static_cast<float>(key - first_row);  // first lane that sees key
   for (std::ptrdiff_t c = 0; c < d; ++c) {
     const float v = buf.v[(c / mr) * mr * layout.keys_pad + key * mr + c % mr];
-    for (int h = 0; h < NR / 16; ++h) {
-      const auto seen = lane + static_cast<float>(16 * h) >= first_seen;  // lane masks
-      const Vec16 add = v * load16(buf.st + j * NR + 16 * h);
-      float* out = buf.ot + c * NR + 16 * h;
-      store16(out, load16(out) + (seen ? add : Vec16{}));
+    for (int h = 0; h < NR / kLanes; ++h) {
+      const auto seen = lane + static_cast<float>(kLanes * h) >= first_seen;  // lane masks
+      const Vec add = v * load_vec(buf.st + j * NR + kLanes * h);
+      float* out = buf.ot + c * NR + kLanes * h;
+      store_vec(out, load_vec(out) + (seen ? add : Vec{}));
     }
   }
 }

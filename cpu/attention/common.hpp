@@ -17,20 +17,30 @@ namespace locality::cpu {
 
 inline constexpr float kLog2e = 1.44269504088896340736f;
 
-// Sixteen floats as one value, with element-wise operators (GCC's vector
-// extension): one AVX-512 register, two AVX2 ones, four SSE ones. The flash
-// rungs write their softmax with it; the compiler picks the instructions.
-using Vec16 = float __attribute__((vector_size(64)));
-using Vec16u = std::uint32_t __attribute__((vector_size(64)));
+// One vector register of floats as a value, with element-wise operators
+// (GCC's vector extension): 16 lanes with AVX-512, 8 with AVX2, 4 otherwise.
+// The flash rungs write their softmax with it and the compiler picks the
+// instructions. Its width is the register's, not a fixed 16: a type wider
+// than the register is split by the compiler, and not always well (under
+// AVX2, a select on a 16-float type became 16 scalar max instructions).
+#if defined(__AVX512F__)
+inline constexpr int kLanes = 16;
+#elif defined(__AVX__)
+inline constexpr int kLanes = 8;
+#else
+inline constexpr int kLanes = 4;
+#endif
+using Vec = float __attribute__((vector_size(kLanes * sizeof(float))));
+using VecU = std::uint32_t __attribute__((vector_size(kLanes * sizeof(float))));
 
-inline Vec16 load16(const float* p) {
-  Vec16 v;
+inline Vec load_vec(const float* p) {
+  Vec v;
   std::memcpy(&v, p, sizeof v);
   return v;
 }
-inline void store16(float* p, Vec16 v) { std::memcpy(p, &v, sizeof v); }
+inline void store_vec(float* p, Vec v) { std::memcpy(p, &v, sizeof v); }
 
-// 2^x for x <= 0 (or -inf), on a float or on 16 at once: round x to the
+// 2^x for x <= 0 (or -inf), on a float or on a vector of them: round x to the
 // nearest integer n, evaluate 2^f for f = x - n in [-1/2, 1/2] with the
 // degree-7 Taylor polynomial of e^(f ln 2) (truncation error below 6e-9, a
 // tenth of float's unit roundoff), and scale by 2^n built in the exponent
@@ -56,7 +66,7 @@ inline F exp2_nonpositive_impl(F x) {
   return p * std::bit_cast<F>(n_plus_bias << 23);
 }
 inline float exp2_nonpositive(float x) { return exp2_nonpositive_impl<float, std::uint32_t>(x); }
-inline Vec16 exp2_nonpositive(Vec16 x) { return exp2_nonpositive_impl<Vec16, Vec16u>(x); }
+inline Vec exp2_nonpositive(Vec x) { return exp2_nonpositive_impl<Vec, VecU>(x); }
 
 // Softmax of one row of raw scores q . k in place: s[0..visible) become the
 // weights softmax(scale * s), s[visible..cols) (keys the causal mask hides)

@@ -8,10 +8,12 @@
 
 #include <Eigen/Core>
 #include <cctype>
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <stdexcept>
+#include <string>
 
 #include "common.hpp"
 #include "locality/verify.hpp"
@@ -189,14 +191,19 @@ constexpr MatmulPeer kPeers[] = {
 #endif
 };
 
-// Runs `peer` in a child process on shapes with ragged edges, 1 and 2
-// threads, against Eigen's double reference; "" if it passed, else what went
-// wrong (a signal, a wrong answer, no answer in 60 s).
-std::string screen(const MatmulPeer& peer) {
+// Peers left out by the screen, and why.
+std::vector<std::pair<std::string, std::string>>& excluded() {
+  static std::vector<std::pair<std::string, std::string>> out;
+  return out;
+}
+
+}  // namespace
+
+std::string screen_peer(const MatmulPeer& peer, unsigned timeout_s) {
   const pid_t child = fork();
   if (child < 0) return "";  // cannot screen: the benchmark's own check still runs
   if (child == 0) {
-    alarm(60);
+    alarm(timeout_s);
     int status = 0;
     const std::ptrdiff_t shapes[][3] = {{1, 1, 1}, {37, 53, 29}, {130, 67, 257}, {300, 301, 64}};
     std::uint64_t seed = 7;
@@ -214,30 +221,27 @@ std::string screen(const MatmulPeer& peer) {
     _exit(status);
   }
   int status = 0;
-  if (waitpid(child, &status, 0) < 0) return "";
+  pid_t waited = 0;
+  do {
+    waited = waitpid(child, &status, 0);
+  } while (waited < 0 && errno == EINTR);
+  if (waited < 0) return "";
   if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return "";
   if (WIFEXITED(status)) return "a wrong answer against Eigen on the screening shapes";
   if (WIFSIGNALED(status)) {
-    return WTERMSIG(status) == SIGALRM ? std::string("no answer within 60 s")
-                                       : std::string("crashed: ") + strsignal(WTERMSIG(status));
+    return WTERMSIG(status) == SIGALRM
+               ? "no answer within " + std::to_string(timeout_s) + " s"
+               : std::string("crashed: ") + strsignal(WTERMSIG(status));
   }
   return "stopped";
 }
-
-// Peers left out by the screen, and why.
-std::vector<std::pair<std::string, std::string>>& excluded() {
-  static std::vector<std::pair<std::string, std::string>> out;
-  return out;
-}
-
-}  // namespace
 
 std::span<const MatmulPeer> matmul_peers() {
   static const std::vector<MatmulPeer> screened = [] {
     std::vector<MatmulPeer> out;
     for (const MatmulPeer& p : kPeers) {
       std::string why = p.misconfigured ? p.misconfigured() : "";
-      if (why.empty()) why = screen(p);
+      if (why.empty()) why = screen_peer(p);
       if (why.empty()) {
         out.push_back(p);
       } else {

@@ -28,6 +28,11 @@ struct MatmulPeer {
 // screen forks).
 std::span<const MatmulPeer> matmul_peers();
 
+// The screen for one peer: runs it in a child process on shapes with ragged
+// edges, 1 and 2 threads, against Eigen's double reference; "" if it passed,
+// else what went wrong (a signal, a wrong answer, no answer in timeout_s).
+std::string screen_peer(const MatmulPeer& peer, unsigned timeout_s = 60);
+
 // Unfused attention through a peer's matrix products: S = Q K^T, the same
 // softmax the attention rungs use (cpu/attention/common.hpp), O = P V; one
 // head at a time, each product on `threads` threads, S materialized.

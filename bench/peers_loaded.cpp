@@ -163,7 +163,7 @@ void scipy_openblas_matmul(ConstView<float> a, ConstView<float> b, View<float> c
 
 std::vector<std::pair<std::string, std::string>> loaded_peer_context() {
   std::vector<std::pair<std::string, std::string>> out;
-  const auto guarded = [&](const char* key, auto describe) {
+  [[maybe_unused]] const auto guarded = [&](const char* key, auto describe) {
     try {
       out.emplace_back(key, describe());
     } catch (const std::exception& e) {

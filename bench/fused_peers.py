@@ -27,6 +27,10 @@ time (the node's "_kernel_time" event), and the binding's overhead around it
 is measured and recorded (onnxruntime_call_overhead_us in the context).
 PyTorch is timed around the call with the inputs already made, after a
 warm-up; its overhead (a call on a 1-element problem) is recorded likewise.
+The kernel path: PyTorch is asked which backend scaled_dot_product_attention
+picks for each shape (torch._fused_sdp_choice), written as the row's label
+and gathered in <peer>_kernel_paths; ONNX Runtime does not say (see
+ORT_DISABLE_FLASH_ATTENTION in the context).
 Shapes and thread counts come from locality_bench's own list of the
 attention benchmarks (--benchmark_list_tests), so the peers run exactly
 where the rungs run. Exit status 2 with one line for bad input.
@@ -238,8 +242,18 @@ class Torch:
 
     def context(self):
         t = self.torch
+        info = [line.strip() for line in
+                (t.__config__.parallel_info() + t.__config__.show()).splitlines()
+                if "parallel backend" in line or "CPU capability" in line]
         return {"torch": f"PyTorch {t.__version__}, scaled_dot_product_attention on the CPU, "
-                f"float32; {t.__config__.parallel_info().splitlines()[0] if hasattr(t.__config__, 'parallel_info') else ''}"}
+                f"float32; " + "; ".join(line.lstrip("- ") for line in info)}
+
+    def kernel_path(self, q, k, v, causal):
+        """The backend scaled_dot_product_attention picks for these inputs."""
+        t = self.torch
+        choice = t._fused_sdp_choice(t.from_numpy(q), t.from_numpy(k), t.from_numpy(v),
+                                     is_causal=bool(causal))
+        return t.nn.attention.SDPBackend(choice).name
 
     def run_once(self, q, k, v, causal, threads):
         t = self.torch
@@ -293,6 +307,7 @@ def measure(peer, shape_list, repetitions, min_time, peaks):
             print(f"fused_peers: {name}: wrong result ({worst:.3g} of the bound)", file=sys.stderr)
             continue
         flops = 4.0 * b * h * sq * skv * d * (0.5 if causal else 1.0)
+        path = peer.kernel_path(q, k, v, causal) if hasattr(peer, "kernel_path") else None
         first = peer.time(q, k, v, causal, threads, 1)
         calls = max(1, min(1000, math.ceil(min_time / max(first, 1e-7))))
         for r in range(repetitions):
@@ -303,7 +318,7 @@ def measure(peer, shape_list, repetitions, min_time, peaks):
                          "cpu_time": seconds * 1e3, "time_unit": "ms",
                          "flops": flops / seconds,
                          "peak_fraction": flops / seconds / peaks[threads] if peaks.get(threads) else 0.0,
-                         "max_error_over_bound": worst})
+                         "max_error_over_bound": worst, **({"label": path} if path else {})})
         print(f"fused_peers: {name}: {flops / seconds / 1e9:.1f} GFLOP/s", file=sys.stderr)
     return rows
 
@@ -350,6 +365,10 @@ def main():
                 context.update(peer.context())
                 context[f"{name}_call_overhead_us"] = f"{peer.overhead():.1f}"
                 rows += measure(peer, shape_list, args.repetitions, args.min_time, peaks)
+                paths = sorted({r["label"] for r in rows if r.get("label")
+                                and f"/{name}/" in r["name"]})
+                if paths:  # the kernel each shape ran, where the peer says (labels per row)
+                    context[f"{name}_kernel_paths"] = ", ".join(paths)
             except PeerError as e:
                 context[f"{name}_left_out"] = str(e)
                 print(f"fused_peers: {name} left out: {e}", file=sys.stderr)

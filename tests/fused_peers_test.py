@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""bench/fused_peers.py's check and merge: the bound accepts a float32
-answer computed the honest way and refuses one off by a little, causal
-rows included; merging into a result file replaces the peer's rows and
+"""bench/fused_peers.py's check, measure and merge: the bound accepts a
+float32 answer computed the honest way and refuses one off by a little,
+causal rows included; a peer's rows carry its speed, error and kernel path,
+and a wrong peer gets an error row instead of a timing; merging into a result file replaces the peer's rows and
 keeps everything else; bad input exits 2 with one line."""
 
 import json
@@ -56,6 +57,44 @@ class Check(unittest.TestCase):
         o = float32_attention(q, k, v, 0)
         o[0, 0, 0, 0] = np.nan
         self.assertFalse(fused_peers.check(q, k, v, o, 0, 1 / np.sqrt(8))[0])
+
+
+class NumpyPeer:
+    """A peer in numpy, to run measure() without a library."""
+    name = "numpy"
+
+    def __init__(self, wrong=False):
+        self.wrong = wrong
+
+    def run_once(self, q, k, v, causal, threads):
+        o = float32_attention(q, k, v, causal)
+        if self.wrong:
+            o[-1, -1, -1, -1] += 1e-2
+        return o
+
+    def time(self, q, k, v, causal, threads, calls):
+        return 1e-3
+
+    def kernel_path(self, q, k, v, causal):
+        return "NUMPY"
+
+
+class Measure(unittest.TestCase):
+    def test_rows_carry_the_speed_error_and_kernel_path(self):
+        rows = fused_peers.measure(NumpyPeer(), [(1, 2, 16, 24, 8, 1, 1)], 2, 0.01, {1: 1e9})
+        self.assertEqual(len(rows), 2)
+        for r in rows:
+            self.assertEqual(r["name"], "cpu/attention/numpy/1x2x16x24x8/causal:1/omp_threads:1/real_time")
+            self.assertEqual(r["label"], "NUMPY")
+            self.assertAlmostEqual(r["flops"], 4.0 * 2 * 16 * 24 * 8 * 0.5 / 1e-3)
+            self.assertLess(r["max_error_over_bound"], 1.0)
+            self.assertFalse(r.get("error_occurred", False))
+
+    def test_a_wrong_peer_gets_an_error_row_and_no_timing(self):
+        rows = fused_peers.measure(NumpyPeer(wrong=True), [(1, 1, 16, 16, 8, 0, 1)], 3, 0.01, {})
+        self.assertEqual(len(rows), 1)
+        self.assertTrue(rows[0]["error_occurred"])
+        self.assertIn("wrong result", rows[0]["error_message"])
 
 
 class Merge(unittest.TestCase):

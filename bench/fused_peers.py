@@ -11,9 +11,10 @@ Peers:
                causal through its `unidirectional` attribute (PyPI onnxruntime,
                the model built with onnx); on by default.
   torch        PyTorch's scaled_dot_product_attention on the CPU, float32,
-               is_causal. Opt-in (--peer torch): its PyPI wheel is several
-               hundred MB (the default Linux wheel carries CUDA libraries), so
-               the default run never downloads it; install it into the
+               is_causal. Opt-in (--peer torch): the default Linux wheel on
+               PyPI carries CUDA libraries (torch 2.15.0 with its
+               dependencies took 5.4 GB in a virtual environment), so the
+               default run never downloads it; install it into the
                virtual environment yourself (.venv/bin/pip install torch).
 
 Each peer is first checked against a float64 reference of the same inputs
@@ -237,7 +238,7 @@ class Torch:
             import torch
         except ImportError as e:
             raise PeerError(f"not installed ({e}); opt-in: .venv/bin/pip install torch "
-                            "(several hundred MB)")
+                            "(several GB with its CUDA libraries)")
         self.torch = torch
 
     def context(self):

@@ -16,7 +16,7 @@
 #   bash bench/run.sh --update-readme   also write the tables into README.md and docs/
 #   extra Google Benchmark flags go after --, e.g. -- --benchmark_filter=packed
 #   LOCALITY_FUSED_PEERS="onnxruntime torch" bash bench/run.sh   also PyTorch's attention
-#                                (opt-in: .venv/bin/pip install torch first, several hundred MB)
+#                                (opt-in: .venv/bin/pip install torch first, several GB)
 #
 # Every step after the benchmarks (profile, tables, plots, comparison) is
 # optional: one that cannot run is skipped with one line saying why, and the

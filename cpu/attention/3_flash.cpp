@@ -29,7 +29,6 @@
 #include "flash.hpp"
 
 #include <algorithm>
-#include <cstring>
 #include <limits>
 #include <stdexcept>
 
@@ -157,6 +156,33 @@ void query_block(const FlashLayout& layout, const FlashBuffers& buf, ConstView<f
   }
 }
 
+// V^T in MR-dim panels: panel c holds, key after key, dims c .. c+MR (zero past
+// d), and zeros for the padding keys so that 0 weights never meet garbage. Row
+// by row: each row of V is read once and its MR-wide pieces go to the panels.
+// MR is the micro-kernel's (0: not known at compile time).
+template <int MR>
+void pack_v_panels(const FlashLayout& layout, ConstView<float> v, std::ptrdiff_t keys,
+                   float* out) {
+  const std::ptrdiff_t mr = MR > 0 ? MR : layout.uk->mr, d = layout.d;
+  const std::ptrdiff_t keys_pad = (keys + mr - 1) / mr * mr, whole = d / mr * mr;
+  for (std::ptrdiff_t j = 0; j < keys_pad; ++j) {
+    float* dst = out + j * mr;
+    const std::ptrdiff_t step = mr * layout.keys_pad;  // from one panel to the next
+    if (j >= keys) {
+      for (std::ptrdiff_t c = 0; c < layout.d_pad; c += mr, dst += step) std::fill_n(dst, mr, 0.0f);
+      continue;
+    }
+    const float* src = v.row(j);
+    std::ptrdiff_t c = 0;
+    for (; c < whole; c += mr, dst += step) {
+      for (std::ptrdiff_t r = 0; r < mr; ++r) dst[r] = src[c + r];
+    }
+    for (; c < layout.d_pad; c += mr, dst += step) {
+      for (std::ptrdiff_t r = 0; r < mr; ++r) dst[r] = c + r < d ? src[c + r] : 0.0f;
+    }
+  }
+}
+
 void flash_head(const HeadRows& h, std::span<float> workspace) {
   const FlashLayout layout(AttentionShape{1, 1, h.q.rows(), h.k.rows(), h.q.cols()});
   Carver carve(workspace);
@@ -219,20 +245,11 @@ bool flash_pack_kv(const FlashLayout& layout, ConstView<float> k, ConstView<floa
   const std::ptrdiff_t mr = uk.mr, d = layout.d;
   const ConstView<float> k_used = k.block(0, 0, keys, d);
   for (std::ptrdiff_t p = 0; p < (keys + mr - 1) / mr; ++p) pack_a_micropanel(uk, k_used, p, buf.k);
-  // V^T in MR-dim panels: panel c holds, key after key, dims c .. c+MR (zero past d),
-  // and zeros for the padding keys so that 0 weights never meet garbage.
-  const std::ptrdiff_t keys_pad = (keys + mr - 1) / mr * mr;
-  for (std::ptrdiff_t c = 0; c < layout.d_pad; c += mr) {
-    float* panel = buf.v + c * layout.keys_pad;
-    const std::ptrdiff_t width = std::clamp<std::ptrdiff_t>(d - c, 0, mr);
-    for (std::ptrdiff_t j = 0; j < keys_pad; ++j) {
-      float* dst = panel + j * mr;
-      if (j < keys)
-        std::memcpy(dst, v.row(j) + c, static_cast<std::size_t>(width) * sizeof(float));
-      else
-        std::fill(dst, dst + width, 0.0f);
-      std::fill(dst + width, dst + mr, 0.0f);
-    }
+  switch (mr) {  // the micro-kernels' MRs, so that a piece is a few moves, not a loop
+    case 4: pack_v_panels<4>(layout, v, keys, buf.v); break;
+    case 6: pack_v_panels<6>(layout, v, keys, buf.v); break;
+    case 12: pack_v_panels<12>(layout, v, keys, buf.v); break;
+    default: pack_v_panels<0>(layout, v, keys, buf.v); break;
   }
   return all_finite(v.block(0, 0, keys, d));
 }

@@ -96,12 +96,6 @@ void pack_a_micropanel(const MicroKernel& uk, ConstView<float> a, std::ptrdiff_t
     dst += p * mr;
   }
 #endif
-  if (rows == mr && mr == 6) {  // the AVX2 kernel's panel: the row loop unrolled
-    for (; p < kc; ++p, dst += 6) {
-#pragma GCC unroll 6
-      for (int r = 0; r < 6; ++r) dst[r] = src[r][p];
-    }
-  }
   for (; p < kc; ++p) {
     for (std::ptrdiff_t r = 0; r < rows; ++r) dst[r] = src[r][p];
     for (std::ptrdiff_t r = rows; r < mr; ++r) dst[r] = 0.0f;

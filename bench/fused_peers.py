@@ -365,9 +365,9 @@ def main():
                 peer = PEERS[name]()
                 context.update(peer.context())
                 context[f"{name}_call_overhead_us"] = f"{peer.overhead():.1f}"
-                rows += measure(peer, shape_list, args.repetitions, args.min_time, peaks)
-                paths = sorted({r["label"] for r in rows if r.get("label")
-                                and f"/{name}/" in r["name"]})
+                peer_rows = measure(peer, shape_list, args.repetitions, args.min_time, peaks)
+                rows += peer_rows
+                paths = sorted({r["label"] for r in peer_rows if r.get("label")})
                 if paths:  # the kernel each shape ran, where the peer says (labels per row)
                     context[f"{name}_kernel_paths"] = ", ".join(paths)
             except PeerError as e:

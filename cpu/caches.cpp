@@ -31,12 +31,12 @@ std::int64_t parse_size(const std::string& text, const std::filesystem::path& fi
     scale = digits.back() == 'K' ? 1 << 10 : digits.back() == 'M' ? 1 << 20 : 1 << 30;
     digits.pop_back();
   }
-  if (digits.empty() || digits.size() > 15 ||
-      !std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; })) {
-    throw CacheError(file.string() + ": not a size ('" + text.substr(0, 40) + "')");
-  }
-  const std::int64_t value = std::stoll(digits);
-  if (value > std::numeric_limits<std::int64_t>::max() / scale) {
+  // At most 15 digits: stoll cannot overflow, and only the scale can.
+  const bool number = !digits.empty() && digits.size() <= 15 &&
+                      std::all_of(digits.begin(), digits.end(),
+                                  [](char c) { return c >= '0' && c <= '9'; });
+  const std::int64_t value = number ? std::stoll(digits) : -1;
+  if (value < 0 || value > std::numeric_limits<std::int64_t>::max() / scale) {
     throw CacheError(file.string() + ": not a size ('" + text.substr(0, 40) + "')");
   }
   return value * scale;

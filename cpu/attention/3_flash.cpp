@@ -165,9 +165,9 @@ void pack_v_panels(const FlashLayout& layout, ConstView<float> v, std::ptrdiff_t
                    float* out) {
   const std::ptrdiff_t mr = MR > 0 ? MR : layout.uk->mr, d = layout.d;
   const std::ptrdiff_t keys_pad = (keys + mr - 1) / mr * mr, whole = d / mr * mr;
+  const std::ptrdiff_t step = mr * layout.keys_pad;  // from one panel to the next
   for (std::ptrdiff_t j = 0; j < keys_pad; ++j) {
     float* dst = out + j * mr;
-    const std::ptrdiff_t step = mr * layout.keys_pad;  // from one panel to the next
     if (j >= keys) {
       for (std::ptrdiff_t c = 0; c < layout.d_pad; c += mr, dst += step) std::fill_n(dst, mr, 0.0f);
       continue;

@@ -4,6 +4,12 @@
 // per step p, two 8-float loads of packed B and six broadcasts of packed A feed
 // 12 independent FMAs (enough to hide a 5-cycle latency on two ports);
 // 12 + 2 + 1 registers of the 16 available.
+//
+// Two things BLIS's kernel does and this one copies: the six rows of the C
+// tile are prefetched before the k loop, so that their lines arrive while the
+// FMAs run instead of stalling the final load-add-store; and the k loop is
+// unrolled by 4, so the pointer bumps and the branch are paid once per four
+// steps. (docs/cpu-matmul.md has the measurement that kept them.)
 #include "microkernel_impl.hpp"
 
 #if defined(__AVX2__) && defined(__FMA__)
@@ -16,8 +22,12 @@ void microkernel_avx2_6x16(std::ptrdiff_t kc, const float* __restrict a, const f
   constexpr int kMR = 6;
   __m256 acc[kMR][2];
 #pragma GCC unroll 6
-  for (int r = 0; r < kMR; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
+  for (int r = 0; r < kMR; ++r) {
+    acc[r][0] = acc[r][1] = _mm256_setzero_ps();
+    _mm_prefetch(reinterpret_cast<const char*>(c + r * ldc), _MM_HINT_T0);
+  }
 
+#pragma GCC unroll 4
   for (std::ptrdiff_t p = 0; p < kc; ++p) {
     const __m256 b0 = _mm256_load_ps(b);
     const __m256 b1 = _mm256_load_ps(b + 8);

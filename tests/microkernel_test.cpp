@@ -11,6 +11,7 @@
 
 #include "flash.hpp"
 #include "microkernel.hpp"
+#include "packing.hpp"
 #include "test_util.hpp"
 
 namespace locality {
@@ -116,6 +117,47 @@ TEST(MicroKernelTable, PortableKernelIsAlwaysPresentAndBestIsFirst) {
 #if defined(__AVX512F__)
   EXPECT_EQ(table.front().name, "microkernel_avx512_12x32");
 #endif
+}
+
+// pack_a_micropanel, whichever path it takes (the vector ones for full panels
+// of some MRs, the scalar one elsewhere), against the layout written out
+// element by element: column p of the panel is A(i0 .. i0 + MR, p), rows past
+// A's end are zeros. The panel sits between two guard regions that must come
+// back untouched; A's leading dimension is wider than its columns.
+TEST(Packing, APanelsMatchTheirLayoutElementByElement) {
+  constexpr float kGuard = -7.0f;
+  for (const MicroKernel& uk : cpu::available_microkernels()) {
+    for (std::ptrdiff_t kc : {1, 7, 8, 9, 16, 17, 31, 64, 100}) {
+      for (std::ptrdiff_t m : {uk.mr, 2 * uk.mr - 1, 2 * uk.mr + 1}) {
+        const std::ptrdiff_t ld = kc + 3;
+        std::vector<float> a_data(static_cast<std::size_t>(m * ld));
+        for (std::size_t i = 0; i < a_data.size(); ++i) a_data[i] = static_cast<float>(i) + 0.5f;
+        const ConstView<float> a(a_data.data(), m, kc, ld);
+        const std::ptrdiff_t panels = cpu::micropanel_count(m, uk.mr);
+        const std::ptrdiff_t floats = panels * uk.mr * kc, guard = 64;
+        std::vector<float> packed(static_cast<std::size_t>(floats + 2 * guard), kGuard);
+        for (std::ptrdiff_t q = 0; q < panels; ++q) {
+          cpu::pack_a_micropanel(uk, a, q, packed.data() + guard);
+        }
+        SCOPED_TRACE(std::string(uk.name) + ", kc " + std::to_string(kc) + ", m " +
+                     std::to_string(m));
+        for (std::ptrdiff_t i = 0; i < guard; ++i) {
+          ASSERT_EQ(packed[i], kGuard) << "written before the panels";
+          ASSERT_EQ(packed[guard + floats + i], kGuard) << "written past the panels";
+        }
+        for (std::ptrdiff_t q = 0; q < panels; ++q) {
+          for (std::ptrdiff_t p = 0; p < kc; ++p) {
+            for (std::ptrdiff_t r = 0; r < uk.mr; ++r) {
+              const std::ptrdiff_t row = q * uk.mr + r;
+              const float want = row < m ? a(row, p) : 0.0f;
+              ASSERT_EQ(packed[guard + (q * kc + p) * uk.mr + r], want)
+                  << "panel " << q << ", column " << p << ", row " << r;
+            }
+          }
+        }
+      }
+    }
+  }
 }
 
 // What microkernels.cpp promises of the blocks it cuts, for every kernel and

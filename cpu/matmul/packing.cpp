@@ -8,7 +8,7 @@
 #include <algorithm>
 #include <cstring>
 
-#if defined(__AVX512F__)
+#if defined(__AVX2__)
 #include <immintrin.h>
 #endif
 
@@ -73,6 +73,50 @@ std::ptrdiff_t pack_a_columns_avx512(const float* src, std::ptrdiff_t lda, std::
 }  // namespace
 #endif
 
+#if defined(__AVX2__)
+namespace {
+// The AVX2 path of pack_a_micropanel for a full panel of MR = 6 rows: 8
+// columns at a time, the 6 rows (and two don't-care rows) transposed in
+// registers as an 8 x 8 block (unpacks, shuffles, then 128-bit halves
+// swapped), and each column's first 6 floats stored. Returns the columns it
+// packed (a multiple of 8); the scalar loop does the rest.
+std::ptrdiff_t pack_a_columns_avx2_6(const float* src, std::ptrdiff_t lda, std::ptrdiff_t kc,
+                                     float* dst) {
+  constexpr int kMR = 6;
+  std::ptrdiff_t p = 0;
+  for (; p + 8 <= kc; p += 8, dst += 8 * kMR) {
+    __m256 r[kMR];
+#pragma GCC unroll 6
+    for (int i = 0; i < kMR; ++i) r[i] = _mm256_loadu_ps(src + i * lda + p);
+    // Rows 6 and 7 of the 8 x 8 block would land in lanes 6 and 7 of each
+    // column, which are never stored: rows 4 and 5 stand in for them.
+    const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+    const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+    const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+    // u[q]: rows 0-3 (u[q]) or 4-7 (u[q + 4]) of column q in the low half,
+    // of column q + 4 in the high half.
+    const __m256 u[8] = {_mm256_shuffle_ps(t0, t2, 0x44), _mm256_shuffle_ps(t0, t2, 0xEE),
+                         _mm256_shuffle_ps(t1, t3, 0x44), _mm256_shuffle_ps(t1, t3, 0xEE),
+                         _mm256_shuffle_ps(t4, t4, 0x44), _mm256_shuffle_ps(t4, t4, 0xEE),
+                         _mm256_shuffle_ps(t5, t5, 0x44), _mm256_shuffle_ps(t5, t5, 0xEE)};
+    __m256 column[8];
+#pragma GCC unroll 4
+    for (int q = 0; q < 4; ++q) {
+      column[q] = _mm256_permute2f128_ps(u[q], u[q + 4], 0x20);
+      column[q + 4] = _mm256_permute2f128_ps(u[q], u[q + 4], 0x31);
+    }
+    // Each 8-float store spills 2 floats into the next column's place, which
+    // the next store overwrites; the last column is stored as 4 + 2.
+#pragma GCC unroll 7
+    for (int q = 0; q < 7; ++q) _mm256_storeu_ps(dst + q * kMR, column[q]);
+    _mm_storeu_ps(dst + 7 * kMR, _mm256_castps256_ps128(column[7]));
+    _mm_storel_pi(reinterpret_cast<__m64*>(dst + 7 * kMR + 4), _mm256_extractf128_ps(column[7], 1));
+  }
+  return p;
+}
+}  // namespace
+#endif
+
 void pack_a_micropanel(const MicroKernel& uk, ConstView<float> a, std::ptrdiff_t index,
                        float* packed) {
   const std::ptrdiff_t kc = a.cols(), mr = uk.mr;
@@ -93,6 +137,12 @@ void pack_a_micropanel(const MicroKernel& uk, ConstView<float> a, std::ptrdiff_t
       case 16: p = pack_a_columns_avx512<4>(src[0], a.ld(), kc, dst); break;
       default: break;
     }
+    dst += p * mr;
+  }
+#endif
+#if defined(__AVX2__)
+  if (rows == mr && mr == 6) {  // (the AVX-512 build has this kernel too)
+    p = pack_a_columns_avx2_6(src[0], a.ld(), kc, dst);
     dst += p * mr;
   }
 #endif

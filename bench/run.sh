@@ -10,6 +10,7 @@
 #                                results under results/<machine>-quick/, no baseline
 #   bash bench/run.sh --full     every size (matmul 64..4096, attention 256..8192), 5 repetitions
 #   bash bench/run.sh --family attention   one ladder only
+#   bash bench/run.sh --repetitions 5   more interleaved repetitions (default 3), for a noisy machine
 #   bash bench/run.sh --label X  store under results/X/ (default: from the CPU model)
 #   bash bench/run.sh --no-profile      skip the cachegrind profile (bench/cachegrind.py)
 #   bash bench/run.sh --save-baseline   make this run the machine's baseline
@@ -42,15 +43,21 @@ while (($#)); do
     --label=*) label="${1#--label=}" ;;
     --family) families=("${2:?--family needs matmul or attention}"); shift ;;
     --family=*) families=("${1#--family=}") ;;
+    --repetitions) repetitions="${2:?--repetitions needs a count}"; shift ;;
+    --repetitions=*) repetitions="${1#--repetitions=}" ;;
     --no-profile) profile=0 ;;
     --save-baseline) save_baseline=1 ;;
     --) shift; extra=("$@"); break ;;
-    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
     *) echo "bench/run.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
   shift
 done
 
+if [[ ! "$repetitions" =~ ^[1-9][0-9]{0,2}$ ]]; then
+  echo "bench/run.sh: --repetitions must be a whole number from 1 to 999, got '$repetitions'" >&2
+  exit 2
+fi
 for family in "${families[@]}"; do
   if [[ "$family" != matmul && "$family" != attention ]]; then
     echo "bench/run.sh: --family must be matmul or attention, got '$family'" >&2

@@ -178,14 +178,17 @@ TEST(BlockingRule, EveryPanelFitsTheCacheItIsMeantFor) {
     // L1: the A micro-panel (a quarter of it), the A block (half).
     EXPECT_LE(uk.mr * uk.kc * kFloat, caches.l1d_bytes / 4);
     EXPECT_LE(uk.mc * uk.kc * kFloat, std::max(caches.l1d_bytes / 2, uk.mr * uk.kc * kFloat));
-    // L2: the B panel takes half of it, unless nc is at its floor of 1024
-    // columns (then the panel streams from L3, as the rule's comment says).
-    const std::ptrdiff_t nc_floor = 1024 / uk.nr * uk.nr;
-    if (uk.nc > nc_floor) {
-      EXPECT_LE(uk.kc * uk.nc * kFloat, caches.l2_bytes / 2);
-    }
+    // L2: the B panel takes at most half of it where half of it holds 1024
+    // columns; where it does not, the panel streams from L3 at the widest nc
+    // (4096 columns), as the rule's comment says.
+    const std::ptrdiff_t nc_floor = 1024 / uk.nr * uk.nr, nc_max = 4096 / uk.nr * uk.nr;
     if (uk.kc * nc_floor * kFloat <= caches.l2_bytes / 2) {
-      EXPECT_GE(uk.kc * uk.nc * kFloat, caches.l2_bytes / 4) << "a panel far below half the L2";
+      EXPECT_LE(uk.kc * uk.nc * kFloat, caches.l2_bytes / 2);
+      EXPECT_GE(uk.nc, nc_floor);
+      EXPECT_TRUE(uk.nc == nc_max || uk.kc * uk.nc * kFloat >= caches.l2_bytes / 4)
+          << "a panel far below half the L2";
+    } else {
+      EXPECT_EQ(uk.nc, nc_max) << "a panel that spills to L3 should be as wide as allowed";
     }
     // Flash: the kv_block x NR score block takes at most half of L1d.
     const std::ptrdiff_t kv = cpu::flash_kv_block(uk, caches);

@@ -46,12 +46,15 @@ MicroKernel blocked_for(MicroKernel uk, const CacheSizes& caches) {
   // at most half of L1d; whole micro-panels, at least one.
   uk.mc = std::max(uk.mr, round_down(l1 / 2 / (uk.kc * kFloat), uk.mr));
   // nc: the kc x nc panel of B, read once per MR rows of C, takes at most
-  // half of L2, but nc is at least 1024 columns: A is packed again for every
-  // nc columns, and below 1024 that repacking cost more than the panel lost
-  // by spilling to L3 (docs/cpu-matmul.md, "Blocks from the caches"); at most
-  // 4096 (past that, the panel only grows the buffer). Whole micro-panels.
-  uk.nc = std::clamp<std::ptrdiff_t>(round_down(l2 / 2 / (uk.kc * kFloat), uk.nr),
-                                     round_down(1024, uk.nr), round_down(4096, uk.nr));
+  // half of L2 (at most 4096 columns: past that, the panel only grows the
+  // buffer). A is packed again for every nc columns, so where half of L2
+  // holds fewer than 1024 columns the panel is left to stream from L3, and
+  // then it takes the full 4096: it streams from L3 at any width, and the
+  // wider it is, the fewer times A is packed (docs/cpu-matmul.md, "Blocks
+  // from the caches"). Whole micro-panels.
+  const std::ptrdiff_t nc_max = round_down(4096, uk.nr);
+  const std::ptrdiff_t nc_l2 = round_down(l2 / 2 / (uk.kc * kFloat), uk.nr);
+  uk.nc = nc_l2 >= round_down(1024, uk.nr) ? std::min(nc_l2, nc_max) : nc_max;
   return uk;
 }
 

@@ -7,9 +7,11 @@
 // Locality: registers hold the C tile (no loads or stores of C in the inner
 //   loop); L1 holds one MR x kc micro-panel of A across the jr loop, while the
 //   kc x NR micro-panels of B stream past it from L2, where the whole kc x nc
-//   panel of B stays across the ic loop. A is packed a few micro-panels at a
-//   time (mc rows), just before use, so the kernel finds it in L1/L2; the
-//   macro-kernel prefetches the next rows of A into L2 a few lines per call.
+//   panel of B stays across the ic loop (or from L3, where the L2 is too
+//   small for a panel wide enough to be worth packing A for). A is packed a
+//   few micro-panels at a time (mc rows), just before use, so the kernel
+//   finds it in L1/L2; the macro-kernel prefetches the next rows of A into
+//   L2 a few lines per call.
 //   Packed panels are read at unit stride, aligned, with no TLB misses from
 //   walking down a column. (BLIS's order: the broadcast operand's micro-panel
 //   in L1, the vector operand's streaming.)

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "locality/verify.hpp"
+#include "quiet.hpp"
 
 namespace locality::bench {
 
@@ -43,7 +44,8 @@ inline std::vector<std::ptrdiff_t> matmul_rows_to_check(std::int64_t m, std::int
 
 // Registers benchmark `name` whose body may throw (a kernel's error, a
 // device's): the exception stops that benchmark with its message and marks
-// the run failed, so locality_bench exits 1.
+// the run failed, so locality_bench exits 1. Each repetition starts once
+// the other threads are idle (quiet.hpp).
 template <typename Body>
 benchmark::internal::Benchmark* register_guarded(const std::string& name, std::atomic<bool>& failed,
                                                  Body body) {
@@ -54,7 +56,7 @@ benchmark::internal::Benchmark* register_guarded(const std::string& name, std::a
       failed = true;
       state.SkipWithError(ex.what());
     }
-  });
+  })->Setup(wait_for_idle_threads);
 }
 
 class CheckOnce {

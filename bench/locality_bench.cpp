@@ -223,6 +223,7 @@ void register_all(const Options& opts) {
                                        benchmark::Counter::kIsIterationInvariantRate);
                                    state.counters["omp_threads"] = t;
                                  })
+        ->Setup(wait_for_idle_threads)
         ->UseRealTime()
         ->Unit(benchmark::kMillisecond);
   }
@@ -247,6 +248,7 @@ void register_all(const Options& opts) {
             state.SetBytesProcessed(state.iterations() * stream_triad_bytes(kStreamFloats));
             state.counters["omp_threads"] = t;
           })
+          ->Setup(wait_for_idle_threads)
           ->UseRealTime()
           ->Unit(benchmark::kMillisecond);
     }

@@ -67,9 +67,11 @@ std::vector<const Blocked*> kernels() {
 }
 
 // The parallel loops run small products (under 2^20 multiply-adds) on one
-// thread, as the first three shapes are; the others take the team path, cut
-// into column bands (wide C), row bands (narrow C) or both (4 threads on the
-// last shape: two bands of each).
+// thread, as the first three shapes are; the others take the team path:
+// blocks of rows handed out (several mc blocks), blocks cut into column
+// chunks too (short C), and a single row block over several kc slices, where
+// a thread that kept its packed A from one slice to the next would be
+// caught.
 class MicroKernelTest : public ::testing::TestWithParam<const Blocked*> {
  protected:
   const MicroKernel& uk() const { return GetParam()->uk; }
@@ -82,7 +84,8 @@ class MicroKernelTest : public ::testing::TestWithParam<const Blocked*> {
         {uk.mc + uk.mr - 1, 2 * uk.nr - 1, 2 * uk.kc, 3},  // past mc; two kc slices
         {uk.mr - 1, uk.nc + 3, 100, 1},                    // past nc, short of one tile
         {3 * uk.mc + 7, 17, 100},                          // several mc blocks
-        {uk.mc + 5, 8 * uk.nr + 5, 50},                    // a 2 x 2 grid of bands
+        {uk.mc + 5, 8 * uk.nr + 5, 50},                    // two row blocks, chunked
+        {uk.mr, 128 * uk.nr + 5, 2 * uk.kc + 1},           // one row block, three kc slices
     };
   }
 };

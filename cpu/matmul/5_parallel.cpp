@@ -1,27 +1,28 @@
-// Rung 5 -- parallel: rung 4 on every core, C cut into one block per thread.
+// Rung 5 -- parallel: rung 4's loops on every core, around one packed panel
+// of B that the whole team shares.
 //
-// Idea: give each OpenMP thread its own rectangle of C and let it run rung 4's
-//   five loops there, packing into its own buffers: no shared packed panel,
-//   no barrier, nothing to wait for until the team joins. The rectangles are
-//   column bands first (loop 5, jc, split across threads), and row bands only
-//   where the columns run out (narrow C, or more threads than bands of a few
-//   micro-panels).
-// Locality: every core has a private L2 and all share the L3. A column band
-//   gives a thread only its own slice of B: the kc x nc panels it packs are
-//   its own, stay in its L2 across the ic loop, and no core waits for
-//   another's packing. The price is that every thread packs all of A, which
-//   rung 4 does a few rows at a time just before use. The row split any rung
-//   gets for free (split_rows) makes the opposite trade: each thread packs
-//   all of B.
-// Cost: one block per thread balances only when the cores run at the same
-//   speed; a core slowed by a neighbour (or a virtual machine's stolen time)
-//   holds up the join.
-// Edges: fewer columns than threads fall back to row bands; one thread is
-//   rung 4 exactly.
+// Idea: for each kc x nc panel of B, every thread packs a share of its
+//   micro-panels; a barrier; then the threads take blocks of mc rows of C
+//   from a shared counter (OpenMP's dynamic schedule), and each packs that
+//   block of A and runs the macro-kernel on it against the shared panel. The
+//   barrier at the end of the blocks keeps the panel until all are done.
+// Locality: B is packed once for the team and A once (its blocks are handed
+//   out, not repeated per thread), so no core copies what another already
+//   did. Each core keeps its own mc x kc block of A in L1/L2; the panel sits
+//   where rung 4 keeps it (each core's L2 holds the lines it reads, the half
+//   the other core packed arriving once through the L3; where the L2 is too
+//   small, it streams from the L3 as for one thread).
+// Cost: two barriers per kc slice of each panel. Between them the blocks are
+//   handed out as threads come free, so a core slowed by a neighbour (or a
+//   virtual machine's stolen time) takes fewer blocks instead of holding up
+//   the rest.
+// Edges: a C with too few row blocks to keep every thread busy is also cut
+//   into column chunks of the panel (a thread that takes the next chunk of
+//   the block it holds does not pack it again); one thread, or a product too
+//   small to be worth waking a team, runs rung 4 exactly.
 #include <omp.h>
 
 #include <algorithm>
-#include <utility>
 
 #include "locality/matmul.hpp"
 #include "microkernel.hpp"
@@ -30,34 +31,14 @@
 namespace locality::cpu {
 namespace {
 
-// How `threads` threads cut an m x n C: column bands times row bands.
-struct Grid {
-  int col_bands;
-  int row_bands;
-};
-
-Grid thread_grid(const MicroKernel& uk, std::ptrdiff_t m, std::ptrdiff_t n, int threads) {
-  // A band narrower than this many micro-panels spends too long packing A
-  // for the little B it multiplies.
-  constexpr std::ptrdiff_t kMinBandPanels = 4;
-  const std::ptrdiff_t max_col_bands = std::max<std::ptrdiff_t>(1, n / (kMinBandPanels * uk.nr));
-  int col_bands = 1;
-  for (int d = 1; d <= threads; ++d) {  // the most column bands that divide the team
-    if (threads % d == 0 && d <= max_col_bands) col_bands = d;
-  }
-  const std::ptrdiff_t row_bands = std::min<std::ptrdiff_t>(threads / col_bands,
-                                                            micropanel_count(m, uk.mr));
-  return {col_bands, static_cast<int>(row_bands)};
-}
-
-// [begin, end) of band `index` of `bands` over `extent`, cut at multiples of
-// `unit` so that only the last band has a ragged edge.
-std::pair<std::ptrdiff_t, std::ptrdiff_t> band(std::ptrdiff_t extent, std::ptrdiff_t unit,
-                                               std::ptrdiff_t index, std::ptrdiff_t bands) {
-  const std::ptrdiff_t units = micropanel_count(extent, unit);
-  const std::ptrdiff_t begin = std::min(extent, units * index / bands * unit);
-  const std::ptrdiff_t end = std::min(extent, units * (index + 1) / bands * unit);
-  return {begin, end};
+// Packs thread `t`'s share (of `team`) of the micro-panels of the kc x nc
+// panel `b` into its place in the shared `packed_b`.
+void pack_b_share(const MicroKernel& uk, ConstView<float> b, float* packed_b, int t, int team) {
+  const std::ptrdiff_t panels = micropanel_count(b.cols(), uk.nr);
+  const std::ptrdiff_t q0 = panels * t / team, q1 = panels * (t + 1) / team;
+  if (q1 <= q0) return;
+  const std::ptrdiff_t j0 = q0 * uk.nr, j1 = std::min(b.cols(), q1 * uk.nr);
+  pack_b_panel(uk, b.block(0, j0, b.rows(), j1 - j0), packed_b + j0 * b.rows());
 }
 
 }  // namespace
@@ -73,15 +54,54 @@ void parallel_matmul_with(const MicroKernel& uk, ConstView<float> a, ConstView<f
     packed_matmul_with(uk, a, b, c);
     return;
   }
-  const Grid grid = thread_grid(uk, m, n, threads);
-#pragma omp parallel num_threads(grid.col_bands * grid.row_bands)
+  // The work items of one panel: row blocks of mc, each cut into `chunks`
+  // column chunks, enough that every thread gets a few items to balance with.
+  constexpr std::ptrdiff_t kItemsPerThread = 4;
+  const std::ptrdiff_t row_blocks = micropanel_count(m, uk.mc);
+  const std::ptrdiff_t chunks =
+      std::clamp(micropanel_count(kItemsPerThread * threads, row_blocks), std::ptrdiff_t{1},
+                 micropanel_count(std::min(uk.nc, n), uk.nr));
+  thread_local PackBuffer shared_b;  // the caller's; the team writes into it
+  float* packed_b = shared_b.get(packed_b_floats(uk, std::min(uk.kc, k), std::min(uk.nc, n)));
+
+#pragma omp parallel num_threads(threads)
   {
-    const int t = omp_get_thread_num();
-    const auto [j0, j1] = band(n, uk.nr, t % grid.col_bands, grid.col_bands);
-    const auto [i0, i1] = band(m, uk.mr, t / grid.col_bands, grid.row_bands);
-    if (i1 > i0 && j1 > j0) {
-      packed_matmul_with(uk, a.block(i0, 0, i1 - i0, k), b.block(0, j0, k, j1 - j0),
-                         c.block(i0, j0, i1 - i0, j1 - j0));
+    thread_local PackBuffer own_a;
+    float* packed_a = own_a.get(packed_a_floats(uk, std::min(uk.mc, m), std::min(uk.kc, k)));
+    const int t = omp_get_thread_num(), team = omp_get_num_threads();
+    for (std::ptrdiff_t jc = 0; jc < n; jc += uk.nc) {  // loop 5
+      const std::ptrdiff_t nc = std::min(uk.nc, n - jc);
+      const std::ptrdiff_t panels = micropanel_count(nc, uk.nr);
+      for (std::ptrdiff_t pc = 0; pc < k; pc += uk.kc) {  // loop 4
+        const std::ptrdiff_t kc = std::min(uk.kc, k - pc);
+        pack_b_share(uk, b.block(pc, jc, kc, nc), packed_b, t, team);
+#pragma omp barrier
+        std::ptrdiff_t packed_block = -1;  // the row block packed_a holds
+#pragma omp for schedule(dynamic)
+        for (std::ptrdiff_t item = 0; item < row_blocks * chunks; ++item) {  // loop 3
+          const std::ptrdiff_t block = item / chunks, chunk = item % chunks;
+          const std::ptrdiff_t q0 = panels * chunk / chunks, q1 = panels * (chunk + 1) / chunks;
+          if (q1 <= q0) continue;
+          const std::ptrdiff_t ic = block * uk.mc, mc = std::min(uk.mc, m - ic);
+          if (block != packed_block) {
+            const ConstView<float> a_block = a.block(ic, pc, mc, kc);
+            for (std::ptrdiff_t q = 0; q < micropanel_count(mc, uk.mr); ++q) {
+              pack_a_micropanel(uk, a_block, q, packed_a);
+            }
+            packed_block = block;
+          }
+          // Prefetch the block this thread is likely to take next: one
+          // team's worth of blocks further down, as if handed out in turn.
+          const std::ptrdiff_t next_ic = ic + team * uk.mc;
+          const bool last_chunk = chunk + 1 == chunks;
+          const ConstView<float> next = last_chunk && next_ic < m
+                                            ? a.block(next_ic, pc, std::min(uk.mc, m - next_ic), kc)
+                                            : ConstView<float>{};
+          const std::ptrdiff_t j0 = q0 * uk.nr, j1 = std::min(nc, q1 * uk.nr);
+          macro_kernel(uk, kc, packed_a, packed_b + j0 * kc, c.block(ic, jc + j0, mc, j1 - j0),
+                       pc > 0, next);
+        }  // the loop's own barrier: the panel stays until every block is done
+      }
     }
   }
 }

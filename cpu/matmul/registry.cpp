@@ -27,8 +27,8 @@
          "five loops around a register-blocked micro-kernel, A and B packed into "                \
          "contiguous panels sized for L2 and L1")                                                 \
   THREADED(5, parallel, kAnySize,                                                                 \
-           "C cut into a column band per core: each core packs its own slice of B into its "      \
-           "own L2 and runs rung 4 there, with no barrier")                                       \
+           "the team packs each panel of B once, together, then takes blocks of C's rows from "   \
+           "a shared counter, each packing its own block of A")                                   \
   /* a new rung: one line above this one */
 
 namespace locality {

@@ -54,6 +54,9 @@ int list() {
   for (const gpu::GpuMatmulVariant& v : gpu::matmul_variants()) {
     row("matmul", v.rung, v.name, "gpu", v.lesson);
   }
+  for (const gpu::GpuAttentionVariant& v : gpu::attention_variants()) {
+    row("attention", v.rung, v.name, "gpu", v.lesson);
+  }
   return 0;
 }
 

@@ -1,5 +1,5 @@
-// Host side of the GPU ladder: device discovery, the copy-in/run/copy-out
-// entry point the tests and driver use, and the timing harness the benchmarks
+// Host side of the GPU ladders: device discovery, the copy-in/run/copy-out
+// entry points the tests and driver use, and the timing harness the benchmarks
 // use (events, L2 flush, the cuBLAS peer).
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
@@ -92,6 +92,28 @@ void matmul(const GpuMatmulVariant& variant, ConstView<float> a, ConstView<float
               static_cast<int>(k));
   LOCALITY_CUDA(cudaDeviceSynchronize());
   copy_to_host(dc.get(), c);
+}
+
+void attention(const GpuAttentionVariant& variant, const AttentionShape& shape,
+               std::span<const float> q, std::span<const float> k, std::span<const float> v,
+               std::span<float> o, const AttentionOptions& options) {
+  check_attention_args(shape, q, k, v, o, options, 1);
+  if (o.empty()) return;  // no query rows: nothing to compute
+  require_device();
+  const auto to_device = [](std::span<const float> host, DeviceBuffer<float>& device) {
+    LOCALITY_CUDA(cudaMemcpy(device.get(), host.data(), host.size_bytes(), cudaMemcpyHostToDevice));
+  };
+  DeviceBuffer<float> dq(q.size()), dk(k.size()), dv(v.size()), dout(o.size()),
+      workspace(variant.workspace_floats(shape));
+  to_device(q, dq);
+  to_device(k, dk);
+  to_device(v, dv);
+  LOCALITY_CUDA(cudaMemset(dout.get(), 0xff, o.size_bytes()));  // NaN: unwritten shows
+  const AttentionArgs args{shape,      dq.get(), dk.get(), dv.get(), dout.get(),
+                           attention_scale(shape, options), options.causal};
+  variant.run(args, workspace.get());
+  LOCALITY_CUDA(cudaDeviceSynchronize());
+  LOCALITY_CUDA(cudaMemcpy(o.data(), dout.get(), o.size_bytes(), cudaMemcpyDeviceToHost));
 }
 
 DeviceInfo device_info() {

@@ -47,12 +47,13 @@ echo "== GPU tests" | tee -a "$log"
 "$tests" --gtest_filter='Gpu*' >>"$log" 2>&1 || status=1
 tail -n 3 "$log"
 
-# Every rung at ragged sizes under memcheck (out-of-bounds and misaligned
-# accesses) and racecheck (shared-memory races); rung 6's wide tiles too.
+# Every rung of both ladders at ragged sizes under memcheck (out-of-bounds
+# and misaligned accesses) and racecheck (shared-memory races); matmul rung
+# 6's wide tiles too.
 for tool in memcheck racecheck; do
   echo "== compute-sanitizer --tool $tool" | tee -a "$log"
   compute-sanitizer --tool "$tool" --error-exitcode 3 \
-    "$tests" --gtest_filter='Gpu/GpuMatmulRung.NotMultiplesOfAnyTile/*:Gpu/GpuMatmulRung.WideTilesOnMostSms/pipelined' \
+    "$tests" --gtest_filter='Gpu/GpuMatmulRung.NotMultiplesOfAnyTile/*:Gpu/GpuMatmulRung.WideTilesOnMostSms/pipelined:Gpu/GpuAttentionRung.SeqQAndSeqKvDifferBothWays/*' \
     >>"$log" 2>&1 || status=1
   grep -E "ERROR SUMMARY|RACECHECK SUMMARY|PASSED|FAILED" "$log" | tail -n 2
 done

@@ -1,4 +1,4 @@
-// The GPU side in a build without a CUDA compiler: no ladder, and every entry
+// The GPU side in a build without a CUDA compiler: no ladders, and every entry
 // point that needs a device says why there is none.
 #include "locality/gpu.hpp"
 #include "locality/matmul.hpp"
@@ -18,6 +18,17 @@ const GpuMatmulVariant* find_matmul_variant(std::string_view) { return nullptr; 
 
 void matmul(const GpuMatmulVariant&, ConstView<float> a, ConstView<float> b, View<float> c) {
   check_matmul_args(a, b, c, 1);
+  throw GpuError(kNoCuda);
+}
+
+std::span<const GpuAttentionVariant> attention_variants() { return {}; }
+
+const GpuAttentionVariant* find_attention_variant(std::string_view) { return nullptr; }
+
+void attention(const GpuAttentionVariant&, const AttentionShape& shape, std::span<const float> q,
+               std::span<const float> k, std::span<const float> v, std::span<float> o,
+               const AttentionOptions& options) {
+  check_attention_args(shape, q, k, v, o, options, 1);
   throw GpuError(kNoCuda);
 }
 

@@ -1,12 +1,16 @@
-// The GPU side: every CUDA rung against Eigen in double (the CPU ladder's
-// verifier and bound), on the CPU tests' awkward shapes, with C poisoned with
-// NaN first. Without a usable device every such test skips and says why; the
+// The GPU side: every CUDA rung of both ladders against Eigen in double (the
+// CPU ladders' verifiers and bounds), on the CPU tests' awkward shapes, with
+// the output poisoned with NaN first. Without a usable device every such test skips and says why; the
 // tests that need no device (registry, errors) always run.
 #include "locality/gpu.hpp"
 
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
+#include <limits>
+#include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -40,6 +44,21 @@ TEST(GpuRegistry, RungsInOrderWithNamesAndLessons) {
   EXPECT_EQ(gpu::find_matmul_variant("fastest"), nullptr);
 }
 
+TEST(GpuRegistry, AttentionRungsInOrderWithNamesAndLessons) {
+#ifdef LOCALITY_HAVE_CUDA
+  ASSERT_EQ(gpu::attention_variants().size(), 1u);
+#else
+  EXPECT_TRUE(gpu::attention_variants().empty()) << "a build without CUDA has no GPU rungs";
+#endif
+  int rung = 0;
+  for (const gpu::GpuAttentionVariant& v : gpu::attention_variants()) {
+    EXPECT_EQ(v.rung, rung++) << v.name;
+    EXPECT_FALSE(v.lesson.empty()) << v.name;
+    EXPECT_EQ(gpu::find_attention_variant(v.name), &v);
+  }
+  EXPECT_EQ(gpu::find_attention_variant("fastest"), nullptr);
+}
+
 // Without a device the entry points throw GpuError naming the reason; shape
 // errors come first, as on the CPU.
 TEST(GpuErrors, NoDeviceIsAClearError) {
@@ -49,6 +68,13 @@ TEST(GpuErrors, NoDeviceIsAClearError) {
     EXPECT_THROW(gpu::matmul(v, a.cview(), b.cview(), c.view()), gpu::GpuError) << v.name;
     Matrix<float> wrong(3, 6);
     EXPECT_THROW(gpu::matmul(v, a.cview(), b.cview(), wrong.view()), ShapeError) << v.name;
+  }
+  const AttentionShape shape{1, 2, 5, 7, 8};
+  std::vector<float> q(shape.q_elements()), kv(shape.kv_elements()), o(shape.q_elements());
+  for (const gpu::GpuAttentionVariant& v : gpu::attention_variants()) {
+    EXPECT_THROW(gpu::attention(v, shape, q, kv, kv, o), gpu::GpuError) << v.name;
+    EXPECT_THROW(gpu::attention(v, shape, q, kv, kv, std::span<float>(o).first(3)), ShapeError)
+        << v.name;
   }
   EXPECT_THROW(gpu::MatmulBench(64, 64, 64), gpu::GpuError);
   EXPECT_THROW(gpu::device_info(), gpu::GpuError);
@@ -148,6 +174,111 @@ std::string rung_name(const ::testing::TestParamInfo<std::string>& param) { retu
 INSTANTIATE_TEST_SUITE_P(Gpu, GpuMatmulRung, ::testing::ValuesIn(rung_names()), rung_name);
 // A build without CUDA has no GPU rungs to instantiate the suite with.
 GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(GpuMatmulRung);
+
+// Every GPU attention rung against the Eigen reference in double, with the
+// CPU ladder's bound (the rungs use its exponential): O poisoned first.
+class GpuAttentionRung : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    const gpu::DeviceStatus status = gpu::query_device();
+    if (!status.available) GTEST_SKIP() << status.reason;
+    variant_ = gpu::find_attention_variant(GetParam());
+    ASSERT_NE(variant_, nullptr);
+  }
+  // Random non-zero Q, K and V; Q times q_gain (scores of large magnitude);
+  // every 97th element of K and V ten times larger with outliers set.
+  void check(const AttentionShape& s, bool causal, std::uint64_t seed, float q_gain = 1.0f,
+             bool outliers = false) {
+    std::vector<float> q(s.q_elements()), k(s.kv_elements()), v(s.kv_elements()),
+        o(s.q_elements());
+    fill_random(std::span<float>(q), seed);
+    fill_random(std::span<float>(k), seed + 1);
+    fill_random(std::span<float>(v), seed + 2);
+    for (float& x : q) x *= q_gain;
+    if (outliers) {
+      for (std::size_t i = 0; i < k.size(); i += 97) k[i] *= 10.0f, v[i] *= 10.0f;
+    }
+    run_and_verify(s, causal, q, k, v, o);
+  }
+  void run_and_verify(const AttentionShape& s, bool causal, const std::vector<float>& q,
+                      const std::vector<float>& k, const std::vector<float>& v,
+                      std::vector<float>& o) {
+    const AttentionOptions options{std::nullopt, causal};
+    poison(std::span<float>(o));
+    gpu::attention(*variant_, s, q, k, v, o, options);
+    const VerifyResult r = verify_attention(s, q, k, v, o, options);
+    EXPECT_TRUE(r.ok) << GetParam() << " [" << s.batch << "," << s.heads << "," << s.seq_q << ","
+                      << s.seq_kv << "," << s.head_dim << "]" << (causal ? " causal" : "")
+                      << ": " << r.message;
+  }
+  const gpu::GpuAttentionVariant* variant_ = nullptr;
+};
+
+TEST_P(GpuAttentionRung, OneQueryOneKey) {
+  check({1, 1, 1, 1, 1}, false, 1);
+  check({1, 1, 1, 1, 1}, true, 2);
+}
+
+TEST_P(GpuAttentionRung, SeqQAndSeqKvDifferBothWays) {
+  for (bool causal : {false, true}) {
+    check({2, 3, 37, 53, 64}, causal, 3);
+    check({1, 2, 53, 37, 128}, causal, 4);
+    check({1, 1, 200, 7, 16}, causal, 5);
+  }
+}
+
+TEST_P(GpuAttentionRung, AwkwardHeadDims) {
+  for (std::ptrdiff_t d : {1, 3, 63, 65, 100, 129, 256}) {
+    check({1, 2, 33, 71, d}, false, 10 + d);
+    check({1, 2, 71, 33, d}, true, 20 + d);
+  }
+}
+
+TEST_P(GpuAttentionRung, ManyQueryTilesWithRaggedEnds) {
+  for (bool causal : {false, true}) {
+    check({2, 2, 517, 389, 64}, causal, 30);
+    check({1, 3, 300, 1025, 128}, causal, 31);
+  }
+}
+
+TEST_P(GpuAttentionRung, ScoresOfLargeMagnitudeAndOutliers) {
+  for (bool causal : {false, true}) {
+    check({1, 2, 130, 130, 64}, causal, 40, 1000.0f);  // scores about +-1e4
+    check({1, 2, 130, 257, 64}, causal, 41, 1.0f, true);
+  }
+}
+
+// attention.hpp's rules: a NaN in row i of Q reaches row i of O only; a NaN
+// or an infinity in V at key j reaches the rows that see key j, and with the
+// causal mask never the rows before j.
+TEST_P(GpuAttentionRung, NonFiniteInputsPropagateAsDocumented) {
+  const AttentionShape s{1, 2, 40, 40, 32};
+  std::vector<float> q(s.q_elements()), k(s.kv_elements()), v(s.kv_elements()),
+      o(s.q_elements());
+  fill_random(std::span<float>(q), 50);
+  fill_random(std::span<float>(k), 51);
+  fill_random(std::span<float>(v), 52);
+  q[7 * 32 + 3] = std::numeric_limits<float>::quiet_NaN();
+  v[(40 + 20) * 32 + 5] = std::numeric_limits<float>::infinity();  // head 1, key 20
+  v[(40 + 30) * 32 + 6] = std::numeric_limits<float>::quiet_NaN();  // head 1, key 30
+  for (bool causal : {false, true}) run_and_verify(s, causal, q, k, v, o);
+  // The causal run's O: head 1's rows before key 20 stay finite.
+  for (std::ptrdiff_t i = 0; i < 20; ++i) {
+    for (std::ptrdiff_t c = 0; c < 32; ++c) {
+      ASSERT_TRUE(std::isfinite(o[(40 + i) * 32 + c])) << "row " << i << " col " << c;
+    }
+  }
+}
+
+std::vector<std::string> attention_rung_names() {
+  std::vector<std::string> names;
+  for (const gpu::GpuAttentionVariant& v : gpu::attention_variants()) names.emplace_back(v.name);
+  return names;
+}
+
+INSTANTIATE_TEST_SUITE_P(Gpu, GpuAttentionRung, ::testing::ValuesIn(attention_rung_names()),
+                         rung_name);
+GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(GpuAttentionRung);
 
 // The benchmark harness: one problem timed and checked (rungs and cuBLAS).
 TEST(GpuMatmulBench, TimesAndChecksEveryRungAndCublas) {

@@ -11,11 +11,10 @@
 #include <stdexcept>
 
 #include "locality/attention.hpp"
+#include "locality/exp2.hpp"
 #include "locality/matrix.hpp"
 
 namespace locality::cpu {
-
-inline constexpr float kLog2e = 1.44269504088896340736f;
 
 // One vector register of floats as a value, with element-wise operators
 // (GCC's vector extension): 16 lanes with AVX-512, 8 with AVX2, 4 otherwise.
@@ -40,31 +39,7 @@ inline Vec load_vec(const float* p) {
 }
 inline void store_vec(float* p, Vec v) { std::memcpy(p, &v, sizeof v); }
 
-// 2^x for x <= 0 (or -inf), on a float or on a vector of them: round x to the
-// nearest integer n, evaluate 2^f for f = x - n in [-1/2, 1/2] with the
-// degree-7 Taylor polynomial of e^(f ln 2) (truncation error below 6e-9, a
-// tenth of float's unit roundoff), and scale by 2^n built in the exponent
-// bits. Results below 2^-126 are flushed to zero; NaN stays NaN. The tests
-// bound its relative error by kExp2MaxRelError over [-126, 0].
-template <typename F, typename U>
-inline F exp2_nonpositive_impl(F x) {
-  const F zero{};
-  x = x < -127.0f ? zero - 127.0f : x;   // -inf and deep underflow give 0 below
-  constexpr float kRound = 12582912.0f;  // 1.5 * 2^23: x + kRound keeps round(x) in its low bits
-  const F shifted = x + kRound;
-  const F f = x - (shifted - kRound);   // in [-1/2, 1/2]
-  F p = zero + 1.5252733804059840e-5f;  // (ln 2)^7 / 7!
-  p = p * f + 1.5403530393381608e-4f;   // (ln 2)^6 / 6!
-  p = p * f + 1.3333558146428443e-3f;
-  p = p * f + 9.6181291076284772e-3f;
-  p = p * f + 5.5504108664821580e-2f;
-  p = p * f + 2.4022650695910071e-1f;
-  p = p * f + 6.9314718055994531e-1f;
-  p = p * f + 1.0f;
-  // round(x) + 127 in the exponent field: 2^round(x), or +0 for round(x) = -127.
-  const U n_plus_bias = std::bit_cast<U>(shifted) - std::bit_cast<std::uint32_t>(kRound) + 127u;
-  return p * std::bit_cast<F>(n_plus_bias << 23);
-}
+// 2^x for x <= 0 on a float or a vector of them: locality/exp2.hpp.
 inline float exp2_nonpositive(float x) { return exp2_nonpositive_impl<float, std::uint32_t>(x); }
 inline Vec exp2_nonpositive(Vec x) { return exp2_nonpositive_impl<Vec, VecU>(x); }
 

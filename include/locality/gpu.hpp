@@ -1,5 +1,5 @@
-// The GPU side: device discovery, the CUDA matmul ladder, and what the tests,
-// benchmarks and driver need to reach it. Everything here is host code and
+// The GPU side: device discovery, the CUDA matmul and attention ladders, and
+// what the tests, benchmarks and driver need to reach them. Everything here is host code and
 // compiles without CUDA; in a build without a CUDA compiler the ladder is
 // empty and every call that needs a device throws GpuError saying so.
 #pragma once
@@ -11,6 +11,7 @@
 #include <string>
 #include <string_view>
 
+#include "locality/attention.hpp"
 #include "locality/matrix.hpp"
 #include "locality/verify.hpp"
 
@@ -61,6 +62,35 @@ const GpuMatmulVariant* find_matmul_variant(std::string_view name);
 // shapes as matmul() does, copies A and B over, runs the rung, copies C back.
 // Throws ShapeError for mismatched shapes, GpuError without a usable device.
 void matmul(const GpuMatmulVariant& variant, ConstView<float> a, ConstView<float> b, View<float> c);
+
+// A GPU attention rung computes O = attention(Q, K, V) as attention.hpp
+// defines it (layout, scale, causal mask, non-finite rules), for device
+// tensors: `args` holds device pointers and a checked shape with at least one
+// query row, `workspace` device memory of the rung's own workspace_floats(shape)
+// floats (null where that is 0). It launches on the default stream and
+// returns, as the matmul rungs do.
+using GpuAttentionFn = void (*)(const AttentionArgs& args, float* workspace);
+using GpuAttentionWorkspaceFn = std::size_t (*)(const AttentionShape& shape);
+
+struct GpuAttentionVariant {
+  std::string_view name;    // "naive", ...: also the benchmark name
+  int rung;                 // position on the GPU attention ladder, 0 = naive
+  std::string_view lesson;  // one sentence: what this rung adds
+  GpuAttentionFn run;
+  GpuAttentionWorkspaceFn workspace_floats;
+};
+
+// The GPU attention ladder in rung order (empty in a build without CUDA).
+std::span<const GpuAttentionVariant> attention_variants();
+const GpuAttentionVariant* find_attention_variant(std::string_view name);
+
+// O = attention(Q, K, V) on the device for host tensors: checks the arguments
+// as the CPU's attention() does (ShapeError, std::invalid_argument), copies
+// Q, K and V over, runs the rung with O poisoned with NaN, copies O back.
+// Throws GpuError without a usable device or when the workspace does not fit.
+void attention(const GpuAttentionVariant& variant, const AttentionShape& shape,
+               std::span<const float> q, std::span<const float> k, std::span<const float> v,
+               std::span<float> o, const AttentionOptions& options = {});
 
 // What the benchmark JSON records about the device and the libraries.
 struct DeviceInfo {

@@ -1,0 +1,39 @@
+// The GPU attention ladder: the one list of its rungs. Tests, benchmarks and
+// the driver derive from it. Adding a rung: one file,
+// gpu/attention/<number>_<name>.cu, defining <name>_attention and
+// <name>_attention_workspace; one line below; one line in gpu/CMakeLists.txt.
+#include <algorithm>
+
+#include "locality/gpu.hpp"
+
+// One line a rung: its number, its name and the lesson `locality list` prints.
+#define LOCALITY_GPU_ATTENTION_LADDER(RUNG)                                                     \
+  RUNG(0, naive,                                                                                \
+       "three launches, S = Q K^T and P = softmax(S) in device memory, one thread per score, " \
+       "row and output")                                                                        \
+  /* a new rung: one line above this one */
+
+namespace locality::gpu {
+
+#define LOCALITY_DECLARE_RUNG(number, name, lesson)                          \
+  void name##_attention(const AttentionArgs& args, float* workspace); \
+  std::size_t name##_attention_workspace(const AttentionShape& shape);
+LOCALITY_GPU_ATTENTION_LADDER(LOCALITY_DECLARE_RUNG)
+
+namespace {
+
+#define LOCALITY_ENTRY(number, name, lesson) \
+  GpuAttentionVariant{#name, number, lesson, name##_attention, name##_attention_workspace},
+constexpr GpuAttentionVariant kVariants[] = {LOCALITY_GPU_ATTENTION_LADDER(LOCALITY_ENTRY)};
+
+}  // namespace
+
+std::span<const GpuAttentionVariant> attention_variants() { return kVariants; }
+
+const GpuAttentionVariant* find_attention_variant(std::string_view name) {
+  const auto it = std::find_if(std::begin(kVariants), std::end(kVariants),
+                               [&](const GpuAttentionVariant& v) { return v.name == name; });
+  return it == std::end(kVariants) ? nullptr : &*it;
+}
+
+}  // namespace locality::gpu

@@ -49,14 +49,16 @@ inline std::vector<std::ptrdiff_t> matmul_rows_to_check(std::int64_t m, std::int
 template <typename Body>
 benchmark::internal::Benchmark* register_guarded(const std::string& name, std::atomic<bool>& failed,
                                                  Body body) {
-  return benchmark::RegisterBenchmark(name.c_str(), [body, &failed](benchmark::State& state) {
-    try {
-      body(state);
-    } catch (const std::exception& ex) {
-      failed = true;
-      state.SkipWithError(ex.what());
-    }
-  })->Setup(wait_for_idle_threads);
+  benchmark::internal::Benchmark* registered =
+      benchmark::RegisterBenchmark(name.c_str(), [body, &failed](benchmark::State& state) {
+        try {
+          body(state);
+        } catch (const std::exception& ex) {
+          failed = true;
+          state.SkipWithError(ex.what());
+        }
+      });
+  return registered->Setup(wait_for_idle_threads);
 }
 
 class CheckOnce {

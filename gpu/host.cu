@@ -109,8 +109,8 @@ void attention(const GpuAttentionVariant& variant, const AttentionShape& shape,
   to_device(k, dk);
   to_device(v, dv);
   LOCALITY_CUDA(cudaMemset(dout.get(), 0xff, o.size_bytes()));  // NaN: unwritten shows
-  const AttentionArgs args{shape,      dq.get(), dk.get(), dv.get(), dout.get(),
-                           attention_scale(shape, options), options.causal};
+  const float scale = attention_scale(shape, options);
+  const AttentionArgs args{shape, dq.get(), dk.get(), dv.get(), dout.get(), scale, options.causal};
   variant.run(args, workspace.get());
   LOCALITY_CUDA(cudaDeviceSynchronize());
   LOCALITY_CUDA(cudaMemcpy(o.data(), dout.get(), o.size_bytes(), cudaMemcpyDeviceToHost));

@@ -1,7 +1,7 @@
 // The GPU side: every CUDA rung of both ladders against Eigen in double (the
 // CPU ladders' verifiers and bounds), on the CPU tests' awkward shapes, with
-// the output poisoned with NaN first. Without a usable device every such test skips and says why; the
-// tests that need no device (registry, errors) always run.
+// the output poisoned with NaN first. Without a usable device every such test skips and says why;
+// the tests that need no device (registry, errors) always run.
 #include "locality/gpu.hpp"
 
 #include <gtest/gtest.h>
@@ -189,8 +189,7 @@ class GpuAttentionRung : public ::testing::TestWithParam<std::string> {
   // every 97th element of K and V ten times larger with outliers set.
   void check(const AttentionShape& s, bool causal, std::uint64_t seed, float q_gain = 1.0f,
              bool outliers = false) {
-    std::vector<float> q(s.q_elements()), k(s.kv_elements()), v(s.kv_elements()),
-        o(s.q_elements());
+    std::vector<float> q(s.q_elements()), k(s.kv_elements()), v(s.kv_elements()), o(s.q_elements());
     fill_random(std::span<float>(q), seed);
     fill_random(std::span<float>(k), seed + 1);
     fill_random(std::span<float>(v), seed + 2);
@@ -208,8 +207,8 @@ class GpuAttentionRung : public ::testing::TestWithParam<std::string> {
     gpu::attention(*variant_, s, q, k, v, o, options);
     const VerifyResult r = verify_attention(s, q, k, v, o, options);
     EXPECT_TRUE(r.ok) << GetParam() << " [" << s.batch << "," << s.heads << "," << s.seq_q << ","
-                      << s.seq_kv << "," << s.head_dim << "]" << (causal ? " causal" : "")
-                      << ": " << r.message;
+                      << s.seq_kv << "," << s.head_dim << "]" << (causal ? " causal" : "") << ": "
+                      << r.message;
   }
   const gpu::GpuAttentionVariant* variant_ = nullptr;
 };
@@ -253,13 +252,12 @@ TEST_P(GpuAttentionRung, ScoresOfLargeMagnitudeAndOutliers) {
 // causal mask never the rows before j.
 TEST_P(GpuAttentionRung, NonFiniteInputsPropagateAsDocumented) {
   const AttentionShape s{1, 2, 40, 40, 32};
-  std::vector<float> q(s.q_elements()), k(s.kv_elements()), v(s.kv_elements()),
-      o(s.q_elements());
+  std::vector<float> q(s.q_elements()), k(s.kv_elements()), v(s.kv_elements()), o(s.q_elements());
   fill_random(std::span<float>(q), 50);
   fill_random(std::span<float>(k), 51);
   fill_random(std::span<float>(v), 52);
   q[7 * 32 + 3] = std::numeric_limits<float>::quiet_NaN();
-  v[(40 + 20) * 32 + 5] = std::numeric_limits<float>::infinity();  // head 1, key 20
+  v[(40 + 20) * 32 + 5] = std::numeric_limits<float>::infinity();   // head 1, key 20
   v[(40 + 30) * 32 + 6] = std::numeric_limits<float>::quiet_NaN();  // head 1, key 30
   for (bool causal : {false, true}) run_and_verify(s, causal, q, k, v, o);
   // The causal run's O: head 1's rows before key 20 stay finite.

@@ -26,12 +26,11 @@
 // Edges: the last query block is padded with zero rows and K and V with
 //   zero keys; keys a query may not see add nothing to its lane, even where
 //   V holds a NaN or an infinity (masked_pv_key; attention.hpp's rules).
-#include "flash.hpp"
-
 #include <algorithm>
 #include <limits>
 #include <stdexcept>
 
+#include "flash.hpp"
 #include "packing.hpp"
 
 namespace locality::cpu {
@@ -103,6 +102,56 @@ void masked_pv_key(const FlashBuffers& buf, const FlashLayout& layout, std::ptrd
   }
 }
 
+// Q^T for a block of NR query rows, scaled: qt[c * NR + r] = q(r, c) * scale,
+// zero for the rows past the block's end.
+template <int NR>
+void transpose_queries(ConstView<float> q, float scale, float* __restrict qt) {
+  const std::ptrdiff_t rows = q.rows(), d = q.cols();
+  std::ptrdiff_t c0 = 0;
+#if defined(__AVX2__)
+  if (rows == NR && NR % 8 == 0) {  // 8 x 8 blocks in registers, then the last columns
+    const __m256 s = _mm256_set1_ps(scale);
+    for (; c0 + 8 <= d; c0 += 8) {
+      for (std::ptrdiff_t r0 = 0; r0 < NR; r0 += 8) {
+        __m256 x[8];
+        for (int i = 0; i < 8; ++i) x[i] = _mm256_mul_ps(_mm256_loadu_ps(q.row(r0 + i) + c0), s);
+        transpose_8x8(x);
+        for (int j = 0; j < 8; ++j) _mm256_storeu_ps(qt + (c0 + j) * NR + r0, x[j]);
+      }
+    }
+  }
+#endif
+  for (std::ptrdiff_t c = c0; c < d; ++c) {
+    for (std::ptrdiff_t r = 0; r < NR; ++r) qt[c * NR + r] = r < rows ? q(r, c) * scale : 0.0f;
+  }
+}
+
+// O for the block's rows from O^T and the running sums: o(r, c) =
+// ot[c * NR + r] / l[r], as a product with 1 / l[r].
+template <int NR>
+void transpose_output(const float* __restrict ot, const float* __restrict l, View<float> o) {
+  const std::ptrdiff_t rows = o.rows(), d = o.cols();
+  std::ptrdiff_t c0 = 0;
+#if defined(__AVX2__)
+  if (rows == NR && NR % 8 == 0) {
+    for (std::ptrdiff_t r0 = 0; r0 < NR; r0 += 8) {
+      const __m256 inv = _mm256_div_ps(_mm256_set1_ps(1.0f), _mm256_loadu_ps(l + r0));
+      for (c0 = 0; c0 + 8 <= d; c0 += 8) {
+        __m256 x[8];
+        for (int j = 0; j < 8; ++j)
+          x[j] = _mm256_mul_ps(_mm256_loadu_ps(ot + (c0 + j) * NR + r0), inv);
+        transpose_8x8(x);
+        for (int i = 0; i < 8; ++i) _mm256_storeu_ps(o.row(r0 + i) + c0, x[i]);
+      }
+    }
+  }
+#endif
+  for (std::ptrdiff_t r = 0; r < rows; ++r) {
+    const float inv = 1.0f / l[r];
+    for (std::ptrdiff_t c = c0; c < d; ++c) o(r, c) = ot[c * NR + r] * inv;
+  }
+}
+
 template <int NR>
 void query_block(const FlashLayout& layout, const FlashBuffers& buf, ConstView<float> q,
                  View<float> o, std::ptrdiff_t first_row, std::ptrdiff_t seq_kv, float scale,
@@ -112,10 +161,7 @@ void query_block(const FlashLayout& layout, const FlashBuffers& buf, ConstView<f
   constexpr float kInf = std::numeric_limits<float>::infinity();
 
   // Q^T, scaled so that scores come out in log2 units.
-  const float qscale = scale * kLog2e;
-  for (std::ptrdiff_t c = 0; c < d; ++c) {
-    for (std::ptrdiff_t r = 0; r < NR; ++r) buf.qt[c * NR + r] = r < rows ? q(r, c) * qscale : 0.0f;
-  }
+  transpose_queries<NR>(q, scale * kLog2e, buf.qt);
   std::fill(buf.ot, buf.ot + d_pad * NR, 0.0f);
   std::fill(buf.m, buf.m + NR, -kInf);
   std::fill(buf.l, buf.l + NR, 0.0f);
@@ -150,10 +196,7 @@ void query_block(const FlashLayout& layout, const FlashBuffers& buf, ConstView<f
       masked_pv_key<NR>(buf, layout, j0 + j, j, first_row, d);
     }
   }
-  for (std::ptrdiff_t r = 0; r < rows; ++r) {
-    const float inv = 1.0f / buf.l[r];
-    for (std::ptrdiff_t c = 0; c < d; ++c) o(r, c) = buf.ot[c * NR + r] * inv;
-  }
+  transpose_output<NR>(buf.ot, buf.l, o);
 }
 
 // V^T in MR-dim panels: panel c holds, key after key, dims c .. c+MR (zero past
@@ -161,8 +204,7 @@ void query_block(const FlashLayout& layout, const FlashBuffers& buf, ConstView<f
 // by row: each row of V is read once and its MR-wide pieces go to the panels.
 // MR is the micro-kernel's (0: not known at compile time).
 template <int MR>
-void pack_v_panels(const FlashLayout& layout, ConstView<float> v, std::ptrdiff_t keys,
-                   float* out) {
+void pack_v_panels(const FlashLayout& layout, ConstView<float> v, std::ptrdiff_t keys, float* out) {
   const std::ptrdiff_t mr = MR > 0 ? MR : layout.uk->mr, d = layout.d;
   const std::ptrdiff_t keys_pad = (keys + mr - 1) / mr * mr, whole = d / mr * mr;
   const std::ptrdiff_t step = mr * layout.keys_pad;  // from one panel to the next
@@ -211,7 +253,8 @@ std::ptrdiff_t flash_kv_block(const MicroKernel& uk, const CacheSizes& caches) {
   // The kv_block x NR score block takes half of L1d, leaving room for Q^T,
   // O^T and the micro-panels streaming through; whole MR-key panels.
   const std::ptrdiff_t bytes = caches.l1d_bytes / 2;
-  return std::max(uk.mr, bytes / static_cast<std::ptrdiff_t>(sizeof(float) * uk.nr) / uk.mr * uk.mr);
+  return std::max(uk.mr,
+                  bytes / static_cast<std::ptrdiff_t>(sizeof(float) * uk.nr) / uk.mr * uk.mr);
 }
 
 std::size_t FlashLayout::floats() const {

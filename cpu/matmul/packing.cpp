@@ -77,34 +77,23 @@ std::ptrdiff_t pack_a_columns_avx512(const float* src, std::ptrdiff_t lda, std::
 namespace {
 // The AVX2 path of pack_a_micropanel for a full panel of MR = 6 rows: 8
 // columns at a time, the 6 rows (and two don't-care rows) transposed in
-// registers as an 8 x 8 block (unpacks, shuffles, then 128-bit halves
-// swapped), and each column's first 6 floats stored. Returns the columns it
+// registers as an 8 x 8 block (transpose_8x8), and each column's first 6
+// floats stored. Returns the columns it
 // packed (a multiple of 8); the scalar loop does the rest.
 std::ptrdiff_t pack_a_columns_avx2_6(const float* src, std::ptrdiff_t lda, std::ptrdiff_t kc,
                                      float* dst) {
   constexpr int kMR = 6;
   std::ptrdiff_t p = 0;
   for (; p + 8 <= kc; p += 8, dst += 8 * kMR) {
-    __m256 r[kMR];
-#pragma GCC unroll 6
-    for (int i = 0; i < kMR; ++i) r[i] = _mm256_loadu_ps(src + i * lda + p);
     // Rows 6 and 7 of the 8 x 8 block would land in lanes 6 and 7 of each
-    // column, which are never stored: rows 4 and 5 stand in for them.
-    const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
-    const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
-    const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
-    // u[q]: rows 0-3 (u[q]) or 4-7 (u[q + 4]) of column q in the low half,
-    // of column q + 4 in the high half.
-    const __m256 u[8] = {_mm256_shuffle_ps(t0, t2, 0x44), _mm256_shuffle_ps(t0, t2, 0xEE),
-                         _mm256_shuffle_ps(t1, t3, 0x44), _mm256_shuffle_ps(t1, t3, 0xEE),
-                         _mm256_shuffle_ps(t4, t4, 0x44), _mm256_shuffle_ps(t4, t4, 0xEE),
-                         _mm256_shuffle_ps(t5, t5, 0x44), _mm256_shuffle_ps(t5, t5, 0xEE)};
+    // column, which are never stored: rows 4 and 5 stand in for them (the
+    // compiler drops the repeated unpacks).
     __m256 column[8];
-#pragma GCC unroll 4
-    for (int q = 0; q < 4; ++q) {
-      column[q] = _mm256_permute2f128_ps(u[q], u[q + 4], 0x20);
-      column[q + 4] = _mm256_permute2f128_ps(u[q], u[q + 4], 0x31);
-    }
+#pragma GCC unroll 6
+    for (int i = 0; i < kMR; ++i) column[i] = _mm256_loadu_ps(src + i * lda + p);
+    column[6] = column[4];
+    column[7] = column[5];
+    transpose_8x8(column);
     // Each 8-float store spills 2 floats into the next column's place, which
     // the next store overwrites; the last column is stored as 4 + 2.
 #pragma GCC unroll 7

@@ -14,6 +14,10 @@
 #include "locality/matrix.hpp"
 #include "microkernel.hpp"
 
+#if defined(__AVX2__)
+#include <immintrin.h>
+#endif
+
 namespace locality::cpu {
 
 // A growable, 64-byte aligned float buffer for packed panels.
@@ -41,6 +45,30 @@ void pack_a_micropanel(const MicroKernel& uk, ConstView<float> a, std::ptrdiff_t
 // Packs the panel `b` (kc x nc) into `packed`: micro-panel after micro-panel,
 // the last one zero-padded to NR columns.
 void pack_b_panel(const MicroKernel& uk, ConstView<float> b, float* packed);
+
+#if defined(__AVX2__)
+// An 8 x 8 block of floats transposed in registers: on entry x[i] is row i,
+// on return x[q] is column q (lane i holding row i's element q). Unpacks pair
+// the rows, shuffles gather four rows of a column in each 128-bit half, and
+// the halves are swapped last. Used by A's packing and by the flash rungs'
+// query and output transposes.
+inline void transpose_8x8(__m256 x[8]) {
+  const __m256 t0 = _mm256_unpacklo_ps(x[0], x[1]), t1 = _mm256_unpackhi_ps(x[0], x[1]);
+  const __m256 t2 = _mm256_unpacklo_ps(x[2], x[3]), t3 = _mm256_unpackhi_ps(x[2], x[3]);
+  const __m256 t4 = _mm256_unpacklo_ps(x[4], x[5]), t5 = _mm256_unpackhi_ps(x[4], x[5]);
+  const __m256 t6 = _mm256_unpacklo_ps(x[6], x[7]), t7 = _mm256_unpackhi_ps(x[6], x[7]);
+  // u[q]: rows 0-3 (u[q]) or 4-7 (u[q + 4]) of column q in the low half, of
+  // column q + 4 in the high half.
+  const __m256 u[8] = {_mm256_shuffle_ps(t0, t2, 0x44), _mm256_shuffle_ps(t0, t2, 0xEE),
+                       _mm256_shuffle_ps(t1, t3, 0x44), _mm256_shuffle_ps(t1, t3, 0xEE),
+                       _mm256_shuffle_ps(t4, t6, 0x44), _mm256_shuffle_ps(t4, t6, 0xEE),
+                       _mm256_shuffle_ps(t5, t7, 0x44), _mm256_shuffle_ps(t5, t7, 0xEE)};
+  for (int q = 0; q < 4; ++q) {
+    x[q] = _mm256_permute2f128_ps(u[q], u[q + 4], 0x20);
+    x[q + 4] = _mm256_permute2f128_ps(u[q], u[q + 4], 0x31);
+  }
+}
+#endif
 
 inline std::ptrdiff_t micropanel_count(std::ptrdiff_t extent, std::ptrdiff_t width) {
   return (extent + width - 1) / width;

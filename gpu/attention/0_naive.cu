@@ -109,24 +109,22 @@ int blocks_for(Index work) {
 
 std::size_t naive_attention_workspace(const AttentionShape& shape) {
   const char* what = "the naive GPU rung's score matrix";
-  return checked_mul(
-      checked_mul(static_cast<std::size_t>(shape.batch * shape.heads),
-                  static_cast<std::size_t>(shape.seq_q), what),
-      static_cast<std::size_t>(shape.seq_kv), what);
+  return checked_mul(checked_mul(static_cast<std::size_t>(shape.batch * shape.heads),
+                                 static_cast<std::size_t>(shape.seq_q), what),
+                     static_cast<std::size_t>(shape.seq_kv), what);
 }
 
 void naive_attention(const AttentionArgs& args, float* workspace) {
   const AttentionShape& shape = args.shape;
-  const Sizes sz{shape.batch * shape.heads, shape.seq_q, shape.seq_kv, shape.head_dim,
-                 args.causal};
+  const Sizes sz{shape.batch * shape.heads, shape.seq_q, shape.seq_kv, shape.head_dim, args.causal};
   constexpr int kThreads = 256;
-  scores_kernel<<<blocks_for(sz.heads * sz.seq_q * sz.seq_kv), kThreads>>>(args.q, args.k,
-                                                                          workspace, sz, args.scale);
+  scores_kernel<<<blocks_for(sz.heads * sz.seq_q * sz.seq_kv), kThreads>>>(
+      args.q, args.k, workspace, sz, args.scale);
   LOCALITY_CUDA_LAUNCHED();
   softmax_kernel<<<blocks_for(sz.heads * sz.seq_q), kThreads>>>(workspace, sz);
   LOCALITY_CUDA_LAUNCHED();
   output_kernel<<<blocks_for(sz.heads * sz.seq_q * sz.head_dim), kThreads>>>(workspace, args.v,
-                                                                            args.o, sz);
+                                                                             args.o, sz);
   LOCALITY_CUDA_LAUNCHED();
 }
 

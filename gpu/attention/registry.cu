@@ -7,15 +7,15 @@
 #include "locality/gpu.hpp"
 
 // One line a rung: its number, its name and the lesson `locality list` prints.
-#define LOCALITY_GPU_ATTENTION_LADDER(RUNG)                                                     \
-  RUNG(0, naive,                                                                                \
+#define LOCALITY_GPU_ATTENTION_LADDER(RUNG)                                                    \
+  RUNG(0, naive,                                                                               \
        "three launches, S = Q K^T and P = softmax(S) in device memory, one thread per score, " \
-       "row and output")                                                                        \
+       "row and output")                                                                       \
   /* a new rung: one line above this one */
 
 namespace locality::gpu {
 
-#define LOCALITY_DECLARE_RUNG(number, name, lesson)                          \
+#define LOCALITY_DECLARE_RUNG(number, name, lesson)                   \
   void name##_attention(const AttentionArgs& args, float* workspace); \
   std::size_t name##_attention_workspace(const AttentionShape& shape);
 LOCALITY_GPU_ATTENTION_LADDER(LOCALITY_DECLARE_RUNG)

@@ -55,8 +55,8 @@ LOCALITY_HOST_DEVICE inline F exp2_nonpositive_impl(F x) {
   p = p * f + 6.9314718055994531e-1f;
   p = p * f + 1.0f;
   // round(x) + 127 in the exponent field: 2^round(x), or +0 for round(x) = -127.
-  const U n_plus_bias = reinterpret_bits<U>(shifted) -
-                        reinterpret_bits<std::uint32_t>(kRound) + 127u;
+  const U n_plus_bias =
+      reinterpret_bits<U>(shifted) - reinterpret_bits<std::uint32_t>(kRound) + 127u;
   return p * reinterpret_bits<F>(n_plus_bias << 23);
 }
 

@@ -46,7 +46,7 @@ TEST(GpuRegistry, RungsInOrderWithNamesAndLessons) {
 
 TEST(GpuRegistry, AttentionRungsInOrderWithNamesAndLessons) {
 #ifdef LOCALITY_HAVE_CUDA
-  ASSERT_EQ(gpu::attention_variants().size(), 1u);
+  ASSERT_EQ(gpu::attention_variants().size(), 3u);
 #else
   EXPECT_TRUE(gpu::attention_variants().empty()) << "a build without CUDA has no GPU rungs";
 #endif
@@ -57,6 +57,19 @@ TEST(GpuRegistry, AttentionRungsInOrderWithNamesAndLessons) {
     EXPECT_EQ(gpu::find_attention_variant(v.name), &v);
   }
   EXPECT_EQ(gpu::find_attention_variant("fastest"), nullptr);
+}
+
+// The fused rungs (rung 2 on) keep scores on chip: their device workspace
+// must not grow with seq_q x seq_kv (host arithmetic: runs in every build).
+TEST(GpuRegistry, FusedAttentionWorkspaceDoesNotGrowWithTheScores) {
+  for (const gpu::GpuAttentionVariant& v : gpu::attention_variants()) {
+    const AttentionShape small{1, 1, 64, 64, 128}, large{1, 1, 16384, 8192, 128};
+    if (v.rung < 2) {
+      EXPECT_GE(v.workspace_floats(large), 16384u * 8192u) << v.name << " materializes S";
+      continue;
+    }
+    EXPECT_EQ(v.workspace_floats(large), v.workspace_floats(small)) << v.name;
+  }
 }
 
 // Without a device the entry points throw GpuError naming the reason; shape

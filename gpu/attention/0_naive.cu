@@ -22,29 +22,15 @@
 //   bound is the same.
 #include <cuda_runtime.h>
 
-#include <algorithm>
 #include <cstdint>
 
 #include "../cuda_check.cuh"
+#include "common.cuh"
 #include "locality/exp2.hpp"
 #include "locality/gpu.hpp"
 
 namespace locality::gpu {
 namespace {
-
-using Index = std::int64_t;
-
-struct Sizes {
-  Index heads, seq_q, seq_kv, head_dim;
-  bool causal;
-};
-
-__device__ Index visible_keys_of(Index i, const Sizes& s) {
-  return s.causal ? (i + 1 < s.seq_kv ? i + 1 : s.seq_kv) : s.seq_kv;
-}
-
-__device__ Index first_thread() { return Index{blockIdx.x} * blockDim.x + threadIdx.x; }
-__device__ Index thread_stride() { return Index{gridDim.x} * blockDim.x; }
 
 // s[head][i][j] = scale * (q_i . k_j), or 0 for a key row i may not see.
 __global__ void scores_kernel(const float* q, const float* k, float* s, Sizes sz, float scale) {
@@ -83,28 +69,6 @@ __global__ void softmax_kernel(float* s, Sizes sz) {
   }
 }
 
-// o[head][i][c] = sum over the keys row i sees of p[i][j] v[j][c].
-__global__ void output_kernel(const float* p, const float* v, float* o, Sizes sz) {
-  const Index total = sz.heads * sz.seq_q * sz.head_dim;
-  for (Index e = first_thread(); e < total; e += thread_stride()) {
-    const Index c = e % sz.head_dim, row = e / sz.head_dim;
-    const Index i = row % sz.seq_q, head = row / sz.seq_q;
-    const float* pi = p + row * sz.seq_kv;
-    const float* vc = v + head * sz.seq_kv * sz.head_dim + c;
-    float acc = 0.0f;
-    const Index visible = visible_keys_of(i, sz);
-    for (Index j = 0; j < visible; ++j) acc += pi[j] * vc[j * sz.head_dim];
-    o[e] = acc;
-  }
-}
-
-// Enough blocks of 256 to cover `work` items, at most 2^16 (the loops stride
-// over the rest).
-int blocks_for(Index work) {
-  constexpr Index kThreads = 256, kMaxBlocks = Index{1} << 16;
-  return static_cast<int>(std::clamp<Index>((work + kThreads - 1) / kThreads, 1, kMaxBlocks));
-}
-
 }  // namespace
 
 std::size_t naive_attention_workspace(const AttentionShape& shape) {
@@ -115,17 +79,14 @@ std::size_t naive_attention_workspace(const AttentionShape& shape) {
 }
 
 void naive_attention(const AttentionArgs& args, float* workspace) {
-  const AttentionShape& shape = args.shape;
-  const Sizes sz{shape.batch * shape.heads, shape.seq_q, shape.seq_kv, shape.head_dim, args.causal};
+  const Sizes sz = sizes_of(args);
   constexpr int kThreads = 256;
-  scores_kernel<<<blocks_for(sz.heads * sz.seq_q * sz.seq_kv), kThreads>>>(
+  scores_kernel<<<blocks_for(sz.heads * sz.seq_q * sz.seq_kv, kThreads), kThreads>>>(
       args.q, args.k, workspace, sz, args.scale);
   LOCALITY_CUDA_LAUNCHED();
-  softmax_kernel<<<blocks_for(sz.heads * sz.seq_q), kThreads>>>(workspace, sz);
+  softmax_kernel<<<blocks_for(sz.heads * sz.seq_q, kThreads), kThreads>>>(workspace, sz);
   LOCALITY_CUDA_LAUNCHED();
-  output_kernel<<<blocks_for(sz.heads * sz.seq_q * sz.head_dim), kThreads>>>(workspace, args.v,
-                                                                             args.o, sz);
-  LOCALITY_CUDA_LAUNCHED();
+  masked_pv(workspace, args.v, args.o, sz);
 }
 
 }  // namespace locality::gpu

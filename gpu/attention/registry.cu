@@ -7,10 +7,16 @@
 #include "locality/gpu.hpp"
 
 // One line a rung: its number, its name and the lesson `locality list` prints.
-#define LOCALITY_GPU_ATTENTION_LADDER(RUNG)                                                    \
-  RUNG(0, naive,                                                                               \
-       "three launches, S = Q K^T and P = softmax(S) in device memory, one thread per score, " \
-       "row and output")                                                                       \
+#define LOCALITY_GPU_ATTENTION_LADDER(RUNG)                                                     \
+  RUNG(0, naive,                                                                                \
+       "three launches, S = Q K^T and P = softmax(S) in device memory, one thread per score, "  \
+       "row and output")                                                                        \
+  RUNG(1, tiled,                                                                                \
+       "both products on the matmul ladder's fastest rung, a warp per softmax row; S still in " \
+       "device memory, head by head")                                                           \
+  RUNG(2, flash,                                                                                \
+       "one fused launch: K and V tiles through shared memory, a running max and sum per "      \
+       "query, S never in device memory")                                                       \
   /* a new rung: one line above this one */
 
 namespace locality::gpu {

@@ -1,5 +1,5 @@
-// The CUDA matmul ladder's benchmarks (part of locality_bench): every rung
-// and cuBLAS on each shape, timed with CUDA events after an L2 flush.
+// The CUDA ladders' benchmarks (part of locality_bench): every rung and its
+// cuBLAS peer on each shape, timed with CUDA events after an L2 flush.
 #include "gpu_bench.hpp"
 
 #include <benchmark/benchmark.h>
@@ -15,6 +15,7 @@
 
 #include "check_once.hpp"
 #include "cli_args.hpp"
+#include "locality/attention.hpp"
 #include "locality/gpu.hpp"
 #include "locality/verify.hpp"
 
@@ -55,6 +56,26 @@ GpuProblem& gpu_problem(const GpuShape& s) {
   return p;
 }
 
+// The verdict of benchmark `name`'s check: on its first call, `check` runs
+// and then `warm_up`; its repetitions reuse the verdict. A wrong result marks
+// the run failed and stops the benchmark (nullopt).
+template <typename WarmUp, typename Check>
+std::optional<VerifyResult> checked_once(benchmark::State& state, const std::string& name,
+                                         std::atomic<bool>& failed, WarmUp warm_up, Check check) {
+  std::optional<VerifyResult> earlier = CheckOnce::earlier(name);
+  if (!earlier) {
+    earlier = check();
+    CheckOnce::remember(name, *earlier);
+    warm_up();
+  }
+  if (!earlier->ok) {
+    failed = true;
+    state.SkipWithError(("wrong result: " + earlier->message).c_str());
+    return std::nullopt;
+  }
+  return earlier;
+}
+
 // A rung (or cuBLAS, when `variant` is null), timed with CUDA events around
 // each call after an L2 flush (manual time), checked before timing.
 void gpu_matmul_benchmark(benchmark::State& state, const std::string& name,
@@ -63,18 +84,11 @@ void gpu_matmul_benchmark(benchmark::State& state, const std::string& name,
   GpuProblem& problem = gpu_problem(s);
   gpu::MatmulBench& bench = *problem.bench;
   const auto call = [&] { return variant ? bench.time_ms(*variant) : bench.time_cublas_ms(); };
-  std::optional<VerifyResult> earlier = CheckOnce::earlier(name);
-  if (!earlier) {
+  const std::optional<VerifyResult> earlier = checked_once(state, name, failed, call, [&] {
     const std::vector<std::ptrdiff_t> rows = matmul_rows_to_check(s.m, s.n, s.k);
-    earlier = variant ? bench.check(*variant, rows) : bench.check_cublas(rows);
-    CheckOnce::remember(name, *earlier);
-    call();  // warm-up
-  }
-  if (!earlier->ok) {
-    failed = true;
-    state.SkipWithError(("wrong result: " + earlier->message).c_str());
-    return;
-  }
+    return variant ? bench.check(*variant, rows) : bench.check_cublas(rows);
+  });
+  if (!earlier) return;
   double total_ms = 0.0;
   for (auto _ : state) {
     const double ms = call();
@@ -90,9 +104,85 @@ void gpu_matmul_benchmark(benchmark::State& state, const std::string& name,
   if (variant) state.counters["rung"] = variant->rung;
 }
 
+// gpu/attention/<variant|cublas>/<batch>x<heads>x<seq>x<seq>x<head_dim>/causal:<0|1>:
+// the FlashAttention papers' convention, batch x seq = 16384 and heads x
+// head_dim = 2048, so every shape has the same tensors (one problem serves
+// them all).
+constexpr std::int64_t kGpuAttentionTokens = 16384, kGpuAttentionWidth = 2048;
+const std::vector<std::int64_t> kGpuAttentionSeqs{512, 1024, 2048, 4096, 8192, 16384};
+const std::vector<std::int64_t> kGpuAttentionHeadDims{64, 128};
+
+AttentionShape gpu_attention_shape(std::int64_t seq, std::int64_t head_dim) {
+  return {kGpuAttentionTokens / seq, kGpuAttentionWidth / head_dim, seq, seq, head_dim};
+}
+
+std::unique_ptr<gpu::AttentionBench>& gpu_attention_problem() {
+  static std::unique_ptr<gpu::AttentionBench> problem;
+  return problem;
+}
+
+// A rung (or the cuBLAS peer, when `variant` is null) on one shape, timed
+// with CUDA events after an L2 flush (manual time), checked before timing.
+void gpu_attention_benchmark(benchmark::State& state, const std::string& name,
+                             const gpu::GpuAttentionVariant* variant, const AttentionShape& s,
+                             bool causal, std::atomic<bool>& failed) {
+  std::unique_ptr<gpu::AttentionBench>& problem = gpu_attention_problem();
+  if (!problem) problem = std::make_unique<gpu::AttentionBench>(s, causal);
+  gpu::AttentionBench& bench = *problem;
+  bench.use(s, causal);
+  const auto call = [&] { return variant ? bench.time_ms(*variant) : bench.time_cublas_ms(); };
+  const std::optional<VerifyResult> earlier = checked_once(state, name, failed, call, [&] {
+    const std::vector<std::ptrdiff_t> rows = spread_rows(s.batch * s.heads * s.seq_q, 24);
+    return variant ? bench.check(*variant, rows) : bench.check_cublas(rows);
+  });
+  if (!earlier) return;
+  for (auto _ : state) state.SetIterationTime(call() * 1e-3);
+  const double flops = 4.0 * static_cast<double>(s.batch * s.heads) * static_cast<double>(s.seq_q) *
+                       static_cast<double>(s.seq_kv) * static_cast<double>(s.head_dim) *
+                       (causal ? 0.5 : 1.0);
+  using benchmark::Counter;
+  state.counters["flops"] = Counter(flops, Counter::kIsIterationInvariantRate);
+  state.counters["max_error_over_bound"] = earlier->max_bound_ratio;
+  if (variant) {
+    state.counters["rung"] = variant->rung;
+    state.counters["workspace_bytes"] =
+        static_cast<double>(variant->workspace_floats(s) * sizeof(float));
+  }
+}
+
 }  // namespace
 
-void release_gpu_problems() { gpu_problems().clear(); }
+void release_gpu_problems() {
+  gpu_problems().clear();
+  gpu_attention_problem().reset();
+}
+
+void register_gpu_attention(std::atomic<bool>& failed) {
+  if (!gpu::query_device().available) return;  // register_gpu_matmul said why
+  std::vector<const gpu::GpuAttentionVariant*> entries;
+  for (const gpu::GpuAttentionVariant& v : gpu::attention_variants()) entries.push_back(&v);
+  entries.push_back(nullptr);  // the cuBLAS peer
+  for (std::int64_t seq : kGpuAttentionSeqs) {
+    for (std::int64_t d : kGpuAttentionHeadDims) {
+      for (bool causal : {false, true}) {
+        const AttentionShape s = gpu_attention_shape(seq, d);
+        for (const gpu::GpuAttentionVariant* v : entries) {
+          if (v && seq > v->largest_timed) continue;
+          const std::string name = "gpu/attention/" + std::string(v ? v->name : "cublas") + "/" +
+                                   std::to_string(s.batch) + "x" + std::to_string(s.heads) + "x" +
+                                   std::to_string(seq) + "x" + std::to_string(seq) + "x" +
+                                   std::to_string(d) + "/causal:" + (causal ? "1" : "0");
+          register_guarded(name, failed,
+                           [name, v, s, causal, &failed](benchmark::State& state) {
+                             gpu_attention_benchmark(state, name, v, s, causal, failed);
+                           })
+              ->UseManualTime()
+              ->Unit(benchmark::kMillisecond);
+        }
+      }
+    }
+  }
+}
 
 void register_gpu_matmul(bool required, std::atomic<bool>& failed) {
   const gpu::DeviceStatus status = gpu::query_device();

@@ -1,4 +1,4 @@
-// The CUDA matmul ladder's benchmarks (part of locality_bench).
+// The CUDA ladders' benchmarks (part of locality_bench).
 #pragma once
 
 #include <atomic>
@@ -10,6 +10,11 @@ namespace locality::bench {
 // when `required` (--locality_family=gpu), else says why on stderr. A wrong
 // result sets `failed`.
 void register_gpu_matmul(bool required, std::atomic<bool>& failed);
+
+// Registers gpu/attention/<variant|cublas>/<batch>x<heads>x<seq>x<seq>x<d>/causal:<0|1>
+// for every GPU attention rung (up to its largest_timed) and the unfused
+// cuBLAS peer, where a device is present (register_gpu_matmul says why not).
+void register_gpu_attention(std::atomic<bool>& failed);
 
 // Frees the device memory the benchmarks keep between runs (call before exit,
 // while CUDA is still up).

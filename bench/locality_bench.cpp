@@ -5,6 +5,7 @@
 //         cpu/attention/<variant>/<batch>x<heads>x<seq_q>x<seq_kv>x<head_dim>/causal:<0|1>/
 //             omp_threads:<t>
 //         gpu/matmul/<variant|cublas>/<m>x<n>x<k>   (CUDA events, manual time)
+//         gpu/attention/<variant|cublas>/<batch>x<heads>x<seq>x<seq>x<head_dim>/causal:<0|1>
 //         cpu/probe/fma/omp_threads:<t>,
 //         cpu/probe/stream/triad/<256KiB|8MiB|128MiB>/omp_threads:<t>
 // (Google Benchmark's own "threads" field counts its driver threads, which we
@@ -12,7 +13,7 @@
 //
 // Own flags (everything else is Google Benchmark's):
 //   --locality_family=all|matmul|attention|gpu   which ladders (default all: the CPU ladders,
-//                                   and the GPU one where a device is present)
+//                                   and the GPU ones where a device is present)
 //   --locality_sweep=default|full|quick   sizes to run (quick: small ones, for a first try)
 //   --locality_sizes=64,256,...     square matmul sizes instead of the sweep's
 //   --locality_seqs=1024,4096       attention sequence lengths instead of the sweep's
@@ -203,7 +204,10 @@ std::string matmul_name(std::string_view variant, std::int64_t n, int threads) {
 }
 
 void register_all(const Options& opts) {
-  if (opts.gpu) register_gpu_matmul(opts.gpu_required, g_verification_failed);
+  if (opts.gpu) {
+    register_gpu_matmul(opts.gpu_required, g_verification_failed);
+    register_gpu_attention(g_verification_failed);
+  }
   if (!opts.matmul && !opts.attention) return;  // the CPU probes serve the CPU ladders
   std::map<int, double> peak;
   for (int t : opts.threads) {

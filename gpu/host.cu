@@ -5,8 +5,13 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <cstdint>
+#include <optional>
+#include <span>
 #include <string>
+#include <vector>
 
+#include "attention/common.cuh"
 #include "cuda_check.cuh"
 #include "locality/gpu.hpp"
 #include "locality/matmul.hpp"
@@ -145,14 +150,71 @@ DeviceInfo device_info() {
   return info;
 }
 
+namespace {
+
+std::size_t flush_bytes() {
+  require_device();
+  int l2 = 0;
+  LOCALITY_CUDA(cudaDeviceGetAttribute(&l2, cudaDevAttrL2CacheSize, 0));
+  return 2 * static_cast<std::size_t>(std::max(l2, 1 << 20));
+}
+
+// Times one call with CUDA events around it, after a write over a buffer
+// twice the L2's size, so that no call starts with its operands in L2.
+class FlushedTimer {
+ public:
+  FlushedTimer() : flush_(flush_bytes() / sizeof(float)) {
+    LOCALITY_CUDA(cudaEventCreate(&start_));
+    LOCALITY_CUDA(cudaEventCreate(&stop_));
+  }
+  ~FlushedTimer() {
+    if (start_) cudaEventDestroy(start_);
+    if (stop_) cudaEventDestroy(stop_);
+  }
+  FlushedTimer(const FlushedTimer&) = delete;
+  FlushedTimer& operator=(const FlushedTimer&) = delete;
+
+  template <typename Launch>
+  double time_ms(Launch launch) {
+    LOCALITY_CUDA(cudaMemsetAsync(flush_.get(), 0, flush_.size() * sizeof(float)));
+    LOCALITY_CUDA(cudaEventRecord(start_));
+    launch();
+    LOCALITY_CUDA(cudaEventRecord(stop_));
+    LOCALITY_CUDA(cudaEventSynchronize(stop_));
+    float ms = 0.0f;
+    LOCALITY_CUDA(cudaEventElapsedTime(&ms, start_, stop_));
+    return ms;
+  }
+
+ private:
+  DeviceBuffer<float> flush_;
+  cudaEvent_t start_ = nullptr, stop_ = nullptr;
+};
+
+// A cuBLAS handle in strict FP32: pedantic math, so no TF32 tensor-core
+// shortcuts for the peers.
+cublasHandle_t fp32_cublas() {
+  cublasHandle_t handle = nullptr;
+  LOCALITY_CUBLAS(cublasCreate(&handle));
+  const cublasStatus_t status = cublasSetMathMode(handle, CUBLAS_PEDANTIC_MATH);
+  if (status != CUBLAS_STATUS_SUCCESS) {
+    cublasDestroy(handle);
+    fail("cublasSetMathMode(CUBLAS_PEDANTIC_MATH)", __FILE__, __LINE__,
+         cublasGetStatusString(status));
+  }
+  return handle;
+}
+
+}  // namespace
+
 struct MatmulBench::Impl {
   int m, n, k;
   Matrix<float> a, b, c;  // host copies: the inputs, and C for checking
-  DeviceBuffer<float> da, db, dc, flush;
-  cudaEvent_t start = nullptr, stop = nullptr;
+  DeviceBuffer<float> da, db, dc;
+  FlushedTimer timer;
   cublasHandle_t cublas = nullptr;
 
-  Impl(int m_, int n_, int k_, std::size_t flush_bytes)
+  Impl(int m_, int n_, int k_)
       : m(m_),
         n(n_),
         k(k_),
@@ -161,25 +223,14 @@ struct MatmulBench::Impl {
         c(m_, n_),
         da(checked_elements(m_, k_, sizeof(float))),
         db(checked_elements(k_, n_, sizeof(float))),
-        dc(checked_elements(m_, n_, sizeof(float))),
-        flush(flush_bytes / sizeof(float)) {}
+        dc(checked_elements(m_, n_, sizeof(float))) {}
   ~Impl() {
-    if (start) cudaEventDestroy(start);
-    if (stop) cudaEventDestroy(stop);
     if (cublas) cublasDestroy(cublas);
   }
 
   template <typename Launch>
   double time(Launch launch) {
-    // Evict A, B and C from L2: a write over a buffer twice its size.
-    LOCALITY_CUDA(cudaMemsetAsync(flush.get(), 0, flush.size() * sizeof(float)));
-    LOCALITY_CUDA(cudaEventRecord(start));
-    launch();
-    LOCALITY_CUDA(cudaEventRecord(stop));
-    LOCALITY_CUDA(cudaEventSynchronize(stop));
-    float ms = 0.0f;
-    LOCALITY_CUDA(cudaEventElapsedTime(&ms, start, stop));
-    return ms;
+    return timer.time_ms(launch);
   }
 
   void cublas_sgemm() {
@@ -199,28 +250,16 @@ struct MatmulBench::Impl {
   }
 };
 
-namespace {
-std::size_t flush_bytes() {
-  require_device();
-  int l2 = 0;
-  LOCALITY_CUDA(cudaDeviceGetAttribute(&l2, cudaDevAttrL2CacheSize, 0));
-  return 2 * static_cast<std::size_t>(std::max(l2, 1 << 20));
-}
-}  // namespace
-
 MatmulBench::MatmulBench(int m, int n, int k) {
   if (m < 1 || n < 1 || k < 1) throw ShapeError("GPU benchmark sizes must be at least 1");
   require_int_sized(m, n, k);
-  impl_ = std::make_unique<Impl>(m, n, k, flush_bytes());
+  require_device();
+  impl_ = std::make_unique<Impl>(m, n, k);
   fill_random(impl_->a.view(), 1);
   fill_random(impl_->b.view(), 2);
   copy_to_device(impl_->a.cview(), impl_->da.get());
   copy_to_device(impl_->b.cview(), impl_->db.get());
-  LOCALITY_CUDA(cudaEventCreate(&impl_->start));
-  LOCALITY_CUDA(cudaEventCreate(&impl_->stop));
-  LOCALITY_CUBLAS(cublasCreate(&impl_->cublas));
-  // FP32 throughout: no TF32 tensor-core shortcuts for the peer either.
-  LOCALITY_CUBLAS(cublasSetMathMode(impl_->cublas, CUBLAS_PEDANTIC_MATH));
+  impl_->cublas = fp32_cublas();
 }
 
 MatmulBench::~MatmulBench() = default;
@@ -242,6 +281,155 @@ VerifyResult MatmulBench::check(const GpuMatmulVariant& variant,
 
 VerifyResult MatmulBench::check_cublas(std::span<const std::ptrdiff_t> rows) {
   return impl_->check([&] { impl_->cublas_sgemm(); }, rows);
+}
+
+struct AttentionBench::Impl {
+  AttentionShape shape;
+  bool causal;
+  std::vector<float> q, k, v, o;  // host copies: the inputs, and O for checking
+  DeviceBuffer<float> dq, dk, dv, dout;
+  DeviceBuffer<float> workspace{0};  // grown to what the largest caller needs
+  FlushedTimer timer;
+  cublasHandle_t cublas = nullptr;
+
+  Impl(const AttentionShape& s, bool causal_)
+      : shape(s),
+        causal(causal_),
+        q(s.q_elements()),
+        k(s.kv_elements()),
+        v(s.kv_elements()),
+        o(s.q_elements()),
+        dq(q.size()),
+        dk(k.size()),
+        dv(v.size()),
+        dout(o.size()) {}
+  ~Impl() {
+    if (cublas) cublasDestroy(cublas);
+  }
+
+  AttentionOptions options() const { return {std::nullopt, causal}; }
+  AttentionArgs args() const {
+    return {shape, dq.get(), dk.get(), dv.get(), dout.get(), attention_scale(shape, options()),
+            causal};
+  }
+  float* workspace_of(std::size_t floats) {
+    if (workspace.size() < floats) {
+      workspace = DeviceBuffer<float>(0);  // the old one goes first
+      workspace = DeviceBuffer<float>(floats);
+    }
+    return workspace.get();
+  }
+
+  // Heads per strided batch of the cuBLAS peer: scores of at most 2^30 floats.
+  std::int64_t cublas_heads() const {
+    const std::int64_t per_head = shape.seq_q * shape.seq_kv;
+    return std::clamp<std::int64_t>((std::int64_t{1} << 30) / per_head, 1,
+                                    shape.batch * shape.heads);
+  }
+  void cublas_attention() {
+    const int sq = static_cast<int>(shape.seq_q), skv = static_cast<int>(shape.seq_kv),
+              d = static_cast<int>(shape.head_dim);
+    const long long q_stride = 1LL * sq * d, kv_stride = 1LL * skv * d, s_stride = 1LL * sq * skv;
+    const std::int64_t heads = shape.batch * shape.heads, batch = cublas_heads();
+    float* s = workspace.get();
+    const float one = 1.0f, zero = 0.0f, scale = attention_scale(shape, options());
+    for (std::int64_t h0 = 0; h0 < heads; h0 += batch) {
+      const int n = static_cast<int>(std::min(batch, heads - h0));
+      // Row-major S = Q K^T is column-major S^T = K Q^T; then O^T = V^T P^T.
+      LOCALITY_CUBLAS(cublasSgemmStridedBatched(
+          cublas, CUBLAS_OP_T, CUBLAS_OP_N, skv, sq, d, &one, dk.get() + h0 * kv_stride, d,
+          kv_stride, dq.get() + h0 * q_stride, d, q_stride, &zero, s, skv, s_stride, n));
+      softmax_rows(s, Sizes{n, shape.seq_q, shape.seq_kv, shape.head_dim, causal}, scale);
+      LOCALITY_CUBLAS(cublasSgemmStridedBatched(
+          cublas, CUBLAS_OP_N, CUBLAS_OP_N, d, sq, skv, &one, dv.get() + h0 * kv_stride, d,
+          kv_stride, s, skv, s_stride, &zero, dout.get() + h0 * q_stride, d, q_stride, n));
+    }
+  }
+
+  template <typename Launch>
+  VerifyResult check(Launch launch, std::span<const std::ptrdiff_t> rows) {
+    LOCALITY_CUDA(cudaMemset(dout.get(), 0xff, dout.size() * sizeof(float)));
+    launch();
+    LOCALITY_CUDA(cudaDeviceSynchronize());
+    LOCALITY_CUDA(
+        cudaMemcpy(o.data(), dout.get(), o.size() * sizeof(float), cudaMemcpyDeviceToHost));
+    return verify_attention_rows(shape, q, k, v, o, options(), rows);
+  }
+};
+
+namespace {
+// The shapes the benchmark harness takes: every size at least 1, head_dim
+// within the ladder's limit, one head's matrices under 2^31 elements.
+void check_bench_shape(const AttentionShape& s) {
+  if (s.batch < 1 || s.heads < 1 || s.seq_q < 1 || s.seq_kv < 1 || s.head_dim < 1 ||
+      s.head_dim > kMaxHeadDim) {
+    throw ShapeError("GPU attention benchmark: every size must be at least 1, head_dim at most " +
+                     std::to_string(kMaxHeadDim));
+  }
+  if (!fits_32bit_indexing(s.seq_q, s.seq_kv, s.head_dim)) {
+    throw ShapeError("GPU attention benchmark: one head's scores exceed 2^31 - 1 elements");
+  }
+  const char* what = "the GPU attention benchmark's tensors";
+  checked_mul(checked_mul(static_cast<std::size_t>(s.batch * s.heads),
+                          static_cast<std::size_t>(std::max(s.seq_q, s.seq_kv)), what),
+              static_cast<std::size_t>(s.head_dim) * sizeof(float), what);
+}
+}  // namespace
+
+AttentionBench::AttentionBench(const AttentionShape& shape, bool causal) {
+  check_bench_shape(shape);
+  require_device();
+  impl_ = std::make_unique<Impl>(shape, causal);
+  fill_random(std::span<float>(impl_->q), 1);
+  fill_random(std::span<float>(impl_->k), 2);
+  fill_random(std::span<float>(impl_->v), 3);
+  const auto to_device = [](const std::vector<float>& host, DeviceBuffer<float>& device) {
+    LOCALITY_CUDA(
+        cudaMemcpy(device.get(), host.data(), host.size() * sizeof(float), cudaMemcpyHostToDevice));
+  };
+  to_device(impl_->q, impl_->dq);
+  to_device(impl_->k, impl_->dk);
+  to_device(impl_->v, impl_->dv);
+  impl_->cublas = fp32_cublas();
+}
+
+AttentionBench::~AttentionBench() = default;
+
+void AttentionBench::use(const AttentionShape& shape, bool causal) {
+  check_bench_shape(shape);
+  Impl& s = *impl_;
+  if (shape.q_elements() != s.q.size() || shape.kv_elements() != s.k.size()) {
+    throw ShapeError(
+        "AttentionBench::use: the new shape's tensors must have the sizes of the "
+        "first shape's");
+  }
+  s.shape = shape;
+  s.causal = causal;
+}
+
+double AttentionBench::time_ms(const GpuAttentionVariant& variant) {
+  Impl& s = *impl_;
+  float* workspace = s.workspace_of(variant.workspace_floats(s.shape));
+  return s.timer.time_ms([&] { variant.run(s.args(), workspace); });
+}
+
+double AttentionBench::time_cublas_ms() {
+  Impl& s = *impl_;
+  s.workspace_of(static_cast<std::size_t>(s.cublas_heads() * s.shape.seq_q * s.shape.seq_kv));
+  return s.timer.time_ms([&] { s.cublas_attention(); });
+}
+
+VerifyResult AttentionBench::check(const GpuAttentionVariant& variant,
+                                   std::span<const std::ptrdiff_t> rows) {
+  Impl& s = *impl_;
+  float* workspace = s.workspace_of(variant.workspace_floats(s.shape));
+  return s.check([&] { variant.run(s.args(), workspace); }, rows);
+}
+
+VerifyResult AttentionBench::check_cublas(std::span<const std::ptrdiff_t> rows) {
+  Impl& s = *impl_;
+  s.workspace_of(static_cast<std::size_t>(s.cublas_heads() * s.shape.seq_q * s.shape.seq_kv));
+  return s.check([&] { s.cublas_attention(); }, rows);
 }
 
 }  // namespace locality::gpu

@@ -7,8 +7,9 @@
 # Needs .gpu-carry/ from gpu/pack.sh (built on a machine with the packages;
 # carried along), or builds the `gpu` preset here when CMake finds Eigen,
 # Google Benchmark and GoogleTest. Writes OUTDIR/gpu_matmul.json (Google
-# Benchmark JSON, atomically), OUTDIR/gpu.log, and prints a short table last.
-# --quick: the benchmarks at n <= 2048 only.
+# Benchmark JSON of both GPU ladders, atomically), OUTDIR/gpu.log, and prints
+# a short table last. --quick: matmul at n <= 2048 and attention at
+# seq <= 2048 only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out="${1:?usage: bash gpu/run_on_device.sh OUTDIR [--quick]}"
@@ -60,7 +61,8 @@ done
 
 echo "== GPU benchmarks" | tee -a "$log"
 filter=()
-[[ "$quick" == --quick ]] && filter=(--benchmark_filter='/(256|512|1024|2048)x')
+[[ "$quick" == --quick ]] &&
+  filter=(--benchmark_filter='^gpu/matmul/[a-z_0-9]+/(256|512|1024|2048)x|^gpu/attention/[a-z_0-9]+/[0-9]+x[0-9]+x(512|1024|2048)x')
 tmp="$out/.gpu_matmul.json.tmp"
 "$bench" --locality_family=gpu --benchmark_repetitions=5 \
   --benchmark_enable_random_interleaving=true --benchmark_display_aggregates_only=true \

@@ -44,4 +44,17 @@ VerifyResult MatmulBench::check(const GpuMatmulVariant&, std::span<const std::pt
 }
 VerifyResult MatmulBench::check_cublas(std::span<const std::ptrdiff_t>) { throw GpuError(kNoCuda); }
 
+struct AttentionBench::Impl {};
+AttentionBench::AttentionBench(const AttentionShape&, bool) { throw GpuError(kNoCuda); }
+AttentionBench::~AttentionBench() = default;
+void AttentionBench::use(const AttentionShape&, bool) { throw GpuError(kNoCuda); }
+double AttentionBench::time_ms(const GpuAttentionVariant&) { throw GpuError(kNoCuda); }
+double AttentionBench::time_cublas_ms() { throw GpuError(kNoCuda); }
+VerifyResult AttentionBench::check(const GpuAttentionVariant&, std::span<const std::ptrdiff_t>) {
+  throw GpuError(kNoCuda);
+}
+VerifyResult AttentionBench::check_cublas(std::span<const std::ptrdiff_t>) {
+  throw GpuError(kNoCuda);
+}
+
 }  // namespace locality::gpu

@@ -291,6 +291,28 @@ INSTANTIATE_TEST_SUITE_P(Gpu, GpuAttentionRung, ::testing::ValuesIn(attention_ru
                          rung_name);
 GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(GpuAttentionRung);
 
+// The attention benchmark harness: one problem seen as two shapes, every
+// rung and the cuBLAS peer timed and checked on each.
+TEST(GpuAttentionBench, TimesAndChecksEveryRungAndCublas) {
+  const gpu::DeviceStatus status = gpu::query_device();
+  if (!status.available) GTEST_SKIP() << status.reason;
+  gpu::AttentionBench bench({2, 4, 96, 96, 32}, false);
+  const std::vector<std::ptrdiff_t> rows{0, 95, 400, 767};
+  for (const auto& [shape, causal] : {std::pair{AttentionShape{2, 4, 96, 96, 32}, false},
+                                      std::pair{AttentionShape{4, 8, 48, 48, 16}, true}}) {
+    bench.use(shape, causal);
+    for (const gpu::GpuAttentionVariant& v : gpu::attention_variants()) {
+      EXPECT_GT(bench.time_ms(v), 0.0) << v.name;
+      const VerifyResult r = bench.check(v, rows);
+      EXPECT_TRUE(r.ok) << v.name << (causal ? " causal" : "") << ": " << r.message;
+    }
+    EXPECT_GT(bench.time_cublas_ms(), 0.0);
+    const VerifyResult r = bench.check_cublas(rows);
+    EXPECT_TRUE(r.ok) << "cublas" << (causal ? " causal" : "") << ": " << r.message;
+  }
+  EXPECT_THROW(bench.use({1, 1, 96, 96, 32}, false), ShapeError);
+}
+
 // The benchmark harness: one problem timed and checked (rungs and cuBLAS).
 TEST(GpuMatmulBench, TimesAndChecksEveryRungAndCublas) {
   const gpu::DeviceStatus status = gpu::query_device();

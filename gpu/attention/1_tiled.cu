@@ -27,7 +27,6 @@
 
 #include "../cuda_check.cuh"
 #include "common.cuh"
-#include "locality/exp2.hpp"
 #include "locality/gpu.hpp"
 #include "locality/matrix.hpp"
 
@@ -51,33 +50,6 @@ __global__ void transpose_kernel(const float* in, float* out, int rows, int cols
     const int c = c0 + dy, r = r0 + threadIdx.x;  // out's row c, column r
     if (c < cols && r < rows) out[Index{c} * rows + r] = tile[threadIdx.x][dy];
   }
-}
-
-// One warp per row of one head's s (seq_q x seq_kv): the row scaled, then the
-// softmax over the keys it sees, shifted by the row's maximum; the hidden
-// keys become 0.
-__global__ void softmax_rows_kernel(float* s, Sizes sz, float scale) {
-  constexpr unsigned kAll = 0xffffffffu;
-  const Index row = Index{blockIdx.x} * (blockDim.x / 32) + threadIdx.x / 32;
-  const int lane = static_cast<int>(threadIdx.x % 32);
-  if (row >= sz.seq_q) return;  // the whole warp: row is the warp's
-  float* p = s + row * sz.seq_kv;
-  const Index visible = visible_keys_of(row, sz);
-  float max = -INFINITY;
-  for (Index j = lane; j < visible; j += 32) {
-    p[j] *= scale;
-    max = fmaxf(max, p[j]);
-  }
-  for (int step = 16; step > 0; step /= 2) max = fmaxf(max, __shfl_xor_sync(kAll, max, step));
-  float sum = 0.0f;
-  for (Index j = lane; j < visible; j += 32) {
-    p[j] = exp2_nonpositive_impl<float, std::uint32_t>((p[j] - max) * kLog2e);
-    sum += p[j];
-  }
-  for (int step = 16; step > 0; step /= 2) sum += __shfl_xor_sync(kAll, sum, step);
-  const float inv = 1.0f / sum;
-  for (Index j = lane; j < visible; j += 32) p[j] *= inv;
-  for (Index j = visible + lane; j < sz.seq_kv; j += 32) p[j] = 0.0f;
 }
 
 // flag = 1 if any of the n values is a NaN or an infinity (left as it was
@@ -126,7 +98,6 @@ void tiled_attention(const AttentionArgs& args, float* workspace) {
   LOCALITY_CUDA(cudaMemcpy(&v_nonfinite, flag, sizeof(float), cudaMemcpyDeviceToHost));
 
   const dim3 transpose_grid(ceil_div(d, kTile), ceil_div(skv, kTile)), transpose_block(kTile, 8);
-  constexpr int kRowsPerBlock = kThreads / 32;
   const Sizes one_head{1, sz.seq_q, sz.seq_kv, sz.head_dim, sz.causal};
   for (Index head = 0; head < sz.heads; ++head) {
     const float* q = args.q + head * sz.seq_q * sz.head_dim;
@@ -136,8 +107,7 @@ void tiled_attention(const AttentionArgs& args, float* workspace) {
     transpose_kernel<<<transpose_grid, transpose_block>>>(k, kt, skv, d);
     LOCALITY_CUDA_LAUNCHED();
     product(q, kt, s, sq, skv, d);  // S = Q K^T, unscaled
-    softmax_rows_kernel<<<ceil_div(sq, kRowsPerBlock), kThreads>>>(s, one_head, args.scale);
-    LOCALITY_CUDA_LAUNCHED();
+    softmax_rows(s, one_head, args.scale);
     if (v_nonfinite == 0.0f) {
       product(s, v, o, sq, d, skv);  // O = P V
     } else {

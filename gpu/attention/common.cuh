@@ -42,6 +42,12 @@ inline int blocks_for(Index work, int threads) {
   return static_cast<int>(std::clamp<Index>((work + threads - 1) / threads, 1, kMaxBlocks));
 }
 
+// Every row of every head of s (seq_q x seq_kv each) in place: the row
+// scaled, then softmax over the keys it sees, shifted by the row's maximum;
+// the hidden keys become 0. A warp per row: its lanes stride along the row
+// and shuffles combine their maxima and sums (common.cu).
+void softmax_rows(float* s, const Sizes& sz, float scale);
+
 // O = P V for every head of sz, one thread per output value: o[head][i][c] =
 // sum over the keys row i sees of p[head][i][j] v[head][j][c]. A key that
 // row i does not see is never read, so a NaN or an infinity in its row of V

@@ -78,6 +78,7 @@ struct GpuAttentionVariant {
   std::string_view lesson;  // one sentence: what this rung adds
   GpuAttentionFn run;
   GpuAttentionWorkspaceFn workspace_floats;
+  std::int64_t largest_timed;  // longest sequence the benchmarks time it at
 };
 
 // The GPU attention ladder in rung order (empty in a build without CUDA).
@@ -120,6 +121,35 @@ class MatmulBench {
   // Runs the rung once more (poisoning C first) and checks the listed rows of
   // C against Eigen in double on the host.
   VerifyResult check(const GpuMatmulVariant& variant, std::span<const std::ptrdiff_t> rows);
+  VerifyResult check_cublas(std::span<const std::ptrdiff_t> rows);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// One attention problem resident on the device, for timing: random Q, K and
+// V (the values the CPU ladder uses), O, the workspace the largest rung
+// declares (grown as needed), a buffer written before each timed call so that
+// no call starts with its operands in L2, CUDA events, and the cuBLAS peer:
+// unfused attention with cublasSgemmStridedBatched in FP32 (pedantic math),
+// the tiled rung's softmax between its two products, heads in batches whose
+// scores take at most 4 GiB.
+class AttentionBench {
+ public:
+  AttentionBench(const AttentionShape& shape, bool causal);  // throws GpuError, ShapeError
+  ~AttentionBench();
+  // The same tensors seen as another shape with the same element counts
+  // (the benchmarks' shapes all have batch x seq and heads x head_dim fixed).
+  void use(const AttentionShape& shape, bool causal);
+  AttentionBench(const AttentionBench&) = delete;
+  AttentionBench& operator=(const AttentionBench&) = delete;
+
+  double time_ms(const GpuAttentionVariant& variant);
+  double time_cublas_ms();
+  // Runs once more (O poisoned first) and checks the listed rows of O
+  // (index (b * heads + h) * seq_q + i) against Eigen in double.
+  VerifyResult check(const GpuAttentionVariant& variant, std::span<const std::ptrdiff_t> rows);
   VerifyResult check_cublas(std::span<const std::ptrdiff_t> rows);
 
  private:

@@ -6,10 +6,10 @@
 #
 # Needs .gpu-carry/ from gpu/pack.sh (built on a machine with the packages;
 # carried along), or builds the `gpu` preset here when CMake finds Eigen,
-# Google Benchmark and GoogleTest. Writes OUTDIR/gpu_matmul.json (Google
-# Benchmark JSON of both GPU ladders, atomically), OUTDIR/gpu.log, and prints
-# a short table last. --quick: matmul at n <= 2048 and attention at
-# seq <= 2048 only.
+# Google Benchmark and GoogleTest. Writes OUTDIR/gpu_matmul.json and
+# OUTDIR/gpu_attention.json (Google Benchmark JSON, each atomically),
+# OUTDIR/gpu.log, and prints a short table last. --quick: matmul at
+# n <= 2048 and attention at seq <= 2048 only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out="${1:?usage: bash gpu/run_on_device.sh OUTDIR [--quick]}"
@@ -59,17 +59,23 @@ for tool in memcheck racecheck; do
   grep -E "ERROR SUMMARY|RACECHECK SUMMARY|PASSED|FAILED" "$log" | tail -n 2
 done
 
-echo "== GPU benchmarks" | tee -a "$log"
-filter=()
-[[ "$quick" == --quick ]] &&
-  filter=(--benchmark_filter='^gpu/matmul/[a-z_0-9]+/(256|512|1024|2048)x|^gpu/attention/[a-z_0-9]+/[0-9]+x[0-9]+x(512|1024|2048)x')
-tmp="$out/.gpu_matmul.json.tmp"
-"$bench" --locality_family=gpu --benchmark_repetitions=5 \
-  --benchmark_enable_random_interleaving=true --benchmark_display_aggregates_only=true \
-  --benchmark_min_time=0.2 --benchmark_out="$tmp" --benchmark_out_format=json \
-  --benchmark_context=git_commit="$commit" \
-  "${filter[@]}" >>"$log" 2>&1 || status=1
-[[ -s "$tmp" ]] && mv "$tmp" "$out/gpu_matmul.json"
+# One JSON file per ladder, each written atomically.
+bench_ladder() {  # bench_ladder matmul|attention FILTER
+  local tmp="$out/.gpu_$1.json.tmp"
+  echo "== GPU benchmarks: $1" | tee -a "$log"
+  "$bench" --locality_family=gpu --benchmark_filter="$2" --benchmark_repetitions=5 \
+    --benchmark_enable_random_interleaving=true --benchmark_display_aggregates_only=true \
+    --benchmark_min_time=0.2 --benchmark_out="$tmp" --benchmark_out_format=json \
+    --benchmark_context=git_commit="$commit" >>"$log" 2>&1 || status=1
+  if [[ -s "$tmp" ]]; then mv "$tmp" "$out/gpu_$1.json"; else rm -f "$tmp"; fi
+}
+if [[ "$quick" == --quick ]]; then
+  bench_ladder matmul '^gpu/matmul/[a-z_0-9]+/(256|512|1024|2048)x'
+  bench_ladder attention '^gpu/attention/[a-z_0-9]+/[0-9]+x[0-9]+x(512|1024|2048)x'
+else
+  bench_ladder matmul '^gpu/matmul/'
+  bench_ladder attention '^gpu/attention/'
+fi
 # The medians, last, for the reply's tail: name, time, and the counters.
 grep -E "_median" "$log" | tr -s ' ' | cut -c1-200 | tail -n 60
 exit "$status"

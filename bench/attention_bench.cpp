@@ -58,9 +58,7 @@ void attention_benchmark(benchmark::State& state, const std::string& name,
     benchmark::ClobberMemory();
   }
 
-  const double flops = 4.0 * static_cast<double>(s.batch * s.heads) * static_cast<double>(s.seq_q) *
-                       static_cast<double>(s.seq_kv) * static_cast<double>(s.head_dim) *
-                       (causal ? 0.5 : 1.0);
+  const double flops = attention_flops(s, causal);
   const double bytes = 4.0 * static_cast<double>(2 * s.q_elements() + 2 * s.kv_elements());
   using benchmark::Counter;
   state.counters["flops"] = Counter(flops, Counter::kIsIterationInvariantRate);
@@ -76,6 +74,11 @@ void attention_benchmark(benchmark::State& state, const std::string& name,
 }
 
 }  // namespace
+
+double attention_flops(const AttentionShape& s, bool causal) {
+  return 4.0 * static_cast<double>(s.batch * s.heads) * static_cast<double>(s.seq_q) *
+         static_cast<double>(s.seq_kv) * static_cast<double>(s.head_dim) * (causal ? 0.5 : 1.0);
+}
 
 const std::vector<std::int64_t>& attention_default_seqs() {
   static const std::vector<std::int64_t> seqs{512, 1024, 4096};

@@ -13,6 +13,7 @@
 #include <tuple>
 #include <vector>
 
+#include "attention_bench.hpp"
 #include "check_once.hpp"
 #include "cli_args.hpp"
 #include "locality/attention.hpp"
@@ -137,9 +138,7 @@ void gpu_attention_benchmark(benchmark::State& state, const std::string& name,
   });
   if (!earlier) return;
   for (auto _ : state) state.SetIterationTime(call() * 1e-3);
-  const double flops = 4.0 * static_cast<double>(s.batch * s.heads) * static_cast<double>(s.seq_q) *
-                       static_cast<double>(s.seq_kv) * static_cast<double>(s.head_dim) *
-                       (causal ? 0.5 : 1.0);
+  const double flops = attention_flops(s, causal);
   using benchmark::Counter;
   state.counters["flops"] = Counter(flops, Counter::kIsIterationInvariantRate);
   state.counters["max_error_over_bound"] = earlier->max_bound_ratio;

@@ -68,6 +68,11 @@ void copy_to_device(ConstView<float> host, float* device) {
                              static_cast<std::size_t>(host.rows()), cudaMemcpyHostToDevice));
 }
 
+// A flat host tensor into device memory of at least its size.
+void copy_to_device(std::span<const float> host, float* device) {
+  LOCALITY_CUDA(cudaMemcpy(device, host.data(), host.size_bytes(), cudaMemcpyHostToDevice));
+}
+
 void copy_to_host(const float* device, View<float> host) {
   LOCALITY_CUDA(cudaMemcpy2D(host.data(), static_cast<std::size_t>(host.ld()) * sizeof(float),
                              device, static_cast<std::size_t>(host.cols()) * sizeof(float),
@@ -105,14 +110,11 @@ void attention(const GpuAttentionVariant& variant, const AttentionShape& shape,
   check_attention_args(shape, q, k, v, o, options, 1);
   if (o.empty()) return;  // no query rows: nothing to compute
   require_device();
-  const auto to_device = [](std::span<const float> host, DeviceBuffer<float>& device) {
-    LOCALITY_CUDA(cudaMemcpy(device.get(), host.data(), host.size_bytes(), cudaMemcpyHostToDevice));
-  };
   DeviceBuffer<float> dq(q.size()), dk(k.size()), dv(v.size()), dout(o.size()),
       workspace(variant.workspace_floats(shape));
-  to_device(q, dq);
-  to_device(k, dk);
-  to_device(v, dv);
+  copy_to_device(q, dq.get());
+  copy_to_device(k, dk.get());
+  copy_to_device(v, dv.get());
   LOCALITY_CUDA(cudaMemset(dout.get(), 0xff, o.size_bytes()));  // NaN: unwritten shows
   const float scale = attention_scale(shape, options);
   const AttentionArgs args{shape, dq.get(), dk.get(), dv.get(), dout.get(), scale, options.causal};
@@ -383,13 +385,9 @@ AttentionBench::AttentionBench(const AttentionShape& shape, bool causal) {
   fill_random(std::span<float>(impl_->q), 1);
   fill_random(std::span<float>(impl_->k), 2);
   fill_random(std::span<float>(impl_->v), 3);
-  const auto to_device = [](const std::vector<float>& host, DeviceBuffer<float>& device) {
-    LOCALITY_CUDA(
-        cudaMemcpy(device.get(), host.data(), host.size() * sizeof(float), cudaMemcpyHostToDevice));
-  };
-  to_device(impl_->q, impl_->dq);
-  to_device(impl_->k, impl_->dk);
-  to_device(impl_->v, impl_->dv);
+  copy_to_device(impl_->q, impl_->dq.get());
+  copy_to_device(impl_->k, impl_->dk.get());
+  copy_to_device(impl_->v, impl_->dv.get());
   impl_->cublas = fp32_cublas();
 }
 

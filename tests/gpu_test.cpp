@@ -200,12 +200,21 @@ class GpuAttentionRung : public ::testing::TestWithParam<std::string> {
   }
   // Random non-zero Q, K and V; Q times q_gain (scores of large magnitude);
   // every 97th element of K and V ten times larger with outliers set.
+  // Q, K and V random and non-zero from `seed`; O to be poisoned.
+  struct Tensors {
+    std::vector<float> q, k, v, o;
+  };
+  static Tensors random_tensors(const AttentionShape& s, std::uint64_t seed) {
+    Tensors t{std::vector<float>(s.q_elements()), std::vector<float>(s.kv_elements()),
+              std::vector<float>(s.kv_elements()), std::vector<float>(s.q_elements())};
+    fill_random(std::span<float>(t.q), seed);
+    fill_random(std::span<float>(t.k), seed + 1);
+    fill_random(std::span<float>(t.v), seed + 2);
+    return t;
+  }
   void check(const AttentionShape& s, bool causal, std::uint64_t seed, float q_gain = 1.0f,
              bool outliers = false) {
-    std::vector<float> q(s.q_elements()), k(s.kv_elements()), v(s.kv_elements()), o(s.q_elements());
-    fill_random(std::span<float>(q), seed);
-    fill_random(std::span<float>(k), seed + 1);
-    fill_random(std::span<float>(v), seed + 2);
+    auto [q, k, v, o] = random_tensors(s, seed);
     for (float& x : q) x *= q_gain;
     if (outliers) {
       for (std::size_t i = 0; i < k.size(); i += 97) k[i] *= 10.0f, v[i] *= 10.0f;
@@ -265,10 +274,7 @@ TEST_P(GpuAttentionRung, ScoresOfLargeMagnitudeAndOutliers) {
 // causal mask never the rows before j.
 TEST_P(GpuAttentionRung, NonFiniteInputsPropagateAsDocumented) {
   const AttentionShape s{1, 2, 40, 40, 32};
-  std::vector<float> q(s.q_elements()), k(s.kv_elements()), v(s.kv_elements()), o(s.q_elements());
-  fill_random(std::span<float>(q), 50);
-  fill_random(std::span<float>(k), 51);
-  fill_random(std::span<float>(v), 52);
+  auto [q, k, v, o] = random_tensors(s, 50);
   q[7 * 32 + 3] = std::numeric_limits<float>::quiet_NaN();
   v[(40 + 20) * 32 + 5] = std::numeric_limits<float>::infinity();   // head 1, key 20
   v[(40 + 30) * 32 + 6] = std::numeric_limits<float>::quiet_NaN();  // head 1, key 30

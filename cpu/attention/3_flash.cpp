@@ -204,7 +204,8 @@ void query_block(const FlashLayout& layout, const FlashBuffers& buf, ConstView<f
 // by row: each row of V is read once and its MR-wide pieces go to the panels.
 // MR is the micro-kernel's (0: not known at compile time).
 template <int MR>
-void pack_v_panels(const FlashLayout& layout, ConstView<float> v, std::ptrdiff_t keys, float* out) {
+void pack_v_panels(const FlashLayout& layout, ConstView<float> v, std::ptrdiff_t keys,
+                   float* out) {
   const std::ptrdiff_t mr = MR > 0 ? MR : layout.uk->mr, d = layout.d;
   const std::ptrdiff_t keys_pad = (keys + mr - 1) / mr * mr, whole = d / mr * mr;
   const std::ptrdiff_t step = mr * layout.keys_pad;  // from one panel to the next
@@ -253,8 +254,7 @@ std::ptrdiff_t flash_kv_block(const MicroKernel& uk, const CacheSizes& caches) {
   // The kv_block x NR score block takes half of L1d, leaving room for Q^T,
   // O^T and the micro-panels streaming through; whole MR-key panels.
   const std::ptrdiff_t bytes = caches.l1d_bytes / 2;
-  return std::max(uk.mr,
-                  bytes / static_cast<std::ptrdiff_t>(sizeof(float) * uk.nr) / uk.mr * uk.mr);
+  return std::max(uk.mr, bytes / static_cast<std::ptrdiff_t>(sizeof(float) * uk.nr) / uk.mr * uk.mr);
 }
 
 std::size_t FlashLayout::floats() const {

@@ -46,7 +46,7 @@ TEST(GpuRegistry, RungsInOrderWithNamesAndLessons) {
 
 TEST(GpuRegistry, AttentionRungsInOrderWithNamesAndLessons) {
 #ifdef LOCALITY_HAVE_CUDA
-  ASSERT_EQ(gpu::attention_variants().size(), 3u);
+  ASSERT_EQ(gpu::attention_variants().size(), 4u);
 #else
   EXPECT_TRUE(gpu::attention_variants().empty()) << "a build without CUDA has no GPU rungs";
 #endif

@@ -21,6 +21,9 @@
   RUNG(2, flash, kAnySeq,                                                                       \
        "one fused launch: K and V tiles through shared memory, a running max and sum per "      \
        "query, S never in device memory")                                                       \
+  RUNG(3, flash2, kAnySeq,                                                                      \
+       "FlashAttention-2's order: the query tile on chip for the whole pass, O in register "    \
+       "micro-tiles, one division at the end, causal tiles skipped")                            \
   /* a new rung: one line above this one */
 
 namespace locality::gpu {

@@ -39,12 +39,11 @@ __device__ __forceinline__ void store4(float* row, bool row_ok, int col, int col
   }
 }
 
+inline bool aligned16(const void* p) { return reinterpret_cast<unsigned long long>(p) % 16 == 0; }
+
 // 128-bit paths need every row of A and B to start 16-byte aligned.
 inline bool vector_ok(const float* a, const float* b, const float* c, int n, int k) {
-  const auto aligned = [](const void* p) {
-    return reinterpret_cast<unsigned long long>(p) % 16 == 0;
-  };
-  return n % 4 == 0 && k % 4 == 0 && aligned(a) && aligned(b) && aligned(c);
+  return n % 4 == 0 && k % 4 == 0 && aligned16(a) && aligned16(b) && aligned16(c);
 }
 
 }  // namespace locality::gpu

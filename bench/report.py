@@ -5,10 +5,12 @@
     python3 bench/report.py results/<machine>/cpu_attention.json --readme README.md
     python3 bench/report.py results/<machine>/cpu_matmul.json --plots results/<machine> \
         --profile results/<machine>/cachegrind.json
+    python3 bench/report.py results/<gpu>/gpu_attention.json --readme README.md
 
 The first prints the tables (Markdown). The second also rewrites the part of
 README.md between the family's markers (<!-- cpu-matmul-ladder:begin --> and
-<!-- cpu-matmul-ladder:end -->, or cpu-attention-ladder), atomically
+<!-- cpu-matmul-ladder:end -->, or cpu-attention-ladder, gpu-matmul-ladder,
+gpu-attention-ladder, and the -headline: pairs for the first table), atomically
 (temporary file, then rename). The family is read from the benchmark names.
 --plots writes the family's pictures there (bench/plots.py; matplotlib).
 
@@ -36,6 +38,9 @@ ATTENTION = re.compile(r"^cpu/attention/(?P<variant>[^/]+)/(?P<b>\d{1,9})x(?P<h>
                        r"x(?P<skv>\d{1,9})x(?P<d>\d{1,9})/causal:(?P<causal>[01])"
                        r"/omp_threads:(?P<threads>\d{1,9})(?:/real_time)?$")
 GPU = re.compile(r"^gpu/matmul/(?P<variant>[^/]+)/(?P<m>\d{1,9})x(?P<n>\d{1,9})x(?P<k>\d{1,9})(?:/manual_time)?$")
+GPU_ATTENTION = re.compile(r"^gpu/attention/(?P<variant>[^/]+)/(?P<b>\d{1,9})x(?P<h>\d{1,9})"
+                           r"x(?P<sq>\d{1,9})x(?P<skv>\d{1,9})x(?P<d>\d{1,9})"
+                           r"/causal:(?P<causal>[01])(?:/manual_time)?$")
 ATTENTION_HEADLINE_SEQ = 4096
 # The rungs and their order come from the benchmark JSON itself: each rung's
 # benchmarks carry a `rung` counter (its place in the registry), a peer's
@@ -46,6 +51,7 @@ LEGACY_LADDERS = {
     "attention": ["naive", "reordered", "tiled", "flash", "parallel_flash"],
     "gpu": ["naive", "coalesced", "smem_tiled", "register_1d", "register_2d", "warp_tiled",
             "pipelined"],
+    "gpu_attention": [],  # every file of it has the counter
 }
 HEADLINE_SIZE = 1024  # every rung runs at this size, the slowest included
 
@@ -172,7 +178,10 @@ def family(doc):
         return "attention"
     if any(GPU.fullmatch(n) for n in names):
         return "gpu"
-    raise ReportError("no cpu/matmul, cpu/attention or gpu/matmul benchmark in the file")
+    if any(GPU_ATTENTION.fullmatch(n) for n in names):
+        return "gpu_attention"
+    raise ReportError("no cpu/matmul, cpu/attention, gpu/matmul or gpu/attention benchmark in the "
+                      "file")
 
 
 # Peers whose attention is one fused kernel (bench/fused_peers.py); they
@@ -471,6 +480,88 @@ def gpu_tables(doc):
     return "\n".join(out)
 
 
+def gpu_attention_tables(doc):
+    """The CUDA attention ladder: each rung at seq 4096 against the cuBLAS
+    peer, the top rung against every peer at each size, GFLOP/s by length."""
+    key = lambda m: (m["variant"], int(m["sq"]), int(m["d"]), int(m["causal"]))
+    (flops,), errors, reps = medians(doc, GPU_ATTENTION, key, ["flops"])
+    med = {k: v / 1e9 for k, v in flops.items()}
+    (workspace,), _, _ = medians(
+        {"benchmarks": [b for b in doc["benchmarks"] if "workspace_bytes" in b]},
+        GPU_ATTENTION, key, ["workspace_bytes"])
+    ctx = doc["context"]
+    rungs, peers = ladder(doc, GPU_ATTENTION, "gpu_attention")
+    variants = [v for v in list(rungs) + peers if any(k[0] == v for k in med)]
+    peers = [p for p in peers if p in variants]
+    seqs = sorted({k[1] for k in med})
+    dims = sorted({k[2] for k in med})
+    cases = [(d, c) for d in dims for c in (0, 1) if any(k[2:] == (d, c) for k in med)]
+    torch_rows = [p for p in peers if p.startswith("torch_sdpa_")]
+    left_out = [f"{k.removesuffix('_left_out')} ({ctx[k]})" for k in sorted(ctx)
+                if k.startswith("torch_sdpa") and k.endswith("_left_out")]
+    out = [f"Measured on {text(ctx, 'gpu_name')} ({text(ctx, 'gpu_sm_count')} SMs, compute "
+           f"capability {text(ctx, 'gpu_compute_capability')}), CUDA {text(ctx, 'cuda_runtime')}, "
+           f"driver {text(ctx, 'cuda_driver')}, cuBLAS {text(ctx, 'cublas_version')}, commit "
+           f"{text(ctx, 'git_commit')}, {text(ctx, 'date')}. Medians of {reps} interleaved "
+           "repetitions, CUDA events around each call after an L2 flush; float32 throughout. "
+           "Shapes: batch x seq = 16384, heads x head_dim = 2048; FLOPs counted as "
+           "4 B H seq^2 d (half with the causal mask). Peers: cublas is unfused attention on "
+           "cublasSgemmStridedBatched in FP32 (pedantic math: no tensor cores) with the tiled "
+           "rung's softmax"
+           + (f"; torch_sdpa_*: {text(ctx, 'torch_sdpa')}" if "torch_sdpa" in ctx else "")
+           + (". Left out: " + "; ".join(left_out) if left_out else "") + ".", ""]
+
+    s0 = ATTENTION_HEADLINE_SEQ if ATTENTION_HEADLINE_SEQ in seqs else (seqs[-1] if seqs else 0)
+    label = lambda d, c: f"d {d}{' causal' if c else ''}"
+    out += [f"The ladder at seq {s0} (GFLOP/s, and × the cublas peer; workspace: device memory "
+            f"a rung needs beyond Q, K, V and O, at head_dim {max(dims, default=0)}):", "",
+            "| rung | variant | " + " | ".join(f"{label(d, c)} | ×cublas" for d, c in cases)
+            + " | workspace |", "|" + "---|" * (3 + 2 * len(cases))]
+    for v in variants:
+        cells = []
+        for d, c in cases:
+            g = med.get((v, s0, d, c))
+            cells += [fmt(g, 0), fmt(ratio(g, med.get(("cublas", s0, d, c))), 2)]
+        ws = workspace.get((v, s0, max(dims, default=0), 0))
+        out.append(f"| {rungs[v] if v in rungs else 'peer'} | {v} | " + " | ".join(cells) +
+                   f" | {fmt_bytes(ws) if v in rungs else '—'} |")
+    out.append("")
+
+    top = list(rungs)[-1] if rungs else None
+    if top and any(k[0] == top for k in med):
+        naive = "naive" if "naive" in rungs and top != "naive" else None
+        out += [f"Top rung against the peers at each size (× = {top} / peer, same run):", "",
+                f"| seq | head_dim | causal | {top} GFLOP/s | ×cublas | best torch_sdpa | "
+                "GFLOP/s | ×torch" + (" | ×naive" if naive else "") + " |",
+                "|" + "---|" * (8 + (1 if naive else 0))]
+        for s in seqs:
+            for d, c in cases:
+                g = med.get((top, s, d, c))
+                if g is None:
+                    continue
+                ran = [(med[(p, s, d, c)], p) for p in torch_rows if med.get((p, s, d, c))]
+                best = max(ran) if ran else (None, "—")
+                cells = [fmt(g, 0), fmt(ratio(g, med.get(("cublas", s, d, c))), 2),
+                         best[1].removeprefix("torch_sdpa_"), fmt(best[0], 0),
+                         fmt(ratio(g, best[0]), 2)]
+                if naive:
+                    cells.append(fmt(ratio(g, med.get((naive, s, d, c))), 1))
+                out.append(f"| {s} | {d} | {'yes' if c else 'no'} | " + " | ".join(cells) + " |")
+        out.append("")
+
+    for d, c in cases:
+        out += [f"GFLOP/s by sequence length, head_dim {d}{', causal' if c else ''} "
+                "(— : not run at that length):", "",
+                "| variant | " + " | ".join(str(s) for s in seqs) + " |",
+                "|" + "---|" * (1 + len(seqs))]
+        for v in variants:
+            out.append(f"| {v} | " + " | ".join(fmt(med.get((v, s, d, c)), 0) for s in seqs) + " |")
+        out.append("")
+    if errors:
+        out += ["Benchmarks that stopped with an error:", ""] + [f"- {e}" for e in errors] + [""]
+    return "\n".join(out)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("results", help="locality_bench JSON (--benchmark_out)")
@@ -483,12 +574,13 @@ def main():
     try:
         doc = load(args.results)
         which = family(doc)
-        body = {"matmul": tables, "attention": attention_tables, "gpu": gpu_tables}[which](doc)
+        body = {"matmul": tables, "attention": attention_tables, "gpu": gpu_tables,
+                "gpu_attention": gpu_attention_tables}[which](doc)
         profile = load_profile(args.profile) if args.profile else None
         print(body)
         for readme in args.readme:
             update_readme(readme, body, which)
-        if args.plots and which != "gpu":
+        if args.plots and which in ("matmul", "attention"):
             for path in write_plots(doc, which, args.plots, profile):
                 print(f"report.py: wrote {path}", file=sys.stderr)
     except ReportError as e:

@@ -15,7 +15,9 @@ MARKERS = {"matmul": ("<!-- cpu-matmul-ladder:begin -->", "<!-- cpu-matmul-ladde
            "attention": ("<!-- cpu-attention-ladder:begin -->",
                          "<!-- cpu-attention-ladder:end -->"),
            "cachegrind": ("<!-- cachegrind:begin -->", "<!-- cachegrind:end -->"),
-           "gpu": ("<!-- gpu-matmul-ladder:begin -->", "<!-- gpu-matmul-ladder:end -->")}
+           "gpu": ("<!-- gpu-matmul-ladder:begin -->", "<!-- gpu-matmul-ladder:end -->"),
+           "gpu_attention": ("<!-- gpu-attention-ladder:begin -->",
+                             "<!-- gpu-attention-ladder:end -->")}
 # The front page's short form of a ladder's tables (headline()), where a page
 # holds these markers instead of (or beside) the full ones.
 HEADLINE_MARKERS = {which: (begin.replace("-ladder:", "-headline:"),

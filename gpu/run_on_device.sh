@@ -7,9 +7,10 @@
 # Needs .gpu-carry/ from gpu/pack.sh (built on a machine with the packages;
 # carried along), or builds the `gpu` preset here when CMake finds Eigen,
 # Google Benchmark and GoogleTest. Writes OUTDIR/gpu_matmul.json and
-# OUTDIR/gpu_attention.json (Google Benchmark JSON, each atomically),
-# OUTDIR/gpu.log, and prints a short table last. --quick: matmul at
-# n <= 2048 and attention at seq <= 2048 only.
+# OUTDIR/gpu_attention.json (Google Benchmark JSON, each atomically; the
+# second with PyTorch's float32 attention merged in by gpu/torch_sdpa.py,
+# where python3 has torch), OUTDIR/gpu.log, and prints a short table last.
+# --quick: matmul at n <= 2048 and attention at seq <= 2048 only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out="${1:?usage: bash gpu/run_on_device.sh OUTDIR [--quick]}"
@@ -71,11 +72,23 @@ bench_ladder() {  # bench_ladder matmul|attention FILTER
 }
 if [[ "$quick" == --quick ]]; then
   bench_ladder matmul '^gpu/matmul/[a-z_0-9]+/(256|512|1024|2048)x'
-  bench_ladder attention '^gpu/attention/[a-z_0-9]+/[0-9]+x[0-9]+x(512|1024|2048)x'
+  attention='^gpu/attention/[a-z_0-9]+/[0-9]+x[0-9]+x(512|1024|2048)x'
 else
   bench_ladder matmul '^gpu/matmul/'
-  bench_ladder attention '^gpu/attention/'
+  attention='^gpu/attention/'
 fi
+bench_ladder attention "$attention"
+# PyTorch's float32 attention on the same shapes, merged into the ladder's file.
+echo "== torch scaled_dot_product_attention (float32)" | tee -a "$log"
+if python3 gpu/torch_sdpa.py --bench "$bench" --filter "$attention" --out "$out/.torch_sdpa.json" \
+    >>"$log" 2>&1 && [[ -s "$out/gpu_attention.json" ]]; then
+  python3 bench/fused_peers.py --merge-into "$out/gpu_attention.json" "$out/.torch_sdpa.json" \
+    >>"$log" 2>&1 || status=1
+else
+  status=1
+fi
+rm -f "$out/.torch_sdpa.json"
+grep -E "^torch_sdpa" "$log" | tail -n 4
 # The medians, last, for the reply's tail: name, time, and the counters.
 grep -E "_median" "$log" | tr -s ' ' | cut -c1-200 | tail -n 60
 exit "$status"

@@ -47,9 +47,26 @@ GPU = {
     ],
 }
 
+# Rung counters as locality_bench writes them; peers have none. torch's
+# efficient backend ran, its flash backend was left out.
+GPU_ATTENTION = {
+    "context": {"gpu_name": "test gpu", "gpu_sm_count": "132", "torch_sdpa": "PyTorch 9",
+                "torch_sdpa_flash_left_out": "no float32"},
+    "benchmarks": [
+        {"name": f"gpu/attention/{v}/{16384 // s}x32x{s}x{s}x64/causal:{c}/manual_time",
+         "run_type": "iteration", "repetitions": 1, "flops": flops * (s / 4096),
+         **({"rung": rung, "workspace_bytes": ws} if rung is not None else {})}
+        for v, rung, flops, ws in (("naive", 0, 1e12, 1 << 30), ("flash2", 3, 2e13, 0),
+                                   ("cublas", None, 1e13, None),
+                                   ("torch_sdpa_efficient", None, 1.6e13, None))
+        for s in (4096, 8192) for c in (0, 1) if not (v == "naive" and s > 4096)
+    ],
+}
+
 README = ("# r\n\n<!-- cpu-matmul-ladder:begin -->\nold\n<!-- cpu-matmul-ladder:end -->\n"
           "<!-- cpu-attention-ladder:begin -->\nold\n<!-- cpu-attention-ladder:end -->\n"
-          "<!-- gpu-matmul-ladder:begin -->\nold\n<!-- gpu-matmul-ladder:end -->\n")
+          "<!-- gpu-matmul-ladder:begin -->\nold\n<!-- gpu-matmul-ladder:end -->\n"
+          "<!-- gpu-attention-ladder:begin -->\nold\n<!-- gpu-attention-ladder:end -->\n")
 
 
 class ReportTest(unittest.TestCase):
@@ -103,6 +120,21 @@ class ReportTest(unittest.TestCase):
         self.assertIn("test gpu (132 SMs", inside)
         self.assertIn("<!-- cpu-matmul-ladder:begin -->\nold\n", text)
 
+    def test_gpu_attention_file_fills_its_section(self):
+        r = self.run_report(json.dumps(GPU_ATTENTION))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        with open(self.readme, encoding="utf-8") as f:
+            text = f.read()
+        inside = text.split("<!-- gpu-attention-ladder:begin -->")[1].split("<!-- ")[0]
+        # At seq 4096: GFLOP/s and x cublas per case, workspace beside them.
+        self.assertIn("| 3 | flash2 | 20000 | 2.00 | 20000 | 2.00 | 0 B |", inside)
+        self.assertIn("| 0 | naive | 1000 | 0.10 | 1000 | 0.10 | 1.0 GiB |", inside)
+        # The top rung against cublas, the best torch backend and naive.
+        self.assertIn("| 4096 | 64 | no | 20000 | 2.00 | efficient | 16000 | 1.25 | 20.0 |", inside)
+        self.assertIn("| 8192 | 64 | yes | 40000 | 2.00 | efficient | 32000 | 1.25 | — |", inside)
+        self.assertIn("torch_sdpa_flash (no float32)", inside)
+        self.assertIn("<!-- gpu-matmul-ladder:begin -->\nold\n", text)
+
     def test_missing_file(self):
         self.assert_refused(None, "cannot read")
 
@@ -118,7 +150,7 @@ class ReportTest(unittest.TestCase):
 
     def test_no_benchmark_of_ours(self):
         doc = {"context": {}, "benchmarks": [{"name": "BM_Other/8"}]}
-        self.assert_refused(json.dumps(doc), "no cpu/matmul, cpu/attention or gpu/matmul benchmark")
+        self.assert_refused(json.dumps(doc), "no cpu/matmul, cpu/attention, gpu/matmul or gpu/attention benchmark")
 
     def test_non_utf8_bytes_seed_5(self):
         data = json.dumps(MATMUL).encode()
@@ -214,7 +246,7 @@ class ReportTest(unittest.TestCase):
         for b in doc["benchmarks"]:
             b["name"] += "\n"
             b["run_name"] = b["name"]
-        self.assert_refused(json.dumps(doc), "no cpu/matmul, cpu/attention or gpu/matmul benchmark")
+        self.assert_refused(json.dumps(doc), "no cpu/matmul, cpu/attention, gpu/matmul or gpu/attention benchmark")
 
     # Found by a hostile but fair reading of the README's promises (issue 21):
     # each was a Python traceback with exit 1 before the reader checked it.
@@ -239,7 +271,7 @@ class ReportTest(unittest.TestCase):
         doc = json.loads(json.dumps(MATMUL))
         for b in doc["benchmarks"]:  # a size no benchmark of ours has
             b["name"] = b["run_name"] = b["name"].replace("1024x1024x1024", huge + "x1x1")
-        self.assert_refused(json.dumps(doc), "no cpu/matmul, cpu/attention or gpu/matmul benchmark")
+        self.assert_refused(json.dumps(doc), "no cpu/matmul, cpu/attention, gpu/matmul or gpu/attention benchmark")
 
     def test_readme_not_utf8(self):
         with open(self.readme, "wb") as f:

@@ -75,11 +75,6 @@ void attention_benchmark(benchmark::State& state, const std::string& name,
 
 }  // namespace
 
-double attention_flops(const AttentionShape& s, bool causal) {
-  return 4.0 * static_cast<double>(s.batch * s.heads) * static_cast<double>(s.seq_q) *
-         static_cast<double>(s.seq_kv) * static_cast<double>(s.head_dim) * (causal ? 0.5 : 1.0);
-}
-
 const std::vector<std::int64_t>& attention_default_seqs() {
   static const std::vector<std::int64_t> seqs{512, 1024, 4096};
   return seqs;

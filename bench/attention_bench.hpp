@@ -26,11 +26,6 @@ const std::vector<std::int64_t>& attention_quick_seqs();
 // one head.
 std::int64_t attention_heads_for(std::int64_t seq);
 
-// The FLOPs a benchmark counts for one call: 4 x batch x heads x seq_q x
-// seq_kv x head_dim (two products), half of it with the causal mask. The CPU
-// and GPU attention benchmarks both report this.
-double attention_flops(const AttentionShape& s, bool causal);
-
 // Bytes a benchmark of this shape needs: Q, K, V, O and the largest workspace.
 std::uint64_t attention_benchmark_bytes(std::int64_t heads, std::int64_t seq, std::int64_t d,
                                         int threads);

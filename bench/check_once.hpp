@@ -22,19 +22,6 @@
 
 namespace locality::bench {
 
-// The rows the check before timing looks at: `count` of the `total` rows,
-// spread evenly, the first and the last included (all of them when count >=
-// total). The tests check every row on many shapes; this guard catches a
-// kernel broken on this machine.
-inline std::vector<std::ptrdiff_t> spread_rows(std::ptrdiff_t total, std::ptrdiff_t count) {
-  count = std::min(total, count);
-  std::vector<std::ptrdiff_t> rows;
-  for (std::ptrdiff_t r = 0; r < count; ++r) {
-    rows.push_back(count == 1 ? 0 : r * (total - 1) / (count - 1));
-  }
-  return rows;
-}
-
 // Rows of an m x n x k product's C the check before timing looks at: all of
 // them up to 2^27 multiply-adds, else 64 spread over C.
 inline std::vector<std::ptrdiff_t> matmul_rows_to_check(std::int64_t m, std::int64_t n,

@@ -8,8 +8,8 @@
 //                                 [--repeat R] [--no-verify] [--verbose] [--device cpu|gpu]
 //   locality run attention <variant> [--batch B] [--heads H] [--seq N | --seq-q N --seq-kv N]
 //                                    [--head-dim D] [--causal] [--scale S] [--threads T]
-//                                    [--repeat R] [--no-verify] [--verbose] [--device cpu]
-//   (--device gpu: the CUDA matmul ladder, `locality list` shows it)
+//                                    [--repeat R] [--no-verify] [--verbose] [--device cpu|gpu]
+//   (--device gpu: the CUDA ladders, `locality list` shows them)
 //
 // `run` with --repeat 1 calls the kernel exactly once, so it can run under
 // valgrind; --no-verify also skips the Eigen reference, leaving only the
@@ -183,9 +183,7 @@ Job attention_job(const RunRequest& req) {
               " head_dim=" + std::to_string(shape.head_dim) +
               (req.options.causal ? " causal" : "") +
               "  workspace=" + std::to_string(req.workspace_bytes) + " B";
-  job.flops = 4.0 * static_cast<double>(shape.batch) * static_cast<double>(shape.heads) *
-              static_cast<double>(shape.seq_q) * static_cast<double>(shape.seq_kv) *
-              static_cast<double>(shape.head_dim) * (req.options.causal ? 0.5 : 1.0);
+  job.flops = attention_flops(shape, req.options.causal);
   job.call = [variant = req.attention, data, shape, options = req.options, threads = req.threads] {
     attention(*variant, shape, data->q, data->k, data->v, data->o, options, threads,
               data->workspace);
@@ -218,15 +216,45 @@ Job gpu_matmul_job(const RunRequest& req) {
   return job;
 }
 
+// The GPU attention ladder, likewise: the benchmarks' problem, events around
+// each call. The check reads every row of O up to 2^27 multiply-adds of the
+// reference, else 64 rows spread over it.
+Job gpu_attention_job(const RunRequest& req) {
+  const gpu::DeviceStatus status = gpu::query_device();
+  if (!status.available) throw UsageError{"run --device gpu: " + status.reason};
+  const AttentionShape& shape = req.shape;
+  const bool causal = req.options.causal;
+  auto bench = std::make_shared<gpu::AttentionBench>(shape, causal);
+  const gpu::GpuAttentionVariant* variant = req.gpu_attention;
+  Job job;
+  job.keep = bench;
+  job.label = "attention/" + std::string(variant->name) + " on " + status.name +
+              "  batch=" + std::to_string(shape.batch) + " heads=" + std::to_string(shape.heads) +
+              " seq_q=" + std::to_string(shape.seq_q) + " seq_kv=" + std::to_string(shape.seq_kv) +
+              " head_dim=" + std::to_string(shape.head_dim) + (causal ? " causal" : "") +
+              "  device workspace=" + std::to_string(req.workspace_bytes) + " B";
+  job.flops = attention_flops(shape, causal);
+  job.seconds = [bench, variant] { return bench->time_ms(*variant) * 1e-3; };
+  job.verify = [bench, variant, shape] {
+    const std::ptrdiff_t rows = shape.batch * shape.heads * shape.seq_q;
+    const bool all = static_cast<double>(rows) * static_cast<double>(shape.seq_kv) *
+                         static_cast<double>(shape.head_dim) <=
+                     0x1p27;
+    return bench->check(*variant, spread_rows(rows, all ? rows : 64));
+  };
+  return job;
+}
+
 int run(const RunRequest& req) {
-  require_memory(req.bytes, req.attention ? "this attention" : "this product");
+  require_memory(req.bytes, req.attention || req.gpu_attention ? "this attention" : "this product");
   // The caches are read and the blocks cut once, on first use: here, with the
   // inputs, so that neither a timed call nor a profiled one (--repeat 1 less
   // --repeat 0, bench/cachegrind.py) counts the reading.
   if (!req.gpu) cpu::available_microkernels();
-  Job job = req.gpu_matmul ? gpu_matmul_job(req)
-            : req.matmul   ? matmul_job(req)
-                           : attention_job(req);
+  Job job = req.gpu_matmul      ? gpu_matmul_job(req)
+            : req.gpu_attention ? gpu_attention_job(req)
+            : req.matmul        ? matmul_job(req)
+                                : attention_job(req);
   if (!job.seconds) {
     job.seconds = [call = job.call] {
       const auto t0 = std::chrono::steady_clock::now();
@@ -279,7 +307,8 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (command.list) return list();
-    if (command.caches != Command::Caches::no) return caches(command.caches == Command::Caches::json);
+    if (command.caches != Command::Caches::no)
+      return caches(command.caches == Command::Caches::json);
     return run(*command.run);
   } catch (const UsageError& e) {
     std::fprintf(stderr, "locality: %s\n", e.message.c_str());

@@ -115,9 +115,22 @@ void finish_matmul(MatmulArgs& a, CLI::App& app, RunRequest& req) {
 
 void finish_attention(AttentionArgs& a, CLI::App& app, RunRequest& req) {
   apply_common(a.common, req);
-  req.attention = cpu::find_attention_variant(a.variant);
-  if (!req.attention) {
-    throw UsageError{"run attention: unknown variant '" + a.variant + "' (see: locality list)"};
+  if (req.gpu && gpu::attention_variants().empty()) {
+    throw UsageError{"run attention --device gpu: " + gpu::query_device().reason};
+  }
+  if (req.gpu) {
+    req.gpu_attention = gpu::find_attention_variant(a.variant);
+  } else {
+    req.attention = cpu::find_attention_variant(a.variant);
+  }
+  if (!req.attention && !req.gpu_attention) {
+    throw UsageError{"run attention: unknown " + std::string(req.gpu ? "GPU " : "") + "variant '" +
+                     a.variant + "' (see: locality list)"};
+  }
+  if (req.gpu && app.count("--scale")) {
+    throw UsageError{
+        "run attention --device gpu: --scale is not offered there (the GPU runs "
+        "use 1/sqrt(head_dim))"};
   }
   if (app.count("--seq")) a.seq_q = a.seq_kv = a.seq;
   AttentionShape& shape = req.shape;
@@ -132,7 +145,9 @@ void finish_attention(AttentionArgs& a, CLI::App& app, RunRequest& req) {
   const std::uint64_t kv_bytes =
       checked_mul(checked_mul(heads, u(shape.seq_kv), what), u(shape.head_dim) * 4, what);
   try {
-    req.workspace_bytes = attention_workspace_bytes(*req.attention, shape, req.threads);
+    // On the GPU the workspace is device memory: the host holds only the tensors.
+    req.workspace_bytes = req.gpu ? checked_mul(req.gpu_attention->workspace_floats(shape), 4, what)
+                                  : attention_workspace_bytes(*req.attention, shape, req.threads);
   } catch (const ShapeError& e) {
     throw UsageError{std::string("run attention: ") + e.what()};
   }
@@ -141,7 +156,7 @@ void finish_attention(AttentionArgs& a, CLI::App& app, RunRequest& req) {
   const std::uint64_t reference = req.verify ? checked_mul(kv_bytes / heads, 8, what) : 0;
   req.bytes =
       checked_add(checked_add(checked_mul(q_bytes, 2, what), checked_mul(kv_bytes, 2, what), what),
-                  checked_add(req.workspace_bytes, reference, what), what);
+                  checked_add(req.gpu ? 0 : req.workspace_bytes, reference, what), what);
 }
 
 }  // namespace
@@ -184,7 +199,7 @@ Command parse_command(const std::vector<std::string>& args) {
   once(attention->add_option("--head-dim", at.head_dim)->check(whole(1, kMaxHeadDim)));
   once(attention->add_flag("--causal", at.causal, "query i sees keys 0..i (top-left)"));
   once(attention->add_option("--scale", at.scale, "default 1/sqrt(head_dim)")->check(finite()));
-  add_common(*attention, at.common, {"cpu"});
+  add_common(*attention, at.common, {"cpu", "gpu"});
 
   // A mistyped command or family is named as such (CLI11 would only say that
   // an argument was not expected).

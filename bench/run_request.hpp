@@ -15,10 +15,11 @@
 namespace locality::cli {
 
 struct RunRequest {
-  const MatmulVariant* matmul = nullptr;              // set for `run matmul` on the CPU
-  const gpu::GpuMatmulVariant* gpu_matmul = nullptr;  // set for `run matmul ... --device gpu`
-  bool gpu = false;                                   // --device gpu
-  const AttentionVariant* attention = nullptr;        // set for `run attention`
+  const MatmulVariant* matmul = nullptr;                    // set for `run matmul` on the CPU
+  const gpu::GpuMatmulVariant* gpu_matmul = nullptr;        // set for `run matmul ... --device gpu`
+  bool gpu = false;                                         // --device gpu
+  const AttentionVariant* attention = nullptr;              // set for `run attention` on the CPU
+  const gpu::GpuAttentionVariant* gpu_attention = nullptr;  // `run attention ... --device gpu`
   std::int64_t m = 512, n = 512, k = 512;
   AttentionShape shape{1, 1, 1024, 1024, 64};
   AttentionOptions options;

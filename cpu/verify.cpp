@@ -104,4 +104,13 @@ void poison(View<float> m) {
   }
 }
 
+std::vector<std::ptrdiff_t> spread_rows(std::ptrdiff_t total, std::ptrdiff_t count) {
+  count = std::min(total, count);
+  std::vector<std::ptrdiff_t> rows;
+  for (std::ptrdiff_t r = 0; r < count; ++r) {
+    rows.push_back(count == 1 ? 0 : r * (total - 1) / (count - 1));
+  }
+  return rows;
+}
+
 }  // namespace locality

@@ -71,7 +71,7 @@ TEST(LocalityCli, AttentionBadInput) {
                      "--scale: the value must be a finite number");
   expect_usage_error(kCli, "run attention flash --heads 1000000 --seq 1000000", "needs");
   expect_usage_error(kCli, "run attention flashy", "unknown variant 'flashy'");
-  expect_usage_error(kCli, "run attention flash --device gpu", "--device: gpu not in {cpu}");
+  expect_usage_error(kCli, "run attention flash --device tpu", "--device: tpu not in {cpu,gpu}");
   expect_usage_error(kCli, "run attention", "variant is required");
   // Sizes whose byte counts overflow, refused before anything is allocated.
   expect_usage_error(kCli,
@@ -133,9 +133,18 @@ TEST(LocalityCli, GpuDeviceWithoutAGpuExitsTwo) {
   } else {
     expect_usage_error(kCli, "run matmul packed --device gpu", "unknown GPU variant 'packed'");
   }
+  if (locality::gpu::attention_variants().empty()) {
+    expect_usage_error(kCli, "run attention flash --device gpu", "this build has no CUDA");
+  } else {
+    expect_usage_error(kCli, "run attention parallel_flash --device gpu",
+                       "unknown GPU variant 'parallel_flash'");
+    expect_usage_error(kCli, "run attention flash --device gpu --scale 2",
+                       "--scale is not offered there");
+  }
   const locality::gpu::DeviceStatus status = locality::gpu::query_device();
   if (status.available) GTEST_SKIP() << "a GPU is present: " << status.name;
   expect_usage_error(kCli, "run matmul warp_tiled --size 64 --device gpu", "no usable CUDA device");
+  expect_usage_error(kCli, "run attention flash2 --seq 64 --device gpu", "no usable CUDA device");
   expect_usage_error(kBench, "--locality_family=gpu",
                      "--locality_family=gpu: no usable CUDA device");
 }

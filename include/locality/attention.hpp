@@ -109,6 +109,14 @@ void attention(const AttentionVariant& variant, const AttentionShape& shape,
 // The scale a call with `options` uses for `shape`.
 float attention_scale(const AttentionShape& shape, const AttentionOptions& options);
 
+// The FLOPs every tool counts for one call: 4 x batch x heads x seq_q x
+// seq_kv x head_dim (two products), half of it with the causal mask.
+inline double attention_flops(const AttentionShape& s, bool causal) {
+  return 4.0 * static_cast<double>(s.batch) * static_cast<double>(s.heads) *
+         static_cast<double>(s.seq_q) * static_cast<double>(s.seq_kv) *
+         static_cast<double>(s.head_dim) * (causal ? 0.5 : 1.0);
+}
+
 // Keys query row i sees: all seq_kv, or min(i + 1, seq_kv) when causal.
 inline std::ptrdiff_t visible_keys(std::ptrdiff_t i, std::ptrdiff_t seq_kv, bool causal) {
   return causal ? (i + 1 < seq_kv ? i + 1 : seq_kv) : seq_kv;

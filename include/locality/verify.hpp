@@ -22,6 +22,7 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "locality/attention.hpp"
 #include "locality/matrix.hpp"
@@ -79,6 +80,11 @@ VerifyResult verify_attention_rows(const AttentionShape& shape, std::span<const 
                                    std::span<const float> k, std::span<const float> v,
                                    std::span<const float> o, const AttentionOptions& options,
                                    std::span<const std::ptrdiff_t> rows);
+
+// `count` of `total` rows spread evenly, the first and the last included
+// (all of them when count >= total): the rows a check of a large result
+// looks at where checking all would take longer than the call itself.
+std::vector<std::ptrdiff_t> spread_rows(std::ptrdiff_t total, std::ptrdiff_t count);
 
 // Fills `m` with values drawn uniformly from [-1, -1/64] U [1/64, 1]: random,
 // reproducible from `seed`, and never zero (so a skipped product shows).

@@ -5,6 +5,7 @@
     python3 bench/compare.py timings NEW.json            # against NEW's baseline
     python3 bench/compare.py cachegrind OLD.json NEW.json [--threshold 1]
     python3 bench/compare.py cachegrind NEW.json
+    python3 bench/compare.py gpu_profile OLD.json NEW.json [--threshold 5]
 
 `timings` reads two locality_bench JSON files and hands them to Google
 Benchmark's own comparison (compare.py's gbench package, Debian's
@@ -18,6 +19,11 @@ more (`bench/run.sh --full`, or `-- --benchmark_repetitions=9`).
 flags every rung whose instructions, D1 misses or last-level misses grew by
 more than the threshold (percent). The counts are a simulation, so unlike
 timings they mean something on a busy machine.
+
+`gpu_profile` reads two gpu/ncu_profile.py files (Nsight Compute on the GPU) and
+flags every rung whose DRAM bytes, L2 bytes or instructions grew by more
+than the threshold (percent): counts, not times, so a regression there is a
+change in the kernel's traffic, whatever the clocks did.
 
 Given one file, the baseline is the file of the same name in the baseline/
 folder beside it (results/<machine>/baseline/). Exit status: 0 no
@@ -35,6 +41,8 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import cachegrind  # noqa: E402  (the cachegrind-file reader)
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "gpu"))
+import ncu_profile as gpu_profile  # noqa: E402  (the Nsight Compute file reader)
 import report  # noqa: E402  (the result-file reader)
 
 GBENCH = "/usr/share/benchmark"  # Debian's libbenchmark-tools
@@ -138,27 +146,62 @@ def load_cachegrind(path):
     return [geometry[n] for n in ("I1", "D1", "LL")], rows, doc["context"]
 
 
+def load_gpu_profile(path):
+    try:
+        doc = gpu_profile.load(path)
+    except gpu_profile.ProfileError as e:
+        raise CompareError(str(e))
+    return doc["context"].get("device"), {(r["family"], r["variant"], r["size"]): r["metrics"]
+                                          for r in doc["profiles"]}
+
+
+def compare_gpu_profile(old_path, new_path, threshold):
+    old_device, old = load_gpu_profile(old_path)
+    new_device, new = load_gpu_profile(new_path)
+    if old_device != new_device:
+        raise CompareError(f"{old_path} and {new_path} were profiled on different devices "
+                           f"({old_device} and {new_device}): counts are not comparable")
+    measures = {
+        "DRAM bytes": lambda m: m["dram_read_bytes"] + m["dram_write_bytes"],
+        "L2 bytes": lambda m: m["l2_bytes"],
+        "instructions": lambda m: m["instructions"],
+    }
+    return compare_counts(old, new, old_path, new_path, measures, threshold,
+                          "DRAM or L2 bytes or instructions")
+
+
 def compare_cachegrind(old_path, new_path, threshold):
     old_shape, old, old_ctx = load_cachegrind(old_path)
     new_shape, new, new_ctx = load_cachegrind(new_path)
     if old_shape != new_shape:
         raise CompareError(f"{old_path} and {new_path} simulate different caches "
                            f"({old_shape} and {new_shape}): counts are not comparable")
-    common = [k for k in old if k in new]
-    if not common:
-        raise CompareError(f"{old_path} and {new_path} have no rung in common")
     measures = {
         "instructions": lambda c: c["Ir"],
         "D1 misses": lambda c: c["D1mr"] + c["D1mw"],
         "LL misses": lambda c: c["DLmr"] + c["DLmw"],
     }
+    return compare_counts(old, new, old_path, new_path, measures, threshold,
+                          "instructions or misses")
+
+
+def compare_counts(old, new, old_path, new_path, measures, threshold, what):
+    """The table of each count old and new, rung by rung; exit status 1 when
+    one grew by more than `threshold` percent."""
+    common = [k for k in old if k in new]
+    if not common:
+        raise CompareError(f"{old_path} and {new_path} have no rung in common")
     print(f"| rung | size | " + " | ".join(f"{m} old | new | change" for m in measures) + " |")
     print("|" + "---|" * (2 + 3 * len(measures)))
     grown = []
     for key in common:
         cells = []
         for name, get in measures.items():
-            a, b = get(old[key]), get(new[key])
+            try:
+                a, b = get(old[key]), get(new[key])
+            except KeyError:
+                cells += ["—", "—", "—"]  # a count this profiler did not have
+                continue
             change = (b - a) / a if a else (0.0 if b == 0 else math.inf)
             # A count that small is noise from the driver around the kernel, not the kernel.
             if change * 100 > threshold and b - a > 1000:
@@ -174,18 +217,19 @@ def compare_cachegrind(old_path, new_path, threshold):
         for key, name, a, b, change in grown:
             print(f"  {key[0]}/{key[1]} {key[2]}: {name} {a:,} -> {b:,} ({100 * change:+.2f}%)")
         return 1
-    print(f"compare: no rung's instructions or misses grew by more than {threshold:g}% "
+    print(f"compare: no rung's {what} grew by more than {threshold:g}% "
           f"({len(common)} rungs in common)")
     return 0
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("kind", choices=["timings", "cachegrind"])
+    parser.add_argument("kind", choices=["timings", "cachegrind", "gpu_profile"])
     parser.add_argument("files", nargs="+", metavar="FILE",
                         help="OLD NEW, or NEW alone (against baseline/NEW beside it)")
     parser.add_argument("--threshold", type=float,
-                        help="percent growth that counts as a regression (timings 5, cachegrind 1)")
+                        help="percent growth that counts as a regression (timings 5, "
+                             "cachegrind 1, gpu_profile 5)")
     parser.add_argument("--alpha", type=float, default=0.05, help="U test significance (timings)")
     args = parser.parse_args()
     try:
@@ -199,13 +243,15 @@ def main():
             old_path, new_path = args.files
         threshold = args.threshold
         if threshold is None:
-            threshold = 5.0 if args.kind == "timings" else 1.0
+            threshold = 1.0 if args.kind == "cachegrind" else 5.0
         if not math.isfinite(threshold) or threshold < 0:
             raise CompareError("--threshold must be a non-negative number")
         if not 0 < args.alpha < 1:
             raise CompareError("--alpha must be between 0 and 1")
         if args.kind == "timings":
             return compare_timings(old_path, new_path, threshold, args.alpha)
+        if args.kind == "gpu_profile":
+            return compare_gpu_profile(old_path, new_path, threshold)
         return compare_cachegrind(old_path, new_path, threshold)
     except CompareError as e:
         print(f"compare.py: {report.one_line(e)}", file=sys.stderr)

@@ -126,7 +126,15 @@ def sizes_plot(path, title, xlabel, series, crossings):
     save(fig, path)
 
 
-def roofline(path, title, points, peak, roofs):
+# How a rung's point at each level is drawn: marker, filled, legend (the CPU
+# ladders' cachegrind levels by default).
+CACHEGRIND_LEVELS = {"L1": ("o", False, "rung: bytes into L1 (cachegrind D1 misses)"),
+                     "L2": ("s", True, "rung: bytes past L2 (cachegrind LL misses)")}
+
+
+def roofline(path, title, points, peak, roofs, peak_label="FMA probe", levels=CACHEGRIND_LEVELS,
+             xlabel="arithmetic intensity: FLOPs per byte moved at that level (64 B per miss)",
+             ylabel="GFLOP/s, 1 thread"):
     """points: [(rung, {level: intensity}, GFLOP/s)]; roofs: [(label, bytes/s)]."""
     fig, ax = plt.subplots(figsize=(8, 5))
     xs = [x for _, levels, _ in points for x in levels.values()] or [1.0]
@@ -134,30 +142,29 @@ def roofline(path, title, points, peak, roofs):
     grid = [x_lo * (x_hi / x_lo) ** (i / 200) for i in range(201)]
     if peak:
         ax.plot(grid, [peak] * len(grid), "k-", linewidth=1)
-        ax.text(x_hi, peak * 1.06, f"FMA probe {peak:.0f} GFLOP/s", ha="right", fontsize=8)
+        ax.text(x_hi, peak * 1.06, f"{peak_label} {peak:.0f} GFLOP/s", ha="right", fontsize=8)
     for (label, bw), style in zip(roofs, (":", "-.", "--")):
         ys = [min(bw * x / 1e9, peak or math.inf) for x in grid]
         ax.plot(grid, ys, "k" + style, linewidth=1, label=f"{label}: {bw / 1e9:.0f} GB/s")
-    markers = {"L1": "o", "L2": "s"}
-    for i, (name, levels, y) in enumerate(points):
+    for i, (name, at, y) in enumerate(points):
         color = f"C{i}"
-        ordered = sorted(levels.items())
+        ordered = sorted(at.items())
         if len(ordered) > 1:
             ax.plot([x for _, x in ordered], [y] * len(ordered), "-", color=color, linewidth=0.8)
         for level, x in ordered:
-            ax.plot([x], [y], markers.get(level, "o"), color=color,
-                    fillstyle="full" if level == "L2" else "none")
+            marker, filled, _ = levels.get(level, ("o", False, ""))
+            ax.plot([x], [y], marker, color=color, fillstyle="full" if filled else "none")
         x_label = min(x for _, x in ordered)
         # Rungs often share a speed: alternate the labels above and below.
         ax.annotate(name, (x_label, y), textcoords="offset points",
                     xytext=(-6, 5 if i % 2 == 0 else -11), ha="right", fontsize=8, color=color)
-    ax.plot([], [], "ko", fillstyle="none", label="rung: bytes into L1 (cachegrind D1 misses)")
-    ax.plot([], [], "ks", label="rung: bytes past L2 (cachegrind LL misses)")
+    for marker, filled, label in levels.values():
+        ax.plot([], [], "k" + marker, fillstyle="full" if filled else "none", label=label)
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlim(x_lo, x_hi)
-    ax.set_xlabel("arithmetic intensity: FLOPs per byte moved at that level (64 B per miss)")
-    ax.set_ylabel("GFLOP/s, 1 thread")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
     ax.legend(fontsize=7, loc="lower right")
     ax.set_title(title, fontsize=10)
     save(fig, path)

@@ -17,12 +17,14 @@ MARKERS = {"matmul": ("<!-- cpu-matmul-ladder:begin -->", "<!-- cpu-matmul-ladde
            "cachegrind": ("<!-- cachegrind:begin -->", "<!-- cachegrind:end -->"),
            "gpu": ("<!-- gpu-matmul-ladder:begin -->", "<!-- gpu-matmul-ladder:end -->"),
            "gpu_attention": ("<!-- gpu-attention-ladder:begin -->",
-                             "<!-- gpu-attention-ladder:end -->")}
+                             "<!-- gpu-attention-ladder:end -->"),
+           "gpu_profile": ("<!-- gpu-profile:begin -->", "<!-- gpu-profile:end -->")}
 # The front page's short form of a ladder's tables (headline()), where a page
 # holds these markers instead of (or beside) the full ones.
 HEADLINE_MARKERS = {which: (begin.replace("-ladder:", "-headline:"),
                             end.replace("-ladder:", "-headline:"))
-                    for which, (begin, end) in MARKERS.items() if which != "cachegrind"}
+                    for which, (begin, end) in MARKERS.items()
+                    if which not in ("cachegrind", "gpu_profile")}
 
 
 class ResultError(Exception):

@@ -2,7 +2,7 @@
 # On a machine with an NVIDIA GPU: the GPU tests, compute-sanitizer, and the
 # GPU benchmarks, with everything written to the folder named first.
 #
-#   bash gpu/run_on_device.sh OUTDIR [--quick]
+#   bash gpu/run_on_device.sh OUTDIR [--quick] [--steps tests,sanitize,bench,torch,profile]
 #
 # Needs .gpu-carry/ from gpu/pack.sh (built on a machine with the packages;
 # carried along), or builds the `gpu` preset here when CMake finds Eigen,
@@ -10,17 +10,38 @@
 # OUTDIR/gpu_attention.json (Google Benchmark JSON, each atomically; the
 # second with PyTorch's float32 attention merged in by gpu/torch_sdpa.py,
 # where python3 has torch), OUTDIR/gpu.log, and prints a short table last.
-# --quick: matmul at n <= 2048 and attention at seq <= 2048 only.
+# --quick: matmul at n <= 2048 and attention at seq <= 2048 only. --steps
+# picks what runs (default: tests,sanitize,bench,torch); `profile` adds
+# gpu/ncu_profile.py (OUTDIR/gpu_profile.json: every GPU rung under Nsight
+# Compute). Each step prints its own time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-out="${1:?usage: bash gpu/run_on_device.sh OUTDIR [--quick]}"
-quick="${2:-}"
+usage="usage: bash gpu/run_on_device.sh OUTDIR [--quick] [--steps tests,sanitize,bench,torch,profile]"
+out="${1:?$usage}"
+shift
+quick="" steps="tests,sanitize,bench,torch"
+while (($#)); do
+  case "$1" in
+    --quick) quick=--quick ;;
+    --steps) steps="${2:?$usage}"; shift ;;
+    *) echo "$usage" >&2; exit 2 ;;
+  esac
+  shift
+done
+for s in ${steps//,/ }; do
+  [[ "$s" =~ ^(tests|sanitize|bench|torch|profile)$ ]] || { echo "unknown step '$s'; $usage" >&2; exit 2; }
+done
+step() { [[ ",$steps," == *",$1,"* ]]; }
+timed() {  # timed NAME: the seconds since the step began
+  echo "== $1 took $((SECONDS - step_start)) s" | tee -a "$log"
+}
 mkdir -p "$out"
 log="$out/gpu.log"
 : >"$log"
 
 if [[ -x .gpu-carry/bin/locality_tests ]]; then
   tests=.gpu-carry/bin/locality_tests bench=.gpu-carry/bin/locality_bench
+  cli=.gpu-carry/bin/locality
   export LD_LIBRARY_PATH="$PWD/.gpu-carry/lib:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}"
   commit=$(cat .gpu-carry/commit)
   echo "gpu: carried build of commit $commit" | tee -a "$log"
@@ -28,6 +49,7 @@ else
   cmake --preset gpu -DCMAKE_CUDA_ARCHITECTURES=native >>"$log" 2>&1
   cmake --build --preset gpu -j "$(nproc)" >>"$log" 2>&1
   tests=build/gpu/tests/locality_tests bench=build/gpu/bench/locality_bench
+  cli=build/gpu/bench/locality
   commit=$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
 fi
 if command -v nvidia-smi >/dev/null; then
@@ -45,20 +67,28 @@ if grep -q "Skipped" <<<"$probe"; then
 fi
 
 status=0
-echo "== GPU tests" | tee -a "$log"
-"$tests" --gtest_filter='Gpu*' >>"$log" 2>&1 || status=1
-tail -n 3 "$log"
+if step tests; then
+  step_start=$SECONDS
+  echo "== GPU tests" | tee -a "$log"
+  "$tests" --gtest_filter='Gpu*' >>"$log" 2>&1 || status=1
+  tail -n 3 "$log"
+  timed tests
+fi
 
 # Every rung of both ladders at ragged sizes under memcheck (out-of-bounds
 # and misaligned accesses) and racecheck (shared-memory races); matmul rung
 # 6's wide tiles too.
-for tool in memcheck racecheck; do
-  echo "== compute-sanitizer --tool $tool" | tee -a "$log"
-  compute-sanitizer --tool "$tool" --error-exitcode 3 \
-    "$tests" --gtest_filter='Gpu/GpuMatmulRung.NotMultiplesOfAnyTile/*:Gpu/GpuMatmulRung.WideTilesOnMostSms/pipelined:Gpu/GpuAttentionRung.SeqQAndSeqKvDifferBothWays/*' \
-    >>"$log" 2>&1 || status=1
-  grep -E "ERROR SUMMARY|RACECHECK SUMMARY|PASSED|FAILED" "$log" | tail -n 2
-done
+if step sanitize; then
+  for tool in memcheck racecheck; do
+    step_start=$SECONDS
+    echo "== compute-sanitizer --tool $tool" | tee -a "$log"
+    compute-sanitizer --tool "$tool" --error-exitcode 3 \
+      "$tests" --gtest_filter='Gpu/GpuMatmulRung.NotMultiplesOfAnyTile/*:Gpu/GpuMatmulRung.WideTilesOnMostSms/pipelined:Gpu/GpuAttentionRung.SeqQAndSeqKvDifferBothWays/*' \
+      >>"$log" 2>&1 || status=1
+    grep -E "ERROR SUMMARY|RACECHECK SUMMARY|PASSED|FAILED" "$log" | tail -n 2
+    timed "$tool"
+  done
+fi
 
 # One JSON file per ladder, each written atomically.
 bench_ladder() {  # bench_ladder matmul|attention FILTER
@@ -71,24 +101,43 @@ bench_ladder() {  # bench_ladder matmul|attention FILTER
   if [[ -s "$tmp" ]]; then mv "$tmp" "$out/gpu_$1.json"; else rm -f "$tmp"; fi
 }
 if [[ "$quick" == --quick ]]; then
-  bench_ladder matmul '^gpu/matmul/[a-z_0-9]+/(256|512|1024|2048)x'
+  matmul='^gpu/matmul/[a-z_0-9]+/(256|512|1024|2048)x'
   attention='^gpu/attention/[a-z_0-9]+/[0-9]+x[0-9]+x(512|1024|2048)x'
 else
-  bench_ladder matmul '^gpu/matmul/'
-  attention='^gpu/attention/'
+  matmul='^gpu/matmul/' attention='^gpu/attention/'
 fi
-bench_ladder attention "$attention"
+if step bench; then
+  step_start=$SECONDS
+  bench_ladder matmul "$matmul"
+  timed "matmul benchmarks"
+  step_start=$SECONDS
+  bench_ladder attention "$attention"
+  timed "attention benchmarks"
+fi
 # PyTorch's float32 attention on the same shapes, merged into the ladder's file.
-echo "== torch scaled_dot_product_attention (float32)" | tee -a "$log"
-if python3 gpu/torch_sdpa.py --bench "$bench" --filter "$attention" --out "$out/.torch_sdpa.json" \
-    >>"$log" 2>&1 && [[ -s "$out/gpu_attention.json" ]]; then
-  python3 bench/fused_peers.py --merge-into "$out/gpu_attention.json" "$out/.torch_sdpa.json" \
-    >>"$log" 2>&1 || status=1
-else
-  status=1
+if step torch; then
+  step_start=$SECONDS
+  echo "== torch scaled_dot_product_attention (float32)" | tee -a "$log"
+  if python3 gpu/torch_sdpa.py --bench "$bench" --filter "$attention" \
+      --out "$out/.torch_sdpa.json" >>"$log" 2>&1 && [[ -s "$out/gpu_attention.json" ]]; then
+    python3 bench/fused_peers.py --merge-into "$out/gpu_attention.json" \
+      "$out/.torch_sdpa.json" >>"$log" 2>&1 || status=1
+  else
+    status=1
+  fi
+  rm -f "$out/.torch_sdpa.json"
+  grep -E "^torch_sdpa" "$log" | tail -n 4
+  timed torch
 fi
-rm -f "$out/.torch_sdpa.json"
-grep -E "^torch_sdpa" "$log" | tail -n 4
+# Every GPU rung under Nsight Compute (gpu/ncu_profile.py).
+if step profile; then
+  step_start=$SECONDS
+  echo "== ncu profile" | tee -a "$log"
+  python3 gpu/ncu_profile.py --locality "$cli" --out "$out/gpu_profile.json" >>"$log" 2>&1 \
+    || status=1
+  grep -E "^profile" "$log" | tail -n 20
+  timed profile
+fi
 # The medians, last, for the reply's tail: name, time, and the counters.
 grep -E "_median" "$log" | tr -s ' ' | cut -c1-200 | tail -n 60
 exit "$status"

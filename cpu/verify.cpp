@@ -7,9 +7,12 @@
 #include <numeric>
 #include <random>
 #include <sstream>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "check_element.hpp"
+#include "locality/bf16.hpp"
 
 namespace locality {
 namespace {
@@ -34,8 +37,29 @@ double matmul_error_factor(std::ptrdiff_t k) {
   return gamma(k, std::ldexp(1.0, -24)) + gamma(k, std::ldexp(1.0, -53));
 }
 
-VerifyResult verify_matmul_rows(ConstView<float> a, ConstView<float> b, ConstView<float> c,
-                                std::span<const std::ptrdiff_t> rows) {
+double bf16_matmul_error_factor(std::ptrdiff_t k) {
+  return gamma(k + k / 2 + 1, std::ldexp(1.0, -23)) + gamma(k, std::ldexp(1.0, -53));
+}
+
+namespace {
+
+// The first element of `m` that is not a bf16 value, as a message; "" if none.
+std::string not_bf16(ConstView<float> m, const char* name) {
+  for (std::ptrdiff_t i = 0; i < m.rows(); ++i) {
+    for (std::ptrdiff_t j = 0; j < m.cols(); ++j) {
+      const float x = m(i, j);
+      if (x == x && round_to_bf16(x) != x) {
+        return std::string("verify_matmul_bf16_rows: ") + name + "(" + std::to_string(i) + "," +
+               std::to_string(j) + ") is not a bf16 value";
+      }
+    }
+  }
+  return "";
+}
+
+// C == A B on the listed rows within factor (|A| |B|) + the underflow term.
+VerifyResult verify_rows(ConstView<float> a, ConstView<float> b, ConstView<float> c,
+                         std::span<const std::ptrdiff_t> rows, double factor) {
   VerifyResult result;
   if (a.cols() != b.rows() || c.rows() != a.rows() || c.cols() != b.cols()) {
     result.ok = false;
@@ -45,7 +69,6 @@ VerifyResult verify_matmul_rows(ConstView<float> a, ConstView<float> b, ConstVie
   const std::ptrdiff_t k = a.cols();
   const MatrixXdRow bd = map(b).cast<double>();
   const MatrixXdRow b_abs = bd.cwiseAbs();
-  const double factor = matmul_error_factor(k);
   const double underflow = static_cast<double>(k) * std::numeric_limits<float>::denorm_min() / 2;
 
   for (const std::ptrdiff_t i : rows) {
@@ -70,6 +93,26 @@ VerifyResult verify_matmul_rows(ConstView<float> a, ConstView<float> b, ConstVie
     }
   }
   return result;
+}
+
+}  // namespace
+
+VerifyResult verify_matmul_rows(ConstView<float> a, ConstView<float> b, ConstView<float> c,
+                                std::span<const std::ptrdiff_t> rows) {
+  return verify_rows(a, b, c, rows, matmul_error_factor(a.cols()));
+}
+
+VerifyResult verify_matmul_bf16_rows(ConstView<float> a, ConstView<float> b, ConstView<float> c,
+                                     std::span<const std::ptrdiff_t> rows) {
+  for (const auto& [m, name] : {std::pair{a, "A"}, std::pair{b, "B"}}) {
+    if (std::string why = not_bf16(m, name); !why.empty()) {
+      VerifyResult result;
+      result.ok = false;
+      result.message = std::move(why);
+      return result;
+    }
+  }
+  return verify_rows(a, b, c, rows, bf16_matmul_error_factor(a.cols()));
 }
 
 VerifyResult verify_matmul(ConstView<float> a, ConstView<float> b, ConstView<float> c) {

@@ -1,6 +1,7 @@
 // Host side of the GPU ladders: device discovery, the copy-in/run/copy-out
 // entry points the tests and driver use, and the timing harness the benchmarks
 // use (events, L2 flush, the cuBLAS peer).
+#include <cublasLt.h>
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 
@@ -13,6 +14,7 @@
 
 #include "attention/common.cuh"
 #include "cuda_check.cuh"
+#include "locality/bf16.hpp"
 #include "locality/gpu.hpp"
 #include "locality/matmul.hpp"
 
@@ -97,6 +99,59 @@ void matmul(const GpuMatmulVariant& variant, ConstView<float> a, ConstView<float
       db(checked_elements(k, n, sizeof(float))), dc(checked_elements(m, n, sizeof(float)));
   copy_to_device(a, da.get());
   copy_to_device(b, db.get());
+  LOCALITY_CUDA(cudaMemset(dc.get(), 0xff, dc.size() * sizeof(float)));  // NaN: unwritten shows
+  variant.run(da.get(), db.get(), dc.get(), static_cast<int>(m), static_cast<int>(n),
+              static_cast<int>(k));
+  LOCALITY_CUDA(cudaDeviceSynchronize());
+  copy_to_host(dc.get(), c);
+}
+
+namespace {
+
+// A (or B) rounded to bf16: the float values, for the verifier, and their
+// bits, for the device. Returns the rounded host copy.
+Matrix<float> round_bf16(ConstView<float> x, std::vector<std::uint16_t>& bits) {
+  Matrix<float> rounded(x.rows(), x.cols());
+  bits.resize(static_cast<std::size_t>(x.rows() * x.cols()));
+  for (std::ptrdiff_t i = 0; i < x.rows(); ++i) {
+    for (std::ptrdiff_t j = 0; j < x.cols(); ++j) {
+      const std::uint16_t h = to_bf16_bits(x(i, j));
+      bits[static_cast<std::size_t>(i * x.cols() + j)] = h;
+      rounded(i, j) = from_bf16_bits(h);
+    }
+  }
+  return rounded;
+}
+
+void require_bf16_runs(const GpuBf16MatmulVariant& variant, std::ptrdiff_t n, std::ptrdiff_t k) {
+  if (k % variant.multiple != 0 || n % variant.multiple != 0) {
+    throw ShapeError("the " + std::string(variant.name) + " bf16 rung needs k and n multiples of " +
+                     std::to_string(variant.multiple) + " (got k = " + std::to_string(k) +
+                     ", n = " + std::to_string(n) + ")");
+  }
+  if (const std::string why = bf16_unavailable_reason(variant); !why.empty()) throw GpuError(why);
+}
+
+}  // namespace
+
+void matmul_bf16(const GpuBf16MatmulVariant& variant, ConstView<float> a, ConstView<float> b,
+                 View<float> c) {
+  check_matmul_args(a, b, c, 1);
+  const std::ptrdiff_t m = a.rows(), k = a.cols(), n = b.cols();
+  if (m == 0 || n == 0) return;
+  if (k == 0) {
+    for (std::ptrdiff_t i = 0; i < m; ++i) std::fill_n(c.row(i), n, 0.0f);
+    return;
+  }
+  require_int_sized(m, n, k);
+  require_bf16_runs(variant, n, k);
+  std::vector<std::uint16_t> ha, hb;
+  round_bf16(a, ha);
+  round_bf16(b, hb);
+  DeviceBuffer<std::uint16_t> da(ha.size()), db(hb.size());
+  DeviceBuffer<float> dc(checked_elements(m, n, sizeof(float)));
+  LOCALITY_CUDA(cudaMemcpy(da.get(), ha.data(), ha.size() * 2, cudaMemcpyHostToDevice));
+  LOCALITY_CUDA(cudaMemcpy(db.get(), hb.data(), hb.size() * 2, cudaMemcpyHostToDevice));
   LOCALITY_CUDA(cudaMemset(dc.get(), 0xff, dc.size() * sizeof(float)));  // NaN: unwritten shows
   variant.run(da.get(), db.get(), dc.get(), static_cast<int>(m), static_cast<int>(n),
               static_cast<int>(k));
@@ -284,6 +339,142 @@ VerifyResult MatmulBench::check(const GpuMatmulVariant& variant,
 VerifyResult MatmulBench::check_cublas(std::span<const std::ptrdiff_t> rows) {
   return impl_->check([&] { impl_->cublas_sgemm(); }, rows);
 }
+
+struct Bf16MatmulBench::Impl {
+  int m, n, k;
+  Matrix<float> a, b, c;  // host: the bf16 values as floats, and C for checking
+  DeviceBuffer<std::uint16_t> da, db;
+  DeviceBuffer<float> dc;
+  FlushedTimer timer;
+  // The cuBLASLt peer: row-major C = A B as column-major C^T = B^T A^T.
+  cublasLtHandle_t lt = nullptr;
+  cublasLtMatmulDesc_t op = nullptr;
+  cublasLtMatrixLayout_t lb = nullptr, la = nullptr, lc = nullptr;
+  cublasLtMatmulAlgo_t algo{};
+  DeviceBuffer<unsigned char> workspace{std::size_t{32} << 20};
+  std::string algorithm;
+
+  Impl(int m_, int n_, int k_)
+      : m(m_),
+        n(n_),
+        k(k_),
+        a(m_, k_),
+        b(k_, n_),
+        c(m_, n_),
+        da(checked_elements(m_, k_, 2)),
+        db(checked_elements(k_, n_, 2)),
+        dc(checked_elements(m_, n_, sizeof(float))) {}
+  ~Impl() {
+    if (lc) cublasLtMatrixLayoutDestroy(lc);
+    if (la) cublasLtMatrixLayoutDestroy(la);
+    if (lb) cublasLtMatrixLayoutDestroy(lb);
+    if (op) cublasLtMatmulDescDestroy(op);
+    if (lt) cublasLtDestroy(lt);
+  }
+
+  void cublas_run(const cublasLtMatmulAlgo_t& with) {
+    const float one = 1.0f, zero = 0.0f;
+    LOCALITY_CUBLAS(cublasLtMatmul(lt, op, &one, db.get(), lb, da.get(), la, &zero, dc.get(), lc,
+                                     dc.get(), lc, &with, workspace.get(), workspace.size(),
+                                     nullptr));
+  }
+
+  // cuBLASLt's heuristic candidates, each timed once (after one untimed
+  // call); the fastest is the peer from here on.
+  void choose_cublas() {
+    LOCALITY_CUBLAS(cublasLtCreate(&lt));
+    LOCALITY_CUBLAS(cublasLtMatmulDescCreate(&op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+    LOCALITY_CUBLAS(cublasLtMatrixLayoutCreate(&lb, CUDA_R_16BF, n, k, n));
+    LOCALITY_CUBLAS(cublasLtMatrixLayoutCreate(&la, CUDA_R_16BF, k, m, k));
+    LOCALITY_CUBLAS(cublasLtMatrixLayoutCreate(&lc, CUDA_R_32F, n, m, n));
+    cublasLtMatmulPreference_t pref = nullptr;
+    LOCALITY_CUBLAS(cublasLtMatmulPreferenceCreate(&pref));
+    const std::size_t bytes = workspace.size();
+    cublasLtMatmulHeuristicResult_t found[8] = {};
+    int count = 0;
+    const cublasStatus_t set = cublasLtMatmulPreferenceSetAttribute(
+        pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &bytes, sizeof bytes);
+    const cublasStatus_t got =
+        set == CUBLAS_STATUS_SUCCESS
+            ? cublasLtMatmulAlgoGetHeuristic(lt, op, lb, la, lc, lc, pref, 8, found, &count)
+            : set;
+    cublasLtMatmulPreferenceDestroy(pref);
+    LOCALITY_CUBLAS(got);
+    if (count == 0) throw GpuError("cuBLASLt proposes no algorithm for this bf16 product");
+    double best = 0.0;
+    int chosen = 0;
+    for (int i = 0; i < count; ++i) {
+      cublas_run(found[i].algo);
+      const double ms = timer.time_ms([&] { cublas_run(found[i].algo); });
+      if (i == 0 || ms < best) best = ms, chosen = i;
+    }
+    algo = found[chosen].algo;
+    const auto config = [&](cublasLtMatmulAlgoConfigAttributes_t what) {
+      int value = 0;
+      std::size_t written = 0;
+      LOCALITY_CUBLAS(
+          cublasLtMatmulAlgoConfigGetAttribute(&algo, what, &value, sizeof value, &written));
+      return std::to_string(value);
+    };
+    algorithm = "algo " + config(CUBLASLT_ALGO_CONFIG_ID) + " tile " +
+                config(CUBLASLT_ALGO_CONFIG_TILE_ID) + " stages " +
+                config(CUBLASLT_ALGO_CONFIG_STAGES_ID) + " split-k " +
+                config(CUBLASLT_ALGO_CONFIG_SPLITK_NUM) + " (fastest of " + std::to_string(count) +
+                " heuristic candidates)";
+  }
+
+  template <typename Launch>
+  VerifyResult check(Launch launch, std::span<const std::ptrdiff_t> rows) {
+    LOCALITY_CUDA(cudaMemset(dc.get(), 0xff, dc.size() * sizeof(float)));
+    launch();
+    LOCALITY_CUDA(cudaDeviceSynchronize());
+    copy_to_host(dc.get(), c.view());
+    return verify_matmul_bf16_rows(a.cview(), b.cview(), c.cview(), rows);
+  }
+};
+
+Bf16MatmulBench::Bf16MatmulBench(int m, int n, int k) {
+  if (m < 1 || n < 1 || k < 1) throw ShapeError("GPU benchmark sizes must be at least 1");
+  require_int_sized(m, n, k);
+  require_device();
+  impl_ = std::make_unique<Impl>(m, n, k);
+  Impl& s = *impl_;
+  fill_random(s.a.view(), 1);
+  fill_random(s.b.view(), 2);
+  std::vector<std::uint16_t> bits;
+  s.a = round_bf16(s.a.cview(), bits);
+  LOCALITY_CUDA(cudaMemcpy(s.da.get(), bits.data(), bits.size() * 2, cudaMemcpyHostToDevice));
+  s.b = round_bf16(s.b.cview(), bits);
+  LOCALITY_CUDA(cudaMemcpy(s.db.get(), bits.data(), bits.size() * 2, cudaMemcpyHostToDevice));
+  s.choose_cublas();
+}
+
+Bf16MatmulBench::~Bf16MatmulBench() = default;
+
+double Bf16MatmulBench::time_ms(const GpuBf16MatmulVariant& variant) {
+  Impl& s = *impl_;
+  require_bf16_runs(variant, s.n, s.k);
+  return s.timer.time_ms([&] { variant.run(s.da.get(), s.db.get(), s.dc.get(), s.m, s.n, s.k); });
+}
+
+double Bf16MatmulBench::time_cublas_ms() {
+  Impl& s = *impl_;
+  return s.timer.time_ms([&] { s.cublas_run(s.algo); });
+}
+
+VerifyResult Bf16MatmulBench::check(const GpuBf16MatmulVariant& variant,
+                                    std::span<const std::ptrdiff_t> rows) {
+  Impl& s = *impl_;
+  require_bf16_runs(variant, s.n, s.k);
+  return s.check([&] { variant.run(s.da.get(), s.db.get(), s.dc.get(), s.m, s.n, s.k); }, rows);
+}
+
+VerifyResult Bf16MatmulBench::check_cublas(std::span<const std::ptrdiff_t> rows) {
+  Impl& s = *impl_;
+  return s.check([&] { s.cublas_run(s.algo); }, rows);
+}
+
+const std::string& Bf16MatmulBench::cublas_algorithm() const { return impl_->algorithm; }
 
 struct AttentionBench::Impl {
   AttentionShape shape;

@@ -21,6 +21,18 @@ void matmul(const GpuMatmulVariant&, ConstView<float> a, ConstView<float> b, Vie
   throw GpuError(kNoCuda);
 }
 
+std::span<const GpuBf16MatmulVariant> bf16_matmul_variants() { return {}; }
+
+const GpuBf16MatmulVariant* find_bf16_matmul_variant(std::string_view) { return nullptr; }
+
+std::string bf16_unavailable_reason(const GpuBf16MatmulVariant&) { return kNoCuda; }
+
+void matmul_bf16(const GpuBf16MatmulVariant&, ConstView<float> a, ConstView<float> b,
+                 View<float> c) {
+  check_matmul_args(a, b, c, 1);
+  throw GpuError(kNoCuda);
+}
+
 std::span<const GpuAttentionVariant> attention_variants() { return {}; }
 
 const GpuAttentionVariant* find_attention_variant(std::string_view) { return nullptr; }
@@ -43,6 +55,19 @@ VerifyResult MatmulBench::check(const GpuMatmulVariant&, std::span<const std::pt
   throw GpuError(kNoCuda);
 }
 VerifyResult MatmulBench::check_cublas(std::span<const std::ptrdiff_t>) { throw GpuError(kNoCuda); }
+
+struct Bf16MatmulBench::Impl {};
+Bf16MatmulBench::Bf16MatmulBench(int, int, int) { throw GpuError(kNoCuda); }
+Bf16MatmulBench::~Bf16MatmulBench() = default;
+double Bf16MatmulBench::time_ms(const GpuBf16MatmulVariant&) { throw GpuError(kNoCuda); }
+double Bf16MatmulBench::time_cublas_ms() { throw GpuError(kNoCuda); }
+VerifyResult Bf16MatmulBench::check(const GpuBf16MatmulVariant&, std::span<const std::ptrdiff_t>) {
+  throw GpuError(kNoCuda);
+}
+VerifyResult Bf16MatmulBench::check_cublas(std::span<const std::ptrdiff_t>) {
+  throw GpuError(kNoCuda);
+}
+const std::string& Bf16MatmulBench::cublas_algorithm() const { throw GpuError(kNoCuda); }
 
 struct AttentionBench::Impl {};
 AttentionBench::AttentionBench(const AttentionShape&, bool) { throw GpuError(kNoCuda); }

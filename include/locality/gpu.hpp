@@ -63,6 +63,36 @@ const GpuMatmulVariant* find_matmul_variant(std::string_view name);
 // Throws ShapeError for mismatched shapes, GpuError without a usable device.
 void matmul(const GpuMatmulVariant& variant, ConstView<float> a, ConstView<float> b, View<float> c);
 
+// The tensor-core ladder: C = A B with A (m x k) and B (k x n) in bf16, C in
+// float32, float accumulation; row-major, contiguous device arrays, bf16
+// passed as its 16 bits (bf16.hpp). Launches on the default stream, as the
+// float rungs; throws ShapeError for sizes it refuses (see `multiple`).
+using GpuBf16MatmulFn = void (*)(const std::uint16_t* a, const std::uint16_t* b, float* c, int m,
+                                 int n, int k);
+
+struct GpuBf16MatmulVariant {
+  std::string_view name;    // "wmma", "mma_sync", ...: also the benchmark name
+  int rung;                 // position on the ladder, from 1 (no naive tensor-core rung)
+  std::string_view lesson;  // one sentence: what this rung adds
+  GpuBf16MatmulFn run;
+  int multiple;  // k and n must be multiples of this (1: any size)
+  int min_sm;    // the compute capability it needs, times ten: 80 (sm_80 on), 90 (sm_90a only)
+};
+
+// The tensor-core ladder in rung order (empty in a build without CUDA).
+std::span<const GpuBf16MatmulVariant> bf16_matmul_variants();
+const GpuBf16MatmulVariant* find_bf16_matmul_variant(std::string_view name);
+
+// Why `variant` cannot run on this machine's device 0 (none, or a compute
+// capability it was not built for), or "" when it can.
+std::string bf16_unavailable_reason(const GpuBf16MatmulVariant& variant);
+
+// C = A B on the device for host views, A and B first rounded to bf16
+// (round_to_bf16): shapes checked as matmul() does, then the rung's own
+// rule (ShapeError naming it); GpuError without a device it can run on.
+void matmul_bf16(const GpuBf16MatmulVariant& variant, ConstView<float> a, ConstView<float> b,
+                 View<float> c);
+
 // A GPU attention rung computes O = attention(Q, K, V) as attention.hpp
 // defines it (layout, scale, causal mask, non-finite rules), for device
 // tensors: `args` holds device pointers and a checked shape with at least one
@@ -122,6 +152,32 @@ class MatmulBench {
   // C against Eigen in double on the host.
   VerifyResult check(const GpuMatmulVariant& variant, std::span<const std::ptrdiff_t> rows);
   VerifyResult check_cublas(std::span<const std::ptrdiff_t> rows);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// One bf16 problem resident on the device, for timing: random A and B (the
+// float ladder's values rounded to bf16), C, the L2 flush, events, and the
+// cuBLAS peer: cublasLtMatmul with bf16 inputs, float compute and output,
+// tensor cores allowed, and the fastest of the algorithms cuBLASLt's
+// heuristic proposes (each timed once here, the winner kept).
+class Bf16MatmulBench {
+ public:
+  Bf16MatmulBench(int m, int n, int k);  // throws GpuError
+  ~Bf16MatmulBench();
+  Bf16MatmulBench(const Bf16MatmulBench&) = delete;
+  Bf16MatmulBench& operator=(const Bf16MatmulBench&) = delete;
+
+  double time_ms(const GpuBf16MatmulVariant& variant);
+  double time_cublas_ms();
+  // Runs once more (C poisoned first) and checks the listed rows of C
+  // against Eigen in double from the same bf16 inputs (verify_matmul_bf16_rows).
+  VerifyResult check(const GpuBf16MatmulVariant& variant, std::span<const std::ptrdiff_t> rows);
+  VerifyResult check_cublas(std::span<const std::ptrdiff_t> rows);
+  // The algorithm cuBLASLt ran: its id, tile, stages, split-k, and among how many.
+  const std::string& cublas_algorithm() const;
 
  private:
   struct Impl;

@@ -47,6 +47,29 @@ VerifyResult verify_matmul_rows(ConstView<float> a, ConstView<float> b, ConstVie
 // The bound's factor gamma_k(float) + gamma_k(double) (see above).
 double matmul_error_factor(std::ptrdiff_t k);
 
+// bf16 inputs, float accumulation (the tensor-core ladder). A and B hold
+// bf16 values (round_to_bf16), so each product of two is exact in float
+// (8-bit significands: a 16-bit product), and only the additions err. Tensor
+// cores add a group of products to the accumulator by aligning them all to
+// the largest exponent and truncating, then normalizing the sum with
+// truncation: each of a group's b products, the accumulator and the
+// normalization loses less than 2^-23 (one unit in float's last place,
+// truncation's worst case) of the group's magnitude sum, itself at most
+// sum_j |a_ij b_jk|. With groups of b >= 4 products (the smallest any tensor
+// core uses for 16-bit inputs) that is (b + 2) / b <= 3/2 units per product:
+//
+//   |c(i,j) - exact(i,j)| <= gamma_{3k/2}(2^-23) (|A| |B|)(i,j)
+//
+// plus the reference's gamma_k(2^-53) and k denorm_min / 2 as above. Derived
+// for the hardware's rounding, not fitted to any output; with inputs in
+// [1/64, 1] and k = 72 it is about 2.4e-4 against products of about 0.26.
+double bf16_matmul_error_factor(std::ptrdiff_t k);
+
+// Checks the listed rows of C == A * B for A and B holding bf16 values (the
+// check fails, naming the element, if one does not) within the bound above.
+VerifyResult verify_matmul_bf16_rows(ConstView<float> a, ConstView<float> b, ConstView<float> c,
+                                     std::span<const std::ptrdiff_t> rows);
+
 // Attention. For query row i with n visible keys, the exact scores are
 // s_j = scale * q_i . k_j, the weights p_j = softmax_j(s_j), the output
 // o_c = sum_j p_j v_jc. Every rung computes, in float, some arrangement of:

@@ -1,0 +1,64 @@
+// The tensor-core (bf16) matmul ladder: the one list of its rungs. Tests,
+// benchmarks, the driver and the report derive from it. Adding a rung: one
+// file, gpu/matmul_bf16/<number>_<name>.cu, defining <name>_bf16_matmul; one
+// line below; one line in gpu/CMakeLists.txt.
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <string>
+
+#include "locality/gpu.hpp"
+
+// One line a rung: its number, its name, the multiple k and n must be (1:
+// any), the compute capability it needs (x 10), and the lesson.
+#define LOCALITY_GPU_BF16_LADDER(RUNG)                                                         \
+  RUNG(1, wmma, 1, 80,                                                                         \
+       "16 x 16 x 16 tensor-core tiles through CUDA's portable wmma API, operands staged in "  \
+       "padded shared memory")                                                                 \
+  RUNG(2, mma_sync, 8, 80,                                                                     \
+       "PTX mma.sync fed by ldmatrix from swizzled shared memory, cp.async three stages "      \
+       "ahead, fragments a step ahead")                                                        \
+  /* a new rung: one line above this one */
+
+namespace locality::gpu {
+
+#define LOCALITY_DECLARE_RUNG(number, name, multiple, min_sm, lesson)                  \
+  void name##_bf16_matmul(const std::uint16_t* a, const std::uint16_t* b, float* c, int m, \
+                          int n, int k);
+LOCALITY_GPU_BF16_LADDER(LOCALITY_DECLARE_RUNG)
+
+namespace {
+
+#define LOCALITY_ENTRY(number, name, multiple, min_sm, lesson) \
+  GpuBf16MatmulVariant{#name, number, lesson, name##_bf16_matmul, multiple, min_sm},
+constexpr GpuBf16MatmulVariant kVariants[] = {LOCALITY_GPU_BF16_LADDER(LOCALITY_ENTRY)};
+
+}  // namespace
+
+std::span<const GpuBf16MatmulVariant> bf16_matmul_variants() { return kVariants; }
+
+const GpuBf16MatmulVariant* find_bf16_matmul_variant(std::string_view name) {
+  const auto it = std::find_if(std::begin(kVariants), std::end(kVariants),
+                               [&](const GpuBf16MatmulVariant& v) { return v.name == name; });
+  return it == std::end(kVariants) ? nullptr : &*it;
+}
+
+std::string bf16_unavailable_reason(const GpuBf16MatmulVariant& variant) {
+  const DeviceStatus status = query_device();
+  if (!status.available) return status.reason;
+  int major = 0, minor = 0;
+  if (cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, 0) != cudaSuccess ||
+      cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, 0) != cudaSuccess) {
+    return "cannot read device 0's compute capability";
+  }
+  const int sm = 10 * major + minor;
+  // sm_90a code runs on compute capability 9.0 only; sm_80 code on 8.0 and later.
+  const bool runs = variant.min_sm == 90 ? sm == 90 : sm >= variant.min_sm;
+  if (runs) return "";
+  return std::string(variant.name) + " needs compute capability " +
+         std::to_string(variant.min_sm / 10) + "." + std::to_string(variant.min_sm % 10) +
+         (variant.min_sm == 90 ? " exactly (sm_90a)" : " or later") + "; device 0 has " +
+         std::to_string(major) + "." + std::to_string(minor);
+}
+
+}  // namespace locality::gpu

@@ -1,0 +1,27 @@
+// bfloat16 on the host: the tensor-core ladder's inputs are bf16, passed to
+// the device as their 16 bits. bf16 is float's top half: the same 8-bit
+// exponent, 8 bits of significand (7 stored).
+#pragma once
+
+#include <bit>
+#include <cstdint>
+
+namespace locality {
+
+// x rounded to the nearest bf16, ties to even (the rounding of CUDA's
+// __float2bfloat16); a NaN stays a NaN, quiet, with its sign.
+inline std::uint16_t to_bf16_bits(float x) {
+  const std::uint32_t bits = std::bit_cast<std::uint32_t>(x);
+  if ((bits & 0x7fffffffu) > 0x7f800000u) return static_cast<std::uint16_t>((bits >> 16) | 0x40u);
+  const std::uint32_t rounding = 0x7fffu + ((bits >> 16) & 1u);
+  return static_cast<std::uint16_t>((bits + rounding) >> 16);
+}
+
+inline float from_bf16_bits(std::uint16_t h) {
+  return std::bit_cast<float>(static_cast<std::uint32_t>(h) << 16);
+}
+
+// The float holding x's nearest bf16: what the device computes with.
+inline float round_to_bf16(float x) { return from_bf16_bits(to_bf16_bits(x)); }
+
+}  // namespace locality

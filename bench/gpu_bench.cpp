@@ -105,6 +105,60 @@ void gpu_matmul_benchmark(benchmark::State& state, const std::string& name,
   if (variant) state.counters["rung"] = variant->rung;
 }
 
+// gpu/matmul_bf16/<variant|cublas>/<m>x<n>x<k>: the float ladder's shapes
+// and 16384 cubed, each with its own problem and cuBLASLt's time on it.
+struct Bf16Problem {
+  std::unique_ptr<gpu::Bf16MatmulBench> bench;
+  double cublas_ms = 0.0;
+};
+
+std::map<std::tuple<int, int, int>, Bf16Problem>& bf16_problems() {
+  static std::map<std::tuple<int, int, int>, Bf16Problem> problems;
+  return problems;
+}
+
+Bf16Problem& bf16_problem(const GpuShape& s) {
+  Bf16Problem& p = bf16_problems()[{s.m, s.n, s.k}];
+  if (!p.bench) {
+    p.bench = std::make_unique<gpu::Bf16MatmulBench>(s.m, s.n, s.k);
+    std::vector<double> ms;
+    for (int i = 0; i < 5; ++i) ms.push_back(p.bench->time_cublas_ms());
+    std::sort(ms.begin(), ms.end());
+    p.cublas_ms = ms[2];
+  }
+  return p;
+}
+
+void gpu_bf16_benchmark(benchmark::State& state, const std::string& name,
+                        const gpu::GpuBf16MatmulVariant* variant, const GpuShape& s,
+                        std::atomic<bool>& failed) {
+  Bf16Problem& problem = bf16_problem(s);
+  gpu::Bf16MatmulBench& bench = *problem.bench;
+  const auto call = [&] { return variant ? bench.time_ms(*variant) : bench.time_cublas_ms(); };
+  const std::optional<VerifyResult> earlier = checked_once(state, name, failed, call, [&] {
+    const std::vector<std::ptrdiff_t> rows = matmul_rows_to_check(s.m, s.n, s.k);
+    return variant ? bench.check(*variant, rows) : bench.check_cublas(rows);
+  });
+  if (!earlier) return;
+  double total_ms = 0.0;
+  for (auto _ : state) {
+    const double ms = call();
+    total_ms += ms;
+    state.SetIterationTime(ms * 1e-3);
+  }
+  const double flops = 2.0 * s.m * static_cast<double>(s.n) * s.k;
+  using benchmark::Counter;
+  state.counters["flops"] = Counter(flops, Counter::kIsIterationInvariantRate);
+  state.counters["cublas_fraction"] =
+      problem.cublas_ms / (total_ms / static_cast<double>(state.iterations()));
+  state.counters["max_error_over_bound"] = earlier->max_bound_ratio;
+  if (variant) {
+    state.counters["rung"] = variant->rung;
+  } else {
+    state.SetLabel(bench.cublas_algorithm());
+  }
+}
+
 // gpu/attention/<variant|cublas>/<batch>x<heads>x<seq>x<seq>x<head_dim>/causal:<0|1>:
 // the FlashAttention papers' convention, batch x seq = 16384 and heads x
 // head_dim = 2048, so every shape has the same tensors (one problem serves
@@ -153,6 +207,7 @@ void gpu_attention_benchmark(benchmark::State& state, const std::string& name,
 
 void release_gpu_problems() {
   gpu_problems().clear();
+  bf16_problems().clear();
   gpu_attention_problem().reset();
 }
 
@@ -179,6 +234,36 @@ void register_gpu_attention(std::atomic<bool>& failed) {
               ->Unit(benchmark::kMillisecond);
         }
       }
+    }
+  }
+}
+
+void register_gpu_bf16_matmul(std::atomic<bool>& failed) {
+  if (!gpu::query_device().available) return;  // register_gpu_matmul said why
+  std::vector<const gpu::GpuBf16MatmulVariant*> entries;
+  for (const gpu::GpuBf16MatmulVariant& v : gpu::bf16_matmul_variants()) {
+    if (const std::string why = gpu::bf16_unavailable_reason(v); !why.empty()) {
+      std::cerr << "locality_bench: gpu/matmul_bf16/" << v.name << " not registered: " << why
+                << "\n";
+      continue;
+    }
+    entries.push_back(&v);
+  }
+  entries.push_back(nullptr);  // the cuBLASLt peer
+  std::vector<GpuShape> shapes = kGpuShapes;
+  shapes.push_back({16384, 16384, 16384});
+  for (const GpuShape& s : shapes) {
+    for (const gpu::GpuBf16MatmulVariant* v : entries) {
+      if (v && (s.k % v->multiple != 0 || s.n % v->multiple != 0)) continue;  // its rule
+      const std::string name = "gpu/matmul_bf16/" + std::string(v ? v->name : "cublas") + "/" +
+                               std::to_string(s.m) + "x" + std::to_string(s.n) + "x" +
+                               std::to_string(s.k);
+      register_guarded(name, failed,
+                       [name, v, s, &failed](benchmark::State& state) {
+                         gpu_bf16_benchmark(state, name, v, s, failed);
+                       })
+          ->UseManualTime()
+          ->Unit(benchmark::kMillisecond);
     }
   }
 }

@@ -6,6 +6,7 @@
 //             omp_threads:<t>
 //         gpu/matmul/<variant|cublas>/<m>x<n>x<k>   (CUDA events, manual time)
 //         gpu/attention/<variant|cublas>/<batch>x<heads>x<seq>x<seq>x<head_dim>/causal:<0|1>
+//         gpu/matmul_bf16/<variant|cublas>/<m>x<n>x<k>   (bf16 inputs, float C)
 //         cpu/probe/fma/omp_threads:<t>,
 //         cpu/probe/stream/triad/<256KiB|8MiB|128MiB>/omp_threads:<t>
 // (Google Benchmark's own "threads" field counts its driver threads, which we
@@ -207,6 +208,7 @@ void register_all(const Options& opts) {
   if (opts.gpu) {
     register_gpu_matmul(opts.gpu_required, g_verification_failed);
     register_gpu_attention(g_verification_failed);
+    register_gpu_bf16_matmul(g_verification_failed);
   }
   if (!opts.matmul && !opts.attention) return;  // the CPU probes serve the CPU ladders
   std::map<int, double> peak;

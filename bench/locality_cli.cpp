@@ -39,10 +39,10 @@ namespace locality::cli {
 namespace {
 
 int list() {
-  std::printf("%-10s %-5s %-16s %-6s %s\n", "family", "rung", "variant", "device", "lesson");
+  std::printf("%-11s %-5s %-16s %-6s %s\n", "family", "rung", "variant", "device", "lesson");
   const auto row = [](const char* family, int rung, std::string_view name, const char* device,
                       std::string_view lesson) {
-    std::printf("%-10s %-5d %-16.*s %-6s %.*s\n", family, rung, static_cast<int>(name.size()),
+    std::printf("%-11s %-5d %-16.*s %-6s %.*s\n", family, rung, static_cast<int>(name.size()),
                 name.data(), device, static_cast<int>(lesson.size()), lesson.data());
   };
   for (const MatmulVariant& v : cpu::matmul_variants()) {
@@ -56,6 +56,9 @@ int list() {
   }
   for (const gpu::GpuAttentionVariant& v : gpu::attention_variants()) {
     row("attention", v.rung, v.name, "gpu", v.lesson);
+  }
+  for (const gpu::GpuBf16MatmulVariant& v : gpu::bf16_matmul_variants()) {
+    row("matmul_bf16", v.rung, v.name, "gpu", v.lesson);
   }
   return 0;
 }

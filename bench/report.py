@@ -38,6 +38,8 @@ ATTENTION = re.compile(r"^cpu/attention/(?P<variant>[^/]+)/(?P<b>\d{1,9})x(?P<h>
                        r"x(?P<skv>\d{1,9})x(?P<d>\d{1,9})/causal:(?P<causal>[01])"
                        r"/omp_threads:(?P<threads>\d{1,9})(?:/real_time)?$")
 GPU = re.compile(r"^gpu/matmul/(?P<variant>[^/]+)/(?P<m>\d{1,9})x(?P<n>\d{1,9})x(?P<k>\d{1,9})(?:/manual_time)?$")
+GPU_BF16 = re.compile(r"^gpu/matmul_bf16/(?P<variant>[^/]+)/(?P<m>\d{1,9})x(?P<n>\d{1,9})"
+                      r"x(?P<k>\d{1,9})(?:/manual_time)?$")
 GPU_ATTENTION = re.compile(r"^gpu/attention/(?P<variant>[^/]+)/(?P<b>\d{1,9})x(?P<h>\d{1,9})"
                            r"x(?P<sq>\d{1,9})x(?P<skv>\d{1,9})x(?P<d>\d{1,9})"
                            r"/causal:(?P<causal>[01])(?:/manual_time)?$")
@@ -51,7 +53,8 @@ LEGACY_LADDERS = {
     "attention": ["naive", "reordered", "tiled", "flash", "parallel_flash"],
     "gpu": ["naive", "coalesced", "smem_tiled", "register_1d", "register_2d", "warp_tiled",
             "pipelined"],
-    "gpu_attention": [],  # every file of it has the counter
+    "gpu_attention": [],  # every file of these has the counter
+    "gpu_bf16": [],
 }
 HEADLINE_SIZE = 1024  # every rung runs at this size, the slowest included
 
@@ -180,6 +183,8 @@ def family(doc):
         return "gpu"
     if any(GPU_ATTENTION.fullmatch(n) for n in names):
         return "gpu_attention"
+    if any(GPU_BF16.fullmatch(n) for n in names):
+        return "gpu_bf16"
     raise ReportError("no cpu/matmul, cpu/attention, gpu/matmul or gpu/attention benchmark in the "
                       "file")
 
@@ -449,21 +454,30 @@ def write_plots(doc, which, outdir, profile):
         raise ReportError(f"--plots {outdir}: cannot write a plot there ({e.strerror})")
 
 
-def gpu_tables(doc):
-    """The CUDA ladder: GFLOP/s per shape, and each rung against cuBLAS (same run)."""
-    (flops,), errors, reps = medians(doc, GPU, lambda m: (m["variant"], f"{m['m']}x{m['n']}x{m['k']}"),
+GPU_PEERS = {
+    "gpu": "cuBLAS is cublasSgemm in FP32 (pedantic math: no tensor cores)",
+    "gpu_bf16": "bf16 A and B, float accumulation and C; cuBLAS is cublasLtMatmul on the same "
+                "types with tensor cores, the fastest of cuBLASLt's heuristic candidates for "
+                "each shape (the algorithm is each cublas row's label in the file)",
+}
+
+
+def gpu_tables(doc, pattern=GPU, which="gpu"):
+    """A CUDA matmul ladder: GFLOP/s per shape, and each rung against cuBLAS (same run)."""
+    (flops,), errors, reps = medians(doc, pattern,
+                                     lambda m: (m["variant"], f"{m['m']}x{m['n']}x{m['k']}"),
                                      ["flops"])
     med = {k: v / 1e9 for k, v in flops.items()}
     ctx = doc["context"]
     shapes = sorted({k[1] for k in med}, key=lambda x: [int(v) for v in x.split("x")])
-    rungs, peers = ladder(doc, GPU, "gpu")
+    rungs, peers = ladder(doc, pattern, which)
     variants = [v for v in list(rungs) + peers if any(k[0] == v for k in med)]
     out = [f"Measured on {text(ctx, 'gpu_name')} ({text(ctx, 'gpu_sm_count')} SMs, compute "
            f"capability {text(ctx, 'gpu_compute_capability')}), CUDA {text(ctx, 'cuda_runtime')}, "
            f"driver {text(ctx, 'cuda_driver')}, cuBLAS {text(ctx, 'cublas_version')}, commit "
            f"{text(ctx, 'git_commit')}, {text(ctx, 'date')}. Medians of {reps} "
-           "interleaved repetitions, CUDA events around each call after an L2 flush; cuBLAS is "
-           "cublasSgemm in FP32 (pedantic math: no tensor cores).", "",
+           f"interleaved repetitions, CUDA events around each call after an L2 flush; "
+           f"{GPU_PEERS[which]}.", "",
            "Against cuBLAS (rung / cublas, same run; m x n x k):", "",
            "| rung | variant | " + " | ".join(shapes) + " |", "|" + "---|" * (2 + len(shapes))]
     for v in [v for v in variants if v in rungs]:
@@ -575,7 +589,8 @@ def main():
         doc = load(args.results)
         which = family(doc)
         body = {"matmul": tables, "attention": attention_tables, "gpu": gpu_tables,
-                "gpu_attention": gpu_attention_tables}[which](doc)
+                "gpu_attention": gpu_attention_tables,
+                "gpu_bf16": lambda d: gpu_tables(d, GPU_BF16, "gpu_bf16")}[which](doc)
         profile = load_profile(args.profile) if args.profile else None
         print(body)
         for readme in args.readme:

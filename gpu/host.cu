@@ -375,8 +375,8 @@ struct Bf16MatmulBench::Impl {
   void cublas_run(const cublasLtMatmulAlgo_t& with) {
     const float one = 1.0f, zero = 0.0f;
     LOCALITY_CUBLAS(cublasLtMatmul(lt, op, &one, db.get(), lb, da.get(), la, &zero, dc.get(), lc,
-                                     dc.get(), lc, &with, workspace.get(), workspace.size(),
-                                     nullptr));
+                                   dc.get(), lc, &with, workspace.get(), workspace.size(),
+                                   nullptr));
   }
 
   // cuBLASLt's heuristic candidates, each timed once (after one untimed

@@ -317,9 +317,9 @@ def table(doc):
                 f"{pct(m.get('occupancy_pct'))} | {pct(m.get('fma_pipe_pct'))} | "
                 f"{stalls} |")
         out.append("")
-    failed = ctx.get("failed") or []
-    if failed:
-        out += ["Profiles that failed:", ""] + [f"- {f}" for f in failed] + [""]
+    for key, title in (("failed", "Profiles that failed:"), ("not_profiled", "Not profiled:")):
+        if ctx.get(key):
+            out += [title, ""] + [f"- {f}" for f in ctx[key]] + [""]
     return "\n".join(out)
 
 
@@ -375,9 +375,13 @@ def main():
         known = known_metrics(args.ncu)
         metrics = {k: v for k, v in METRICS.items() if v[0].split(".")[0] in known}
         missing = sorted(v[0] for v in METRICS.values() if v[0].split(".")[0] not in known)
-        cases = [(f, r, v, label, flops, extra) for f, r, v in gpu_rungs(args.locality)
-                 for family, label, flops, extra in CASES
-                 if family == f and (not args.only or args.only in v)]
+        ladder = [(f, r, v) for f, r, v in gpu_rungs(args.locality)
+                  if not args.only or args.only in v]
+        cases = [(f, r, v, label, flops, extra) for f, r, v in ladder
+                 for family, label, flops, extra in CASES if family == f]
+        # A family `locality run` cannot run yet is named, not skipped in silence.
+        unprofiled = [f"{f}/{v}: no profile case for the {f} family"
+                      for f, r, v in ladder if f not in {c[0] for c in CASES}]
         if not cases:
             raise ProfileError(f"{args.locality} list names no GPU rung to profile")
         rows, failed = [], []
@@ -401,7 +405,8 @@ def main():
             "ncu": (version.stdout.strip().splitlines() or ["?"])[-1],
             "device": device.stdout.strip() if device and device.returncode == 0 else "?",
             "metrics": {k: v[0] for k, v in metrics.items()},
-            "missing_metrics": missing, "failed": failed}, "profiles": rows}
+            "missing_metrics": missing, "failed": failed, "not_profiled": unprofiled},
+            "profiles": rows}
         print(table(doc))
         results.write_atomically(args.out, json.dumps(doc, indent=1) + "\n")
         return 1 if failed else 0

@@ -2,24 +2,28 @@
 # On a machine with an NVIDIA GPU: the GPU tests, compute-sanitizer, and the
 # GPU benchmarks, with everything written to the folder named first.
 #
-#   bash gpu/run_on_device.sh OUTDIR [--quick] [--steps tests,sanitize,bench,torch,profile]
+#   bash gpu/run_on_device.sh OUTDIR [--quick] [--steps tests,sanitize,bench,sass,torch,profile]
 #
 # Needs .gpu-carry/ from gpu/pack.sh (built on a machine with the packages;
 # carried along), or builds the `gpu` preset here when CMake finds Eigen,
-# Google Benchmark and GoogleTest. Writes OUTDIR/gpu_matmul.json and
-# OUTDIR/gpu_attention.json (Google Benchmark JSON, each atomically; the
-# second with PyTorch's float32 attention merged in by gpu/torch_sdpa.py,
-# where python3 has torch), OUTDIR/gpu.log, and prints a short table last.
+# Google Benchmark and GoogleTest. Writes, each atomically:
+#   OUTDIR/gpu_matmul.json, gpu_matmul_bf16.json, gpu_attention.json
+#       Google Benchmark JSON of the three ladders; PyTorch's float32
+#       attention (gpu/torch_sdpa.py, where python3 has torch) merged into
+#       the third;
+#   OUTDIR/sass.txt     each bf16 kernel's count of HMMA or HGMMA instructions;
+#   OUTDIR/gpu_profile.json   with the `profile` step: every GPU rung under
+#       Nsight Compute (gpu/ncu_profile.py);
+#   OUTDIR/gpu.log      everything printed, and a short table last.
 # --quick: matmul at n <= 2048 and attention at seq <= 2048 only. --steps
-# picks what runs (default: tests,sanitize,bench,torch); `profile` adds
-# gpu/ncu_profile.py (OUTDIR/gpu_profile.json: every GPU rung under Nsight
-# Compute). Each step prints its own time.
+# picks what runs (default: tests,sanitize,bench,sass,torch). Each step
+# prints its own time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-usage="usage: bash gpu/run_on_device.sh OUTDIR [--quick] [--steps tests,sanitize,bench,torch,profile]"
+usage="usage: bash gpu/run_on_device.sh OUTDIR [--quick] [--steps tests,sanitize,bench,sass,torch,profile]"
 out="${1:?$usage}"
 shift
-quick="" steps="tests,sanitize,bench,torch"
+quick="" steps="tests,sanitize,bench,sass,torch"
 while (($#)); do
   case "$1" in
     --quick) quick=--quick ;;
@@ -29,7 +33,7 @@ while (($#)); do
   shift
 done
 for s in ${steps//,/ }; do
-  [[ "$s" =~ ^(tests|sanitize|bench|torch|profile)$ ]] || { echo "unknown step '$s'; $usage" >&2; exit 2; }
+  [[ "$s" =~ ^(tests|sanitize|bench|sass|torch|profile)$ ]] || { echo "unknown step '$s'; $usage" >&2; exit 2; }
 done
 step() { [[ ",$steps," == *",$1,"* ]]; }
 timed() {  # timed NAME: the seconds since the step began
@@ -83,7 +87,7 @@ if step sanitize; then
     step_start=$SECONDS
     echo "== compute-sanitizer --tool $tool" | tee -a "$log"
     compute-sanitizer --tool "$tool" --error-exitcode 3 \
-      "$tests" --gtest_filter='Gpu/GpuMatmulRung.NotMultiplesOfAnyTile/*:Gpu/GpuMatmulRung.WideTilesOnMostSms/pipelined:Gpu/GpuAttentionRung.SeqQAndSeqKvDifferBothWays/*' \
+      "$tests" --gtest_filter='Gpu/GpuMatmulRung.NotMultiplesOfAnyTile/*:Gpu/GpuMatmulRung.WideTilesOnMostSms/pipelined:Gpu/GpuAttentionRung.SeqQAndSeqKvDifferBothWays/*:Gpu/GpuBf16MatmulRung.NotMultiplesOfAnyTile/*' \
       >>"$log" 2>&1 || status=1
     grep -E "ERROR SUMMARY|RACECHECK SUMMARY|PASSED|FAILED" "$log" | tail -n 2
     timed "$tool"
@@ -103,16 +107,33 @@ bench_ladder() {  # bench_ladder matmul|attention FILTER
 if [[ "$quick" == --quick ]]; then
   matmul='^gpu/matmul/[a-z_0-9]+/(256|512|1024|2048)x'
   attention='^gpu/attention/[a-z_0-9]+/[0-9]+x[0-9]+x(512|1024|2048)x'
+  bf16='^gpu/matmul_bf16/[a-z_0-9]+/(256|512|1024|2048)x'
 else
-  matmul='^gpu/matmul/' attention='^gpu/attention/'
+  matmul='^gpu/matmul/' attention='^gpu/attention/' bf16='^gpu/matmul_bf16/'
 fi
 if step bench; then
+  for ladder in matmul attention matmul_bf16; do
+    step_start=$SECONDS
+    case "$ladder" in matmul) f="$matmul" ;; attention) f="$attention" ;; *) f="$bf16" ;; esac
+    bench_ladder "$ladder" "$f"
+    timed "$ladder benchmarks"
+  done
+fi
+# Which tensor-core instructions each bf16 kernel was compiled to (HMMA:
+# mma.sync, as wmma and rung 2 use; HGMMA: Hopper's wgmma), from the binary.
+if step sass; then
   step_start=$SECONDS
-  bench_ladder matmul "$matmul"
-  timed "matmul benchmarks"
-  step_start=$SECONDS
-  bench_ladder attention "$attention"
-  timed "attention benchmarks"
+  echo "== SASS of the bf16 kernels" | tee -a "$log"
+  if cuobjdump -sass "$tests" >"$out/.sass" 2>>"$log"; then
+    awk '/Function : / {f = $3} f ~ /bf16|wmma|mma_sync|wgmma/ && /HGMMA|HMMA/ {
+           op = ($0 ~ /HGMMA/) ? "HGMMA" : "HMMA"; n[f " " op]++ }
+         END {for (k in n) print k, n[k]}' "$out/.sass" | sort >"$out/sass.txt"
+    cat "$out/sass.txt" | tee -a "$log"
+  else
+    status=1
+  fi
+  rm -f "$out/.sass"
+  timed sass
 fi
 # PyTorch's float32 attention on the same shapes, merged into the ladder's file.
 if step torch; then

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "locality/bf16.hpp"
 #include "pipelined_width.hpp"
 #include "test_util.hpp"
 
@@ -336,6 +337,172 @@ TEST(GpuMatmulBench, TimesAndChecksEveryRungAndCublas) {
   const gpu::DeviceInfo info = gpu::device_info();
   EXPECT_FALSE(info.name.empty());
   EXPECT_GT(info.sm_count, 0);
+}
+
+// bf16 on the host: round to nearest, ties to even, as CUDA's conversion.
+TEST(Bf16, RoundsToNearestEvenAndKeepsNaN) {
+  EXPECT_EQ(to_bf16_bits(1.0f), 0x3f80);
+  EXPECT_EQ(to_bf16_bits(-2.0f), 0xc000);
+  // 1 + 2^-8 is halfway between 1 and 1 + 2^-7: to even (1); just above it, up.
+  EXPECT_EQ(to_bf16_bits(1.0f + 0x1p-8f), 0x3f80);
+  EXPECT_EQ(to_bf16_bits(1.0f + 0x1p-8f + 0x1p-20f), 0x3f81);
+  // 1 + 3 * 2^-8 is halfway between 1 + 2^-7 (odd) and 1 + 2^-6: to even, up.
+  EXPECT_EQ(to_bf16_bits(1.0f + 3 * 0x1p-8f), 0x3f82);
+  EXPECT_EQ(to_bf16_bits(std::numeric_limits<float>::infinity()), 0x7f80);
+  EXPECT_EQ(to_bf16_bits(std::numeric_limits<float>::max()), 0x7f80);  // rounds past the top
+  EXPECT_TRUE(std::isnan(round_to_bf16(std::numeric_limits<float>::quiet_NaN())));
+  EXPECT_TRUE(std::isnan(round_to_bf16(std::bit_cast<float>(0x7f800001u))));  // low-bit NaN
+  EXPECT_EQ(round_to_bf16(0.15625f), 0.15625f);                               // exact in 8 bits
+}
+
+// The bf16 bound (verify.hpp) accepts a product summed in float in any
+// order from bf16 values, and refuses one product counted twice, a result
+// off by far less than one product, and inputs that are not bf16.
+TEST(Bf16Verify, AcceptsHonestSumsRefusesWrongOnesAndNonBf16Inputs) {
+  const std::ptrdiff_t m = 9, n = 7, k = 72;
+  Matrix<float> a(m, k), b(k, n), c(m, n);
+  fill_random(a.view(), 3);
+  fill_random(b.view(), 4);
+  for (std::ptrdiff_t i = 0; i < m; ++i)
+    for (std::ptrdiff_t j = 0; j < k; ++j) a(i, j) = round_to_bf16(a(i, j));
+  for (std::ptrdiff_t i = 0; i < k; ++i)
+    for (std::ptrdiff_t j = 0; j < n; ++j) b(i, j) = round_to_bf16(b(i, j));
+  for (std::ptrdiff_t i = 0; i < m; ++i) {
+    for (std::ptrdiff_t j = 0; j < n; ++j) {
+      float s = 0.0f;  // backwards, in float: another order than the reference's
+      for (std::ptrdiff_t p = k - 1; p >= 0; --p) s += a(i, p) * b(p, j);
+      c(i, j) = s;
+    }
+  }
+  const std::vector<std::ptrdiff_t> rows = spread_rows(m, m);
+  const VerifyResult honest = verify_matmul_bf16_rows(a.cview(), b.cview(), c.cview(), rows);
+  EXPECT_TRUE(honest.ok) << honest.message;
+  EXPECT_GT(honest.max_bound_ratio, 0.0);
+  const float kept = c(4, 3);
+  c(4, 3) += a(4, 10) * b(10, 3);
+  EXPECT_FALSE(verify_matmul_bf16_rows(a.cview(), b.cview(), c.cview(), rows).ok);
+  c(4, 3) = kept + 1e-3f;  // a few bounds' worth, and a 250th of one product
+  EXPECT_FALSE(verify_matmul_bf16_rows(a.cview(), b.cview(), c.cview(), rows).ok);
+  c(4, 3) = kept;
+  a(2, 5) = std::nextafter(a(2, 5), 2.0f);  // one float ulp: not a bf16 value
+  const VerifyResult refused = verify_matmul_bf16_rows(a.cview(), b.cview(), c.cview(), rows);
+  EXPECT_FALSE(refused.ok);
+  EXPECT_NE(refused.message.find("A(2,5) is not a bf16 value"), std::string::npos)
+      << refused.message;
+}
+
+TEST(GpuRegistry, Bf16RungsInOrderWithRulesAndLessons) {
+#ifdef LOCALITY_HAVE_CUDA
+  ASSERT_EQ(gpu::bf16_matmul_variants().size(), 2u);
+#else
+  EXPECT_TRUE(gpu::bf16_matmul_variants().empty()) << "a build without CUDA has no GPU rungs";
+#endif
+  int rung = 1;
+  for (const gpu::GpuBf16MatmulVariant& v : gpu::bf16_matmul_variants()) {
+    EXPECT_EQ(v.rung, rung++) << v.name;
+    EXPECT_FALSE(v.lesson.empty()) << v.name;
+    EXPECT_GE(v.multiple, 1) << v.name;
+    EXPECT_TRUE(v.min_sm == 80 || v.min_sm == 90) << v.name;
+    EXPECT_EQ(gpu::find_bf16_matmul_variant(v.name), &v);
+    if (!gpu::query_device().available) {
+      EXPECT_FALSE(gpu::bf16_unavailable_reason(v).empty()) << v.name;
+      Matrix<float> a(4, 8), b(8, 8), c(4, 8);
+      EXPECT_THROW(gpu::matmul_bf16(v, a.cview(), b.cview(), c.view()), gpu::GpuError);
+    }
+  }
+  EXPECT_EQ(gpu::find_bf16_matmul_variant("naive"), nullptr);
+}
+
+// Every tensor-core rung against the Eigen reference in double from the same
+// bf16 inputs, with the bf16 bound, C poisoned; shapes that are no multiple
+// of any tile, within each rung's rule for k and n.
+class GpuBf16MatmulRung : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    variant_ = gpu::find_bf16_matmul_variant(GetParam());
+    ASSERT_NE(variant_, nullptr);
+    if (const std::string why = gpu::bf16_unavailable_reason(*variant_); !why.empty()) {
+      GTEST_SKIP() << why;
+    }
+  }
+  // An n or k of at least `x` that the rung takes.
+  std::ptrdiff_t ok(std::ptrdiff_t x) const {
+    return (x + variant_->multiple - 1) / variant_->multiple * variant_->multiple;
+  }
+  void check(std::ptrdiff_t m, std::ptrdiff_t n, std::ptrdiff_t k, std::uint64_t seed,
+             bool with_nan = false) {
+    Matrix<float> a(m, k), b(k, n), c(m, n);
+    fill_random(a.view(), seed);
+    fill_random(b.view(), seed + 1);
+    for (std::ptrdiff_t i = 0; i < m; ++i)
+      for (std::ptrdiff_t j = 0; j < k; ++j) a(i, j) = round_to_bf16(a(i, j));
+    for (std::ptrdiff_t i = 0; i < k; ++i)
+      for (std::ptrdiff_t j = 0; j < n; ++j) b(i, j) = round_to_bf16(b(i, j));
+    if (with_nan) a(m / 2, k / 2) = std::numeric_limits<float>::quiet_NaN();
+    poison(c.view());
+    gpu::matmul_bf16(*variant_, a.cview(), b.cview(), c.view());
+    const VerifyResult r =
+        verify_matmul_bf16_rows(a.cview(), b.cview(), c.cview(), spread_rows(m, m));
+    EXPECT_TRUE(r.ok) << m << "x" << n << "x" << k << ": " << r.message;
+  }
+  const gpu::GpuBf16MatmulVariant* variant_ = nullptr;
+};
+
+TEST_P(GpuBf16MatmulRung, SmallestItTakes) { check(1, ok(1), ok(1), 1); }
+
+// Tiles crossed: 128 x 128 blocks, k steps of 32 (wmma) and 64 (mma_sync).
+TEST_P(GpuBf16MatmulRung, NotMultiplesOfAnyTile) {
+  check(129, ok(136), ok(72), 2);   // one row past a tile, k past one step
+  check(200, ok(264), ok(200), 3);  // ragged in all three
+  check(37, ok(24), ok(40), 4);     // smaller than one tile
+  check(256, 256, 256, 5);          // whole tiles everywhere
+  check(1000, ok(8), ok(520), 6);   // tall and skinny, many steps of k
+  check(3, ok(1000), ok(16), 7);    // short and wide
+}
+
+TEST_P(GpuBf16MatmulRung, AnySizeWhereItTakesAny) {
+  if (variant_->multiple > 1) GTEST_SKIP() << "takes only multiples of " << variant_->multiple;
+  check(33, 71, 13, 8);
+  check(5, 3, 1, 9);
+}
+
+TEST_P(GpuBf16MatmulRung, RefusesSizesOutsideItsRule) {
+  if (variant_->multiple == 1) GTEST_SKIP() << "takes any size";
+  Matrix<float> a(16, variant_->multiple + 1), b(variant_->multiple + 1, 16), c(16, 16);
+  EXPECT_THROW(gpu::matmul_bf16(*variant_, a.cview(), b.cview(), c.view()), ShapeError);
+  Matrix<float> a2(16, 16), b2(16, variant_->multiple + 1), c2(16, variant_->multiple + 1);
+  EXPECT_THROW(gpu::matmul_bf16(*variant_, a2.cview(), b2.cview(), c2.view()), ShapeError);
+}
+
+// A NaN in A reaches its row of C, and no other (verify matches NaN exactly).
+TEST_P(GpuBf16MatmulRung, NaNPropagatesToItsRow) { check(64, 64, 64, 10, true); }
+
+std::vector<std::string> bf16_rung_names() {
+  std::vector<std::string> names;
+  for (const gpu::GpuBf16MatmulVariant& v : gpu::bf16_matmul_variants()) names.emplace_back(v.name);
+  return names;
+}
+
+INSTANTIATE_TEST_SUITE_P(Gpu, GpuBf16MatmulRung, ::testing::ValuesIn(bf16_rung_names()), rung_name);
+GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(GpuBf16MatmulRung);
+
+// The bf16 harness: every rung and the cuBLASLt peer timed and checked, and
+// the peer's algorithm recorded.
+TEST(GpuBf16MatmulBench, TimesAndChecksEveryRungAndCublas) {
+  const gpu::DeviceStatus status = gpu::query_device();
+  if (!status.available) GTEST_SKIP() << status.reason;
+  gpu::Bf16MatmulBench bench(136, 264, 72);
+  const std::vector<std::ptrdiff_t> rows{0, 64, 135};
+  for (const gpu::GpuBf16MatmulVariant& v : gpu::bf16_matmul_variants()) {
+    if (!gpu::bf16_unavailable_reason(v).empty()) continue;
+    EXPECT_GT(bench.time_ms(v), 0.0) << v.name;
+    const VerifyResult r = bench.check(v, rows);
+    EXPECT_TRUE(r.ok) << v.name << ": " << r.message;
+  }
+  EXPECT_GT(bench.time_cublas_ms(), 0.0);
+  const VerifyResult r = bench.check_cublas(rows);
+  EXPECT_TRUE(r.ok) << "cublas: " << r.message;
+  EXPECT_NE(bench.cublas_algorithm().find("algo "), std::string::npos) << bench.cublas_algorithm();
 }
 
 }  // namespace

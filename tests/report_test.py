@@ -47,6 +47,15 @@ GPU = {
     ],
 }
 
+GPU_BF16 = {
+    "context": {"gpu_name": "test gpu", "gpu_sm_count": "132"},
+    "benchmarks": [
+        {"name": f"gpu/matmul_bf16/{v}/4096x4096x4096/manual_time", "run_type": "iteration",
+         "repetitions": 1, "flops": flops, **({"rung": rung} if rung else {})}
+        for v, rung, flops in (("wmma", 1, 2e14), ("mma_sync", 2, 5e14), ("cublas", None, 6.25e14))
+    ],
+}
+
 # Rung counters as locality_bench writes them; peers have none. torch's
 # efficient backend ran, its flash backend was left out.
 GPU_ATTENTION = {
@@ -66,7 +75,8 @@ GPU_ATTENTION = {
 README = ("# r\n\n<!-- cpu-matmul-ladder:begin -->\nold\n<!-- cpu-matmul-ladder:end -->\n"
           "<!-- cpu-attention-ladder:begin -->\nold\n<!-- cpu-attention-ladder:end -->\n"
           "<!-- gpu-matmul-ladder:begin -->\nold\n<!-- gpu-matmul-ladder:end -->\n"
-          "<!-- gpu-attention-ladder:begin -->\nold\n<!-- gpu-attention-ladder:end -->\n")
+          "<!-- gpu-attention-ladder:begin -->\nold\n<!-- gpu-attention-ladder:end -->\n"
+          "<!-- gpu-matmul-bf16-ladder:begin -->\nold\n<!-- gpu-matmul-bf16-ladder:end -->\n")
 
 
 class ReportTest(unittest.TestCase):
@@ -133,6 +143,17 @@ class ReportTest(unittest.TestCase):
         self.assertIn("| 4096 | 64 | no | 20000 | 2.00 | efficient | 16000 | 1.25 | 20.0 |", inside)
         self.assertIn("| 8192 | 64 | yes | 40000 | 2.00 | efficient | 32000 | 1.25 | — |", inside)
         self.assertIn("torch_sdpa_flash (no float32)", inside)
+        self.assertIn("<!-- gpu-matmul-ladder:begin -->\nold\n", text)
+
+    def test_gpu_bf16_file_fills_its_section(self):
+        r = self.run_report(json.dumps(GPU_BF16))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        with open(self.readme, encoding="utf-8") as f:
+            text = f.read()
+        inside = text.split("<!-- gpu-matmul-bf16-ladder:begin -->")[1].split("<!-- ")[0]
+        self.assertIn("| 2 | mma_sync | 0.80 |", inside)
+        self.assertIn("| 1 | wmma | 0.32 |", inside)
+        self.assertIn("cublasLtMatmul", inside)
         self.assertIn("<!-- gpu-matmul-ladder:begin -->\nold\n", text)
 
     def test_missing_file(self):

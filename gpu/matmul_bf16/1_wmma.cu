@@ -88,7 +88,8 @@ __global__ void __launch_bounds__(kThreads)
     for (int kk = 0; kk < kBK; kk += 16) {
       wmma::fragment<wmma::matrix_a, 16, 16, 16, __nv_bfloat16, wmma::row_major> fa[4];
       wmma::fragment<wmma::matrix_b, 16, 16, 16, __nv_bfloat16, wmma::row_major> fb[2];
-      for (int i = 0; i < 4; ++i) wmma::load_matrix_sync(fa[i], as + (wm + 16 * i) * kLdA + kk, kLdA);
+      for (int i = 0; i < 4; ++i)
+        wmma::load_matrix_sync(fa[i], as + (wm + 16 * i) * kLdA + kk, kLdA);
       for (int j = 0; j < 2; ++j) wmma::load_matrix_sync(fb[j], bs + kk * kLdB + wn + 16 * j, kLdB);
       for (int i = 0; i < 4; ++i) {
         for (int j = 0; j < 2; ++j) wmma::mma_sync(acc[i][j], fa[i], fb[j], acc[i][j]);

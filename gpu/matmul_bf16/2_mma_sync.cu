@@ -78,9 +78,9 @@ __global__ void __launch_bounds__(kThreads)
     }
   };
 
-  float acc[4][4][4] = {};         // [m16 tile][n8 tile][fragment]
-  std::uint32_t fa[2][4][4];       // A fragments, two 16-wide slices of k
-  std::uint32_t fb[2][2][4];       // B fragments: two 16 x 16 pieces (four n8 tiles)
+  float acc[4][4][4] = {};    // [m16 tile][n8 tile][fragment]
+  std::uint32_t fa[2][4][4];  // A fragments, two 16-wide slices of k
+  std::uint32_t fb[2][2][4];  // B fragments: two 16 x 16 pieces (four n8 tiles)
   const auto load_fragments = [&](int buf, int stage, int kk) {
     const __nv_bfloat16* as = smem_bf16 + stage * kStageElems;
     const __nv_bfloat16* bs = as + kBM * kBK;
@@ -90,8 +90,7 @@ __global__ void __launch_bounds__(kThreads)
     }
     for (int j = 0; j < 2; ++j) {  // rows kk + lane % 16, columns wn + 16 j + 8 (lane / 16)
       const int r = kk + lane % 16;
-      ptx::ldmatrix_x4_trans(fb[buf][j], bs + swizzled(r, (wn + 16 * j) / 8 + lane / 16,
-                                                         kBChunks));
+      ptx::ldmatrix_x4_trans(fb[buf][j], bs + swizzled(r, (wn + 16 * j) / 8 + lane / 16, kBChunks));
     }
   };
 
@@ -145,8 +144,10 @@ __global__ void __launch_bounds__(kThreads)
 void mma_sync_bf16_matmul(const std::uint16_t* a, const std::uint16_t* b, float* c, int m, int n,
                           int k) {
   if (k % 8 != 0 || n % 8 != 0 || !aligned16(a) || !aligned16(b) || !aligned16(c)) {
-    throw ShapeError("the mma_sync bf16 rung needs k and n multiples of 8 and 16-byte aligned "
-                     "matrices (got k = " + std::to_string(k) + ", n = " + std::to_string(n) + ")");
+    throw ShapeError(
+        "the mma_sync bf16 rung needs k and n multiples of 8 and 16-byte aligned "
+        "matrices (got k = " +
+        std::to_string(k) + ", n = " + std::to_string(n) + ")");
   }
   LOCALITY_CUDA(cudaFuncSetAttribute(mma_sync_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                      kSharedBytes));
@@ -155,8 +156,8 @@ void mma_sync_bf16_matmul(const std::uint16_t* a, const std::uint16_t* b, float*
   }
   const dim3 grid((n + kBN - 1) / kBN, (m + kBM - 1) / kBM);
   mma_sync_kernel<<<grid, kThreads, kSharedBytes>>>(reinterpret_cast<const __nv_bfloat16*>(a),
-                                                    reinterpret_cast<const __nv_bfloat16*>(b), c,
-                                                    m, n, k);
+                                                    reinterpret_cast<const __nv_bfloat16*>(b), c, m,
+                                                    n, k);
   LOCALITY_CUDA_LAUNCHED();
 }
 

@@ -11,20 +11,20 @@
 
 // One line a rung: its number, its name, the multiple k and n must be (1:
 // any), the compute capability it needs (x 10), and the lesson.
-#define LOCALITY_GPU_BF16_LADDER(RUNG)                                                         \
-  RUNG(1, wmma, 1, 80,                                                                         \
-       "16 x 16 x 16 tensor-core tiles through CUDA's portable wmma API, operands staged in "  \
-       "padded shared memory")                                                                 \
-  RUNG(2, mma_sync, 8, 80,                                                                     \
-       "PTX mma.sync fed by ldmatrix from swizzled shared memory, cp.async three stages "      \
-       "ahead, fragments a step ahead")                                                        \
+#define LOCALITY_GPU_BF16_LADDER(RUNG)                                                        \
+  RUNG(1, wmma, 1, 80,                                                                        \
+       "16 x 16 x 16 tensor-core tiles through CUDA's portable wmma API, operands staged in " \
+       "padded shared memory")                                                                \
+  RUNG(2, mma_sync, 8, 80,                                                                    \
+       "PTX mma.sync fed by ldmatrix from swizzled shared memory, cp.async three stages "     \
+       "ahead, fragments a step ahead")                                                       \
   /* a new rung: one line above this one */
 
 namespace locality::gpu {
 
-#define LOCALITY_DECLARE_RUNG(number, name, multiple, min_sm, lesson)                  \
-  void name##_bf16_matmul(const std::uint16_t* a, const std::uint16_t* b, float* c, int m, \
-                          int n, int k);
+#define LOCALITY_DECLARE_RUNG(number, name, multiple, min_sm, lesson)                             \
+  void name##_bf16_matmul(const std::uint16_t* a, const std::uint16_t* b, float* c, int m, int n, \
+                          int k);
 LOCALITY_GPU_BF16_LADDER(LOCALITY_DECLARE_RUNG)
 
 namespace {

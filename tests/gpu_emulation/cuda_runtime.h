@@ -1,0 +1,134 @@
+// The CUDA runtime as the emulation needs it: the GPU rungs' kernels run on
+// the CPU, each CUDA thread as a std::thread, the blocks of a launch one
+// after another (tests/gpu_emulation/rewrite.py turns a rung's launches into
+// locality::emu::launch). __syncthreads is a barrier of the block's threads,
+// __syncwarp and the shuffles go through a barrier of the warp's 32, and
+// shared memory is one buffer the block's threads share. Enough for kernels
+// written against CUDA's documented semantics to compute what they would on
+// a GPU; nothing about their speed, and nothing a data race would do
+// differently on hardware (compute-sanitizer's racecheck is for that).
+#pragma once
+
+#include <barrier>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <functional>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#define __global__
+#define __device__
+#define __host__
+#define __forceinline__ inline
+#define __launch_bounds__(...)
+#define __align__(n) alignas(n)
+
+struct dim3 {
+  unsigned x = 1, y = 1, z = 1;
+  dim3(unsigned x_ = 1, unsigned y_ = 1, unsigned z_ = 1) : x(x_), y(y_), z(z_) {}
+};
+struct uint4 {
+  unsigned x, y, z, w;
+};
+inline uint4 make_uint4(unsigned a, unsigned b, unsigned c, unsigned d) { return {a, b, c, d}; }
+struct float2 {
+  float x, y;
+};
+inline float2 make_float2(float a, float b) { return {a, b}; }
+struct alignas(16) float4 {
+  float x, y, z, w;
+};
+inline float4 make_float4(float a, float b, float c, float d) { return {a, b, c, d}; }
+
+inline thread_local dim3 threadIdx, blockIdx;
+inline dim3 blockDim, gridDim;
+
+using cudaError_t = int;
+constexpr cudaError_t cudaSuccess = 0;
+enum cudaFuncAttribute { cudaFuncAttributeMaxDynamicSharedMemorySize };
+inline cudaError_t cudaGetLastError() { return cudaSuccess; }
+inline const char* cudaGetErrorString(cudaError_t) { return "emulated CUDA error"; }
+
+namespace locality::emu {
+
+// A block's shared memory (the dynamic part; static __shared__ arrays become
+// function statics, shared by the block's threads the same way).
+inline constexpr std::size_t kSharedBytes = 228 * 1024;
+struct alignas(128) Shared {
+  unsigned char bytes[kSharedBytes];
+};
+inline Shared shared;
+
+struct Warp {
+  std::barrier<> barrier{32};
+  std::uint64_t slots[32];
+};
+inline std::barrier<>* block_barrier = nullptr;
+inline std::vector<std::unique_ptr<Warp>> warps;
+
+inline Warp& my_warp() { return *warps[threadIdx.x / 32]; }
+
+// Every lane's `value`, in lane order: the primitive the shuffles and the
+// warp-wide PTX instructions are built on. All 32 lanes must call it.
+inline std::vector<std::uint64_t> exchange(std::uint64_t value) {
+  Warp& w = my_warp();
+  w.slots[threadIdx.x % 32] = value;
+  w.barrier.arrive_and_wait();
+  std::vector<std::uint64_t> all(w.slots, w.slots + 32);
+  w.barrier.arrive_and_wait();
+  return all;
+}
+
+// Runs `body` as grid.x x grid.y blocks of `block` threads (a multiple of
+// 32), block after block. Shared memory starts filled with 0xff bytes (NaN
+// as floats), so a kernel that reads what it never wrote shows it.
+inline void launch(dim3 grid, unsigned block, std::size_t shared_bytes,
+                   const std::function<void()>& body) {
+  if (shared_bytes > kSharedBytes || block % 32 != 0) std::abort();
+  gridDim = grid;
+  blockDim = dim3(block);
+  for (unsigned by = 0; by < grid.y; ++by) {
+    for (unsigned bx = 0; bx < grid.x; ++bx) {
+      std::memset(shared.bytes, 0xff, sizeof shared.bytes);
+      std::barrier<> barrier(block);
+      block_barrier = &barrier;
+      warps.clear();
+      for (unsigned w = 0; w < block / 32; ++w) warps.push_back(std::make_unique<Warp>());
+      std::vector<std::thread> threads;
+      threads.reserve(block);
+      for (unsigned t = 0; t < block; ++t) {
+        threads.emplace_back([&body, t, bx, by] {
+          threadIdx = dim3(t);
+          blockIdx = dim3(bx, by);
+          body();
+        });
+      }
+      for (std::thread& t : threads) t.join();
+    }
+  }
+}
+
+}  // namespace locality::emu
+
+inline void __syncthreads() { locality::emu::block_barrier->arrive_and_wait(); }
+inline void __syncwarp(unsigned = 0xffffffffu) {
+  locality::emu::my_warp().barrier.arrive_and_wait();
+}
+
+inline float __shfl_xor_sync(unsigned, float value, int lane_mask) {
+  std::uint32_t bits;
+  std::memcpy(&bits, &value, 4);
+  const std::uint64_t other = locality::emu::exchange(bits)[(threadIdx.x % 32) ^ lane_mask];
+  const auto other_bits = static_cast<std::uint32_t>(other);
+  float out;
+  std::memcpy(&out, &other_bits, 4);
+  return out;
+}
+
+template <typename Kernel>
+cudaError_t cudaFuncSetAttribute(Kernel, cudaFuncAttribute, int bytes) {
+  return bytes <= static_cast<int>(locality::emu::kSharedBytes) ? cudaSuccess : 1;
+}

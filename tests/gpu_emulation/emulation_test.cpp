@@ -1,0 +1,171 @@
+// The GPU rungs written since the last GPU run, run on the CPU: their
+// kernels compiled from the same .cu files (rewrite.py changes only the
+// launches, shared-memory declarations and includes), each CUDA thread a
+// std::thread (cuda_runtime.h here), wmma and the PTX instructions emulated
+// from their documented semantics (mma.h, ptx.cuh). Checked against Eigen in
+// double with the verifier's bounds, as tests/gpu_test.cpp checks them on a
+// GPU, on the same kinds of shapes, smaller (every CUDA thread is a CPU
+// thread here). What it proves: the indexing, masking, swizzles and
+// pipelines compute the right answer under CUDA's semantics. What it cannot:
+// speed, or what a race the barriers miss would do on hardware.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "locality/attention.hpp"
+#include "locality/bf16.hpp"
+#include "locality/matrix.hpp"
+#include "locality/verify.hpp"
+
+namespace locality::gpu {
+void flash_attention(const AttentionArgs& args, float* workspace);
+void flash2_attention(const AttentionArgs& args, float* workspace);
+void wmma_bf16_matmul(const std::uint16_t* a, const std::uint16_t* b, float* c, int m, int n,
+                      int k);
+void mma_sync_bf16_matmul(const std::uint16_t* a, const std::uint16_t* b, float* c, int m, int n,
+                          int k);
+}  // namespace locality::gpu
+
+namespace locality {
+namespace {
+
+using AttentionRung = void (*)(const AttentionArgs&, float*);
+
+struct AttentionCase {
+  const char* name;
+  AttentionRung run;
+};
+
+void PrintTo(const AttentionCase& c, std::ostream* out) { *out << c.name; }
+
+class EmulatedAttention : public ::testing::TestWithParam<AttentionCase> {
+ protected:
+  // Random Q, K, V; `gain` scales Q (large scores); `special` plants NaN and
+  // infinities (1: NaN in Q and K, NaN and inf in V; 2: +inf in Q, -inf in K).
+  void check(AttentionShape s, bool causal, std::uint64_t seed, float gain = 1.0f,
+             int special = 0) {
+    std::vector<float> q(s.q_elements()), k(s.kv_elements()), v(s.kv_elements()), o(s.q_elements());
+    fill_random(std::span<float>(q), seed);
+    fill_random(std::span<float>(k), seed + 1);
+    fill_random(std::span<float>(v), seed + 2);
+    for (float& x : q) x *= gain;
+    const std::ptrdiff_t d = s.head_dim;
+    constexpr float kInf = std::numeric_limits<float>::infinity();
+    if (special == 1) {
+      q[3 * d + 1] = std::nanf("");
+      k[7 * d] = std::nanf("");
+      v[20 * d + 2] = kInf;
+      v[30 * d + 3] = std::nanf("");
+    } else if (special == 2) {
+      q[5 * d + 2] = kInf;
+      k[9 * d + 1] = -kInf;
+    }
+    poison(std::span<float>(o));
+    const AttentionOptions options{std::nullopt, causal};
+    const AttentionArgs args{
+        s, q.data(), k.data(), v.data(), o.data(), attention_scale(s, options), causal};
+    GetParam().run(args, nullptr);
+    const VerifyResult r = verify_attention(s, q, k, v, o, options);
+    EXPECT_TRUE(r.ok) << GetParam().name << " [" << s.batch << "," << s.heads << "," << s.seq_q
+                      << "," << s.seq_kv << "," << s.head_dim << "]" << (causal ? " causal" : "")
+                      << ": " << r.message;
+  }
+};
+
+TEST_P(EmulatedAttention, SeqQAndSeqKvDifferBothWays) {
+  for (bool causal : {false, true}) {
+    check({1, 1, 1, 1, 1}, causal, 1);
+    check({2, 3, 37, 53, 64}, causal, 3);
+    check({1, 2, 53, 37, 128}, causal, 4);
+    check({1, 1, 200, 7, 16}, causal, 5);
+  }
+}
+
+TEST_P(EmulatedAttention, EveryPaddedHeadDim) {
+  for (std::ptrdiff_t d : {1, 3, 63, 65, 100, 129, 256}) {
+    check({1, 2, 33, 71, d}, false, 10 + d);
+    check({1, 2, 71, 33, d}, true, 20 + d);
+  }
+}
+
+TEST_P(EmulatedAttention, ManyTilesLargeScoresAndNonFiniteInputs) {
+  for (bool causal : {false, true}) {
+    check({1, 3, 300, 1025, 128}, causal, 31);
+    check({1, 2, 130, 130, 64}, causal, 40, 1000.0f);
+    check({1, 2, 40, 40, 32}, causal, 50, 1.0f, 1);
+    check({1, 2, 40, 40, 32}, causal, 51, 1.0f, 2);
+    check({1, 1, 150, 150, 64}, causal, 52, 1.0f, 1);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Emulated, EmulatedAttention,
+                         ::testing::Values(AttentionCase{"flash", gpu::flash_attention},
+                                           AttentionCase{"flash2", gpu::flash2_attention}),
+                         [](const auto& p) { return std::string(p.param.name); });
+
+using Bf16Rung = void (*)(const std::uint16_t*, const std::uint16_t*, float*, int, int, int);
+
+struct Bf16Case {
+  const char* name;
+  Bf16Rung run;
+  int multiple;  // as the registry says
+};
+
+void PrintTo(const Bf16Case& c, std::ostream* out) { *out << c.name; }
+
+class EmulatedBf16Matmul : public ::testing::TestWithParam<Bf16Case> {
+ protected:
+  void check(int m, int n, int k, std::uint64_t seed, bool with_nan = false) {
+    Matrix<float> a(m, k), b(k, n), c(m, n);
+    fill_random(a.view(), seed);
+    fill_random(b.view(), seed + 1);
+    if (with_nan) a(m / 2, k / 2) = std::nanf("");
+    std::vector<std::uint16_t> ha, hb;
+    for (std::ptrdiff_t i = 0; i < m; ++i)
+      for (std::ptrdiff_t j = 0; j < k; ++j) ha.push_back(to_bf16_bits(a(i, j)));
+    for (std::ptrdiff_t i = 0; i < k; ++i)
+      for (std::ptrdiff_t j = 0; j < n; ++j) hb.push_back(to_bf16_bits(b(i, j)));
+    for (std::ptrdiff_t i = 0; i < m; ++i)
+      for (std::ptrdiff_t j = 0; j < k; ++j) a(i, j) = from_bf16_bits(ha[i * k + j]);
+    for (std::ptrdiff_t i = 0; i < k; ++i)
+      for (std::ptrdiff_t j = 0; j < n; ++j) b(i, j) = from_bf16_bits(hb[i * n + j]);
+    poison(c.view());  // c is contiguous (ld = n), as the rungs want
+    GetParam().run(ha.data(), hb.data(), c.data(), m, n, k);
+    const VerifyResult r =
+        verify_matmul_bf16_rows(a.cview(), b.cview(), c.cview(), spread_rows(m, m));
+    EXPECT_TRUE(r.ok) << GetParam().name << " " << m << "x" << n << "x" << k << ": " << r.message;
+  }
+  int ok(int x) const {
+    return (x + GetParam().multiple - 1) / GetParam().multiple * GetParam().multiple;
+  }
+};
+
+TEST_P(EmulatedBf16Matmul, NotMultiplesOfAnyTile) {
+  check(1, ok(1), ok(1), 1);
+  check(37, ok(24), ok(40), 4);
+  check(129, ok(136), ok(72), 2);
+  check(130, ok(264), ok(200), 3);
+  check(129, ok(8), ok(520), 6);
+}
+
+TEST_P(EmulatedBf16Matmul, AnySizeWhereItTakesAny) {
+  if (GetParam().multiple > 1) GTEST_SKIP() << "takes only multiples of " << GetParam().multiple;
+  check(33, 71, 13, 8);
+  check(5, 3, 1, 9);
+  check(150, 130, 35, 11);
+}
+
+TEST_P(EmulatedBf16Matmul, NaNPropagatesToItsRow) { check(64, 64, 64, 10, true); }
+
+INSTANTIATE_TEST_SUITE_P(Emulated, EmulatedBf16Matmul,
+                         ::testing::Values(Bf16Case{"wmma", gpu::wmma_bf16_matmul, 1},
+                                           Bf16Case{"mma_sync", gpu::mma_sync_bf16_matmul, 8}),
+                         [](const auto& p) { return std::string(p.param.name); });
+
+}  // namespace
+}  // namespace locality

@@ -1,0 +1,92 @@
+// gpu/matmul_bf16/ptx.cuh for the emulation: each instruction computed from
+// the semantics that file documents (the PTX ISA's fragment layouts), the
+// warp-wide ones through locality::emu::exchange. cp.async copies at once,
+// so the waits have nothing left to wait for.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+
+#include "cuda_bf16.h"
+#include "cuda_runtime.h"
+
+namespace locality::gpu::ptx {
+
+inline void cp_async_16(void* smem, const void* global, int bytes) {
+  unsigned char chunk[16] = {};
+  if (bytes > 0) std::memcpy(chunk, global, static_cast<std::size_t>(bytes));
+  std::memcpy(smem, chunk, 16);
+}
+inline void cp_async_commit() {}
+template <int kPending>
+void cp_async_wait() {}
+
+namespace detail {
+
+inline std::uint32_t half(const void* row, int col) {
+  std::uint16_t h;
+  std::memcpy(&h, static_cast<const unsigned char*>(row) + 2 * col, 2);
+  return h;
+}
+
+inline float bf16(std::uint32_t bits) { return from_bf16_bits(static_cast<std::uint16_t>(bits)); }
+
+template <typename T>
+const T* as(std::uint64_t address) {
+  return reinterpret_cast<const T*>(static_cast<std::uintptr_t>(address));
+}
+
+}  // namespace detail
+
+inline void ldmatrix_x4(std::uint32_t (&r)[4], const void* row) {
+  const auto rows = emu::exchange(reinterpret_cast<std::uintptr_t>(row));
+  const int l = threadIdx.x % 32;
+  for (int i = 0; i < 4; ++i) {
+    const void* src = detail::as<void>(rows[8 * i + l / 4]);
+    r[i] = detail::half(src, 2 * (l % 4)) | (detail::half(src, 2 * (l % 4) + 1) << 16);
+  }
+}
+
+inline void ldmatrix_x4_trans(std::uint32_t (&r)[4], const void* row) {
+  const auto rows = emu::exchange(reinterpret_cast<std::uintptr_t>(row));
+  const int l = threadIdx.x % 32;
+  for (int i = 0; i < 4; ++i) {
+    const void* first = detail::as<void>(rows[8 * i + 2 * (l % 4)]);
+    const void* second = detail::as<void>(rows[8 * i + 2 * (l % 4) + 1]);
+    r[i] = detail::half(first, l / 4) | (detail::half(second, l / 4) << 16);
+  }
+}
+
+inline void mma_bf16_16816(float (&d)[4], const std::uint32_t (&a)[4],
+                           const std::uint32_t (&b)[2]) {
+  const auto a01 = emu::exchange((std::uint64_t{a[1]} << 32) | a[0]);
+  const auto a23 = emu::exchange((std::uint64_t{a[3]} << 32) | a[2]);
+  const auto b01 = emu::exchange((std::uint64_t{b[1]} << 32) | b[0]);
+  float am[16][16], bm[16][8];
+  for (int l = 0; l < 32; ++l) {
+    const int g = l / 4, t = l % 4;
+    const std::uint32_t r[4] = {
+        static_cast<std::uint32_t>(a01[l]), static_cast<std::uint32_t>(a01[l] >> 32),
+        static_cast<std::uint32_t>(a23[l]), static_cast<std::uint32_t>(a23[l] >> 32)};
+    for (int i = 0; i < 4; ++i) {  // a[i]: row g (+8 for odd i), columns 2t, 2t+1 (+8 for i >= 2)
+      const int row = g + 8 * (i % 2), col = 2 * t + 8 * (i / 2);
+      am[row][col] = detail::bf16(r[i] & 0xffff);
+      am[row][col + 1] = detail::bf16(r[i] >> 16);
+    }
+    for (int i = 0; i < 2; ++i) {  // b[i]: rows 2t, 2t+1 (+8 for i = 1), column g
+      const auto bits = static_cast<std::uint32_t>(b01[l] >> (32 * i));
+      bm[2 * t + 8 * i][g] = detail::bf16(bits & 0xffff);
+      bm[2 * t + 8 * i + 1][g] = detail::bf16(bits >> 16);
+    }
+  }
+  const int l = threadIdx.x % 32, g = l / 4, t = l % 4;
+  for (int h = 0; h < 2; ++h) {
+    for (int c = 0; c < 2; ++c) {
+      float s = d[2 * h + c];
+      for (int q = 0; q < 16; ++q) s += am[g + 8 * h][q] * bm[q][2 * t + c];
+      d[2 * h + c] = s;
+    }
+  }
+}
+
+}  // namespace locality::gpu::ptx

@@ -11,6 +11,7 @@
 #include <optional>
 #include <string>
 #include <tuple>
+#include <type_traits>
 #include <vector>
 
 #include "attention_bench.hpp"
@@ -32,23 +33,27 @@ const std::vector<GpuShape> kGpuShapes{{256, 256, 256},    {512, 512, 512},    {
                                        {2048, 2048, 2048}, {4096, 4096, 4096}, {8192, 8192, 8192},
                                        {4096, 8192, 1024}, {8192, 1024, 8192}, {3001, 4099, 2053}};
 
-// One problem per shape, kept for all the benchmarks at that shape (the
+// One problem per shape and ladder (Bench: gpu::MatmulBench or
+// gpu::Bf16MatmulBench), kept for all the benchmarks at that shape (the
 // inputs take a while to make at 8192), with cuBLAS's time on it, measured
 // once (the median of 5 calls) for every rung's `cublas_fraction`.
+template <typename Bench>
 struct GpuProblem {
-  std::unique_ptr<gpu::MatmulBench> bench;
+  std::unique_ptr<Bench> bench;
   double cublas_ms = 0.0;
 };
 
-std::map<std::tuple<int, int, int>, GpuProblem>& gpu_problems() {
-  static std::map<std::tuple<int, int, int>, GpuProblem> problems;
+template <typename Bench>
+std::map<std::tuple<int, int, int>, GpuProblem<Bench>>& gpu_problems() {
+  static std::map<std::tuple<int, int, int>, GpuProblem<Bench>> problems;
   return problems;
 }
 
-GpuProblem& gpu_problem(const GpuShape& s) {
-  GpuProblem& p = gpu_problems()[{s.m, s.n, s.k}];
+template <typename Bench>
+GpuProblem<Bench>& gpu_problem(const GpuShape& s) {
+  GpuProblem<Bench>& p = gpu_problems<Bench>()[{s.m, s.n, s.k}];
   if (!p.bench) {
-    p.bench = std::make_unique<gpu::MatmulBench>(s.m, s.n, s.k);
+    p.bench = std::make_unique<Bench>(s.m, s.n, s.k);
     std::vector<double> ms;
     for (int i = 0; i < 5; ++i) ms.push_back(p.bench->time_cublas_ms());
     std::sort(ms.begin(), ms.end());
@@ -77,63 +82,15 @@ std::optional<VerifyResult> checked_once(benchmark::State& state, const std::str
   return earlier;
 }
 
-// A rung (or cuBLAS, when `variant` is null), timed with CUDA events around
-// each call after an L2 flush (manual time), checked before timing.
-void gpu_matmul_benchmark(benchmark::State& state, const std::string& name,
-                          const gpu::GpuMatmulVariant* variant, const GpuShape& s,
-                          std::atomic<bool>& failed) {
-  GpuProblem& problem = gpu_problem(s);
-  gpu::MatmulBench& bench = *problem.bench;
-  const auto call = [&] { return variant ? bench.time_ms(*variant) : bench.time_cublas_ms(); };
-  const std::optional<VerifyResult> earlier = checked_once(state, name, failed, call, [&] {
-    const std::vector<std::ptrdiff_t> rows = matmul_rows_to_check(s.m, s.n, s.k);
-    return variant ? bench.check(*variant, rows) : bench.check_cublas(rows);
-  });
-  if (!earlier) return;
-  double total_ms = 0.0;
-  for (auto _ : state) {
-    const double ms = call();
-    total_ms += ms;
-    state.SetIterationTime(ms * 1e-3);
-  }
-  const double flops = 2.0 * s.m * static_cast<double>(s.n) * s.k;
-  using benchmark::Counter;
-  state.counters["flops"] = Counter(flops, Counter::kIsIterationInvariantRate);
-  state.counters["cublas_fraction"] =
-      problem.cublas_ms / (total_ms / static_cast<double>(state.iterations()));
-  state.counters["max_error_over_bound"] = earlier->max_bound_ratio;
-  if (variant) state.counters["rung"] = variant->rung;
-}
-
-// gpu/matmul_bf16/<variant|cublas>/<m>x<n>x<k>: the float ladder's shapes
-// and 16384 cubed, each with its own problem and cuBLASLt's time on it.
-struct Bf16Problem {
-  std::unique_ptr<gpu::Bf16MatmulBench> bench;
-  double cublas_ms = 0.0;
-};
-
-std::map<std::tuple<int, int, int>, Bf16Problem>& bf16_problems() {
-  static std::map<std::tuple<int, int, int>, Bf16Problem> problems;
-  return problems;
-}
-
-Bf16Problem& bf16_problem(const GpuShape& s) {
-  Bf16Problem& p = bf16_problems()[{s.m, s.n, s.k}];
-  if (!p.bench) {
-    p.bench = std::make_unique<gpu::Bf16MatmulBench>(s.m, s.n, s.k);
-    std::vector<double> ms;
-    for (int i = 0; i < 5; ++i) ms.push_back(p.bench->time_cublas_ms());
-    std::sort(ms.begin(), ms.end());
-    p.cublas_ms = ms[2];
-  }
-  return p;
-}
-
-void gpu_bf16_benchmark(benchmark::State& state, const std::string& name,
-                        const gpu::GpuBf16MatmulVariant* variant, const GpuShape& s,
-                        std::atomic<bool>& failed) {
-  Bf16Problem& problem = bf16_problem(s);
-  gpu::Bf16MatmulBench& bench = *problem.bench;
+// A rung of either matmul ladder (or its cuBLAS peer, when `variant` is
+// null), timed with CUDA events around each call after an L2 flush (manual
+// time), checked before timing. The bf16 peer's rows carry the algorithm
+// cuBLASLt ran as their label.
+template <typename Bench, typename Variant>
+void gpu_matmul_benchmark(benchmark::State& state, const std::string& name, const Variant* variant,
+                          const GpuShape& s, std::atomic<bool>& failed) {
+  GpuProblem<Bench>& problem = gpu_problem<Bench>(s);
+  Bench& bench = *problem.bench;
   const auto call = [&] { return variant ? bench.time_ms(*variant) : bench.time_cublas_ms(); };
   const std::optional<VerifyResult> earlier = checked_once(state, name, failed, call, [&] {
     const std::vector<std::ptrdiff_t> rows = matmul_rows_to_check(s.m, s.n, s.k);
@@ -154,8 +111,31 @@ void gpu_bf16_benchmark(benchmark::State& state, const std::string& name,
   state.counters["max_error_over_bound"] = earlier->max_bound_ratio;
   if (variant) {
     state.counters["rung"] = variant->rung;
-  } else {
+  } else if constexpr (std::is_same_v<Bench, gpu::Bf16MatmulBench>) {
     state.SetLabel(bench.cublas_algorithm());
+  }
+}
+
+// Registers gpu/<family>/<variant|cublas>/<m>x<n>x<k> for `entries` (null:
+// the peer) on `shapes`, a rung only where its rule allows the shape.
+template <typename Bench, typename Variant>
+void register_matmul_ladder(const std::string& family, const std::vector<const Variant*>& entries,
+                            const std::vector<GpuShape>& shapes, std::atomic<bool>& failed) {
+  for (const GpuShape& s : shapes) {
+    for (const Variant* v : entries) {
+      if constexpr (std::is_same_v<Variant, gpu::GpuBf16MatmulVariant>) {
+        if (v && (s.k % v->multiple != 0 || s.n % v->multiple != 0)) continue;
+      }
+      const std::string name = "gpu/" + family + "/" + std::string(v ? v->name : "cublas") + "/" +
+                               std::to_string(s.m) + "x" + std::to_string(s.n) + "x" +
+                               std::to_string(s.k);
+      register_guarded(name, failed,
+                       [name, v, s, &failed](benchmark::State& state) {
+                         gpu_matmul_benchmark<Bench>(state, name, v, s, failed);
+                       })
+          ->UseManualTime()
+          ->Unit(benchmark::kMillisecond);
+    }
   }
 }
 
@@ -206,8 +186,8 @@ void gpu_attention_benchmark(benchmark::State& state, const std::string& name,
 }  // namespace
 
 void release_gpu_problems() {
-  gpu_problems().clear();
-  bf16_problems().clear();
+  gpu_problems<gpu::MatmulBench>().clear();
+  gpu_problems<gpu::Bf16MatmulBench>().clear();
   gpu_attention_problem().reset();
 }
 
@@ -252,20 +232,7 @@ void register_gpu_bf16_matmul(std::atomic<bool>& failed) {
   entries.push_back(nullptr);  // the cuBLASLt peer
   std::vector<GpuShape> shapes = kGpuShapes;
   shapes.push_back({16384, 16384, 16384});
-  for (const GpuShape& s : shapes) {
-    for (const gpu::GpuBf16MatmulVariant* v : entries) {
-      if (v && (s.k % v->multiple != 0 || s.n % v->multiple != 0)) continue;  // its rule
-      const std::string name = "gpu/matmul_bf16/" + std::string(v ? v->name : "cublas") + "/" +
-                               std::to_string(s.m) + "x" + std::to_string(s.n) + "x" +
-                               std::to_string(s.k);
-      register_guarded(name, failed,
-                       [name, v, s, &failed](benchmark::State& state) {
-                         gpu_bf16_benchmark(state, name, v, s, failed);
-                       })
-          ->UseManualTime()
-          ->Unit(benchmark::kMillisecond);
-    }
-  }
+  register_matmul_ladder<gpu::Bf16MatmulBench>("matmul_bf16", entries, shapes, failed);
 }
 
 void register_gpu_matmul(bool required, std::atomic<bool>& failed) {
@@ -289,19 +256,7 @@ void register_gpu_matmul(bool required, std::atomic<bool>& failed) {
   std::vector<const gpu::GpuMatmulVariant*> entries;
   for (const gpu::GpuMatmulVariant& v : gpu::matmul_variants()) entries.push_back(&v);
   entries.push_back(nullptr);  // the cuBLAS peer
-  for (const GpuShape& s : kGpuShapes) {
-    for (const gpu::GpuMatmulVariant* v : entries) {
-      const std::string name = "gpu/matmul/" + std::string(v ? v->name : "cublas") + "/" +
-                               std::to_string(s.m) + "x" + std::to_string(s.n) + "x" +
-                               std::to_string(s.k);
-      register_guarded(name, failed,
-                       [name, v, s, &failed](benchmark::State& state) {
-                         gpu_matmul_benchmark(state, name, v, s, failed);
-                       })
-          ->UseManualTime()
-          ->Unit(benchmark::kMillisecond);
-    }
-  }
+  register_matmul_ladder<gpu::MatmulBench>("matmul", entries, kGpuShapes, failed);
 }
 
 }  // namespace locality::bench

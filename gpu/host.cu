@@ -82,6 +82,17 @@ void copy_to_host(const float* device, View<float> host) {
                              static_cast<std::size_t>(host.rows()), cudaMemcpyDeviceToHost));
 }
 
+// Runs `launch` once with the device's C poisoned with NaN first, and
+// copies C back into `host`: what every entry point and harness check does
+// (unwritten elements show as NaN).
+template <typename Launch>
+void run_poisoned(Launch launch, DeviceBuffer<float>& dc, View<float> host) {
+  LOCALITY_CUDA(cudaMemset(dc.get(), 0xff, dc.size() * sizeof(float)));
+  launch();
+  LOCALITY_CUDA(cudaDeviceSynchronize());
+  copy_to_host(dc.get(), host);
+}
+
 }  // namespace
 
 void matmul(const GpuMatmulVariant& variant, ConstView<float> a, ConstView<float> b,
@@ -99,11 +110,12 @@ void matmul(const GpuMatmulVariant& variant, ConstView<float> a, ConstView<float
       db(checked_elements(k, n, sizeof(float))), dc(checked_elements(m, n, sizeof(float)));
   copy_to_device(a, da.get());
   copy_to_device(b, db.get());
-  LOCALITY_CUDA(cudaMemset(dc.get(), 0xff, dc.size() * sizeof(float)));  // NaN: unwritten shows
-  variant.run(da.get(), db.get(), dc.get(), static_cast<int>(m), static_cast<int>(n),
-              static_cast<int>(k));
-  LOCALITY_CUDA(cudaDeviceSynchronize());
-  copy_to_host(dc.get(), c);
+  run_poisoned(
+      [&] {
+        variant.run(da.get(), db.get(), dc.get(), static_cast<int>(m), static_cast<int>(n),
+                    static_cast<int>(k));
+      },
+      dc, c);
 }
 
 namespace {
@@ -152,11 +164,12 @@ void matmul_bf16(const GpuBf16MatmulVariant& variant, ConstView<float> a, ConstV
   DeviceBuffer<float> dc(checked_elements(m, n, sizeof(float)));
   LOCALITY_CUDA(cudaMemcpy(da.get(), ha.data(), ha.size() * 2, cudaMemcpyHostToDevice));
   LOCALITY_CUDA(cudaMemcpy(db.get(), hb.data(), hb.size() * 2, cudaMemcpyHostToDevice));
-  LOCALITY_CUDA(cudaMemset(dc.get(), 0xff, dc.size() * sizeof(float)));  // NaN: unwritten shows
-  variant.run(da.get(), db.get(), dc.get(), static_cast<int>(m), static_cast<int>(n),
-              static_cast<int>(k));
-  LOCALITY_CUDA(cudaDeviceSynchronize());
-  copy_to_host(dc.get(), c);
+  run_poisoned(
+      [&] {
+        variant.run(da.get(), db.get(), dc.get(), static_cast<int>(m), static_cast<int>(n),
+                    static_cast<int>(k));
+      },
+      dc, c);
 }
 
 void attention(const GpuAttentionVariant& variant, const AttentionShape& shape,
@@ -262,6 +275,13 @@ cublasHandle_t fp32_cublas() {
   return handle;
 }
 
+// What both matmul harnesses need before they allocate.
+void require_bench_sizes(int m, int n, int k) {
+  if (m < 1 || n < 1 || k < 1) throw ShapeError("GPU benchmark sizes must be at least 1");
+  require_int_sized(m, n, k);
+  require_device();
+}
+
 }  // namespace
 
 struct MatmulBench::Impl {
@@ -299,18 +319,13 @@ struct MatmulBench::Impl {
 
   template <typename Launch>
   VerifyResult check(Launch launch, std::span<const std::ptrdiff_t> rows) {
-    LOCALITY_CUDA(cudaMemset(dc.get(), 0xff, dc.size() * sizeof(float)));
-    launch();
-    LOCALITY_CUDA(cudaDeviceSynchronize());
-    copy_to_host(dc.get(), c.view());
+    run_poisoned(launch, dc, c.view());
     return verify_matmul_rows(a.cview(), b.cview(), c.cview(), rows);
   }
 };
 
 MatmulBench::MatmulBench(int m, int n, int k) {
-  if (m < 1 || n < 1 || k < 1) throw ShapeError("GPU benchmark sizes must be at least 1");
-  require_int_sized(m, n, k);
-  require_device();
+  require_bench_sizes(m, n, k);
   impl_ = std::make_unique<Impl>(m, n, k);
   fill_random(impl_->a.view(), 1);
   fill_random(impl_->b.view(), 2);
@@ -425,18 +440,13 @@ struct Bf16MatmulBench::Impl {
 
   template <typename Launch>
   VerifyResult check(Launch launch, std::span<const std::ptrdiff_t> rows) {
-    LOCALITY_CUDA(cudaMemset(dc.get(), 0xff, dc.size() * sizeof(float)));
-    launch();
-    LOCALITY_CUDA(cudaDeviceSynchronize());
-    copy_to_host(dc.get(), c.view());
+    run_poisoned(launch, dc, c.view());
     return verify_matmul_bf16_rows(a.cview(), b.cview(), c.cview(), rows);
   }
 };
 
 Bf16MatmulBench::Bf16MatmulBench(int m, int n, int k) {
-  if (m < 1 || n < 1 || k < 1) throw ShapeError("GPU benchmark sizes must be at least 1");
-  require_int_sized(m, n, k);
-  require_device();
+  require_bench_sizes(m, n, k);
   impl_ = std::make_unique<Impl>(m, n, k);
   Impl& s = *impl_;
   fill_random(s.a.view(), 1);

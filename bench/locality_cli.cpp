@@ -9,7 +9,8 @@
 //   locality run attention <variant> [--batch B] [--heads H] [--seq N | --seq-q N --seq-kv N]
 //                                    [--head-dim D] [--causal] [--scale S] [--threads T]
 //                                    [--repeat R] [--no-verify] [--verbose] [--device cpu|gpu]
-//   (--device gpu: the CUDA ladders, `locality list` shows them)
+//   locality run matmul_bf16 <variant> [--size N | --m M --n N --k K] [--repeat R] [--no-verify]
+//   (--device gpu, and matmul_bf16: the CUDA ladders, `locality list` shows them)
 //
 // `run` with --repeat 1 calls the kernel exactly once, so it can run under
 // valgrind; --no-verify also skips the Eigen reference, leaving only the
@@ -211,11 +212,26 @@ Job gpu_matmul_job(const RunRequest& req) {
               "  m=" + std::to_string(m) + " n=" + std::to_string(n) + " k=" + std::to_string(k);
   job.flops = 2.0 * static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k);
   job.seconds = [bench, variant] { return bench->time_ms(*variant) * 1e-3; };
-  job.verify = [bench, variant, m] {
-    std::vector<std::ptrdiff_t> rows(static_cast<std::size_t>(m));
-    for (int i = 0; i < m; ++i) rows[static_cast<std::size_t>(i)] = i;
-    return bench->check(*variant, rows);
-  };
+  job.verify = [bench, variant, m] { return bench->check(*variant, spread_rows(m, m)); };
+  return job;
+}
+
+// The tensor-core ladder, likewise: its harness (bf16 inputs, cuBLASLt beside
+// it), every row of C checked with the bf16 bound.
+Job gpu_bf16_job(const RunRequest& req) {
+  const gpu::GpuBf16MatmulVariant* variant = req.gpu_bf16;
+  if (const std::string why = gpu::bf16_unavailable_reason(*variant); !why.empty()) {
+    throw UsageError{"run matmul_bf16: " + why};
+  }
+  const int m = static_cast<int>(req.m), n = static_cast<int>(req.n), k = static_cast<int>(req.k);
+  auto bench = std::make_shared<gpu::Bf16MatmulBench>(m, n, k);
+  Job job;
+  job.keep = bench;
+  job.label = "matmul_bf16/" + std::string(variant->name) + " on " + gpu::query_device().name +
+              "  m=" + std::to_string(m) + " n=" + std::to_string(n) + " k=" + std::to_string(k);
+  job.flops = 2.0 * static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k);
+  job.seconds = [bench, variant] { return bench->time_ms(*variant) * 1e-3; };
+  job.verify = [bench, variant, m] { return bench->check(*variant, spread_rows(m, m)); };
   return job;
 }
 
@@ -255,6 +271,7 @@ int run(const RunRequest& req) {
   // --repeat 0, bench/cachegrind.py) counts the reading.
   if (!req.gpu) cpu::available_microkernels();
   Job job = req.gpu_matmul      ? gpu_matmul_job(req)
+            : req.gpu_bf16      ? gpu_bf16_job(req)
             : req.gpu_attention ? gpu_attention_job(req)
             : req.matmul        ? matmul_job(req)
                                 : attention_job(req);

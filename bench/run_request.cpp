@@ -113,6 +113,29 @@ void finish_matmul(MatmulArgs& a, CLI::App& app, RunRequest& req) {
   req.bytes = matmul_bytes(req.m, req.n, req.k, req.verify);
 }
 
+void finish_bf16_matmul(MatmulArgs& a, CLI::App& app, RunRequest& req) {
+  apply_common(a.common, req);
+  if (app.count("--size")) a.m = a.n = a.k = a.size;
+  req.m = a.m;
+  req.n = a.n;
+  req.k = a.k;
+  if (gpu::bf16_matmul_variants().empty()) {
+    throw UsageError{"run matmul_bf16: " + gpu::query_device().reason};
+  }
+  req.gpu_bf16 = gpu::find_bf16_matmul_variant(a.variant);
+  if (!req.gpu_bf16) {
+    throw UsageError{"run matmul_bf16: unknown variant '" + a.variant + "' (see: locality list)"};
+  }
+  if (!gpu::fits_32bit_indexing(req.m, req.n, req.k)) {
+    throw UsageError{"run matmul_bf16: a matrix has more than 2^31 - 1 elements"};
+  }
+  if (req.k % req.gpu_bf16->multiple != 0 || req.n % req.gpu_bf16->multiple != 0) {
+    throw UsageError{"run matmul_bf16: " + a.variant + " needs k and n multiples of " +
+                     std::to_string(req.gpu_bf16->multiple)};
+  }
+  req.bytes = matmul_bytes(req.m, req.n, req.k, req.verify);
+}
+
 void finish_attention(AttentionArgs& a, CLI::App& app, RunRequest& req) {
   apply_common(a.common, req);
   if (req.gpu && gpu::attention_variants().empty()) {
@@ -175,16 +198,29 @@ Command parse_command(const std::vector<std::string>& args) {
   CLI::App* run = app.add_subcommand(
       "run", "run one rung on one shape: exit 0 ok, 1 wrong result, 2 bad input");
 
+  // The sizes and shared options of a matmul family.
+  const auto matmul_family = [&](const char* name, const char* what, const char* ladder,
+                                 MatmulArgs& family_args, std::vector<std::string> devices) {
+    CLI::App* family = run->add_subcommand(name, what);
+    family->add_option("variant", family_args.variant, ladder)->required();
+    CLI::Option* size = once(family->add_option("--size", family_args.size, "m = n = k")
+                                 ->check(whole(1, kMaxDimension)));
+    for (auto [flag, value] :
+         {std::pair{"--m", &family_args.m}, {"--n", &family_args.n}, {"--k", &family_args.k}}) {
+      once(family->add_option(flag, *value, "this dimension alone")->check(whole(1, kMaxDimension)))
+          ->excludes(size);
+    }
+    add_common(*family, family_args.common, std::move(devices));
+    return family;
+  };
   MatmulArgs mm;
-  CLI::App* matmul = run->add_subcommand("matmul", "C = A B, float32, row-major");
-  matmul->add_option("variant", mm.variant, "a rung of the matmul ladder")->required();
-  CLI::Option* size =
-      once(matmul->add_option("--size", mm.size, "m = n = k")->check(whole(1, kMaxDimension)));
-  for (auto [flag, value] : {std::pair{"--m", &mm.m}, {"--n", &mm.n}, {"--k", &mm.k}}) {
-    once(matmul->add_option(flag, *value, "this dimension alone")->check(whole(1, kMaxDimension)))
-        ->excludes(size);
-  }
-  add_common(*matmul, mm.common, {"cpu", "gpu"});
+  CLI::App* matmul = matmul_family("matmul", "C = A B, float32, row-major",
+                                   "a rung of the matmul ladder", mm, {"cpu", "gpu"});
+  MatmulArgs bf;
+  bf.common.device = "gpu";  // the tensor-core ladder has no CPU side
+  CLI::App* bf16 =
+      matmul_family("matmul_bf16", "C = A B, A and B in bf16, C in float32, row-major (GPU)",
+                    "a rung of the tensor-core ladder", bf, {"gpu"});
 
   AttentionArgs at;
   CLI::App* attention = run->add_subcommand(
@@ -215,7 +251,9 @@ Command parse_command(const std::vector<std::string>& args) {
                      "' (known: " + names + ")"};
   };
   unknown(0, {"list", "run", "caches"}, "command");
-  if (!args.empty() && args[0] == "run") unknown(1, {"matmul", "attention"}, "family");
+  if (!args.empty() && args[0] == "run") {
+    unknown(1, {"matmul", "matmul_bf16", "attention"}, "family");
+  }
 
   Command command;
   try {
@@ -235,6 +273,9 @@ Command parse_command(const std::vector<std::string>& args) {
   } else if (matmul->parsed()) {
     command.run.emplace();
     finish_matmul(mm, *matmul, *command.run);
+  } else if (bf16->parsed()) {
+    command.run.emplace();
+    finish_bf16_matmul(bf, *bf16, *command.run);
   } else if (attention->parsed()) {
     command.run.emplace();
     finish_attention(at, *attention, *command.run);

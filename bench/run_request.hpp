@@ -20,13 +20,14 @@ struct RunRequest {
   bool gpu = false;                                         // --device gpu
   const AttentionVariant* attention = nullptr;              // set for `run attention` on the CPU
   const gpu::GpuAttentionVariant* gpu_attention = nullptr;  // `run attention ... --device gpu`
+  const gpu::GpuBf16MatmulVariant* gpu_bf16 = nullptr;      // `run matmul_bf16 ...`
   std::int64_t m = 512, n = 512, k = 512;
   AttentionShape shape{1, 1, 1024, 1024, 64};
   AttentionOptions options;
   int threads = 1;
   std::int64_t repeat = 1;  // 0: build the inputs, call nothing
   bool verify = true;
-  bool verbose = false;  // --verbose: the caches and blocks too
+  bool verbose = false;               // --verbose: the caches and blocks too
   std::uint64_t workspace_bytes = 0;  // attention: what the rung asks for
   std::uint64_t bytes = 0;            // everything the run allocates, reference included
 };
@@ -35,7 +36,7 @@ struct RunRequest {
 // CLI11: `list`, `caches`, `run <family> <variant> [options]`, or a request
 // for help.
 struct Command {
-  bool list = false;              // `locality list`
+  bool list = false;  // `locality list`
   enum class Caches { no, text, json };
   Caches caches = Caches::no;     // `locality caches [--json]`
   std::optional<RunRequest> run;  // `locality run ...`

@@ -8,8 +8,8 @@ CPU ladders).
         [--plot results/<gpu>/gpu_roofline.png]
 
 The first runs on the GPU machine (gpu/run_on_device.sh calls it): every
-GPU rung that `locality list` names, once per shape (matmul at 2048 and
-4096; attention at seq 4096, head_dim 64, batch 1 x 4 heads), each as its
+GPU rung that `locality list` names, once per shape (both matmul ladders at
+2048 and 4096; attention at seq 4096, head_dim 64, batch 1 x 4 heads), each as its
 own process, `locality run <family> <rung> --device gpu --repeat 1
 --no-verify`, so the launches ncu sees are the rung's alone (the L2 flush
 before the call is a memset, not a kernel). ncu replays each launch for a
@@ -90,7 +90,8 @@ METRICS = {
     "sm_cycles_per_second": ("sm__cycles_elapsed.avg.per_second", "duration_ns"),
 }
 # (family, size label, FLOPs, the locality arguments)
-CASES = [("matmul", str(n), 2 * n ** 3, ["--size", str(n)]) for n in (2048, 4096)] + [
+CASES = [(family, str(n), 2 * n ** 3, ["--size", str(n)])
+         for family in ("matmul", "matmul_bf16") for n in (2048, 4096)] + [
     ("attention", "1x4x4096x4096x64", 4 * 4 * 4096 * 4096 * 64,
      ["--batch", "1", "--heads", "4", "--seq", "4096", "--head-dim", "64"])]
 
@@ -300,8 +301,8 @@ def table(doc):
         out += [f"GPU {family} {size}:", "",
                 "| rung | variant | GFLOP/s (ncu) | DRAM bytes / FLOP | L2 bytes / FLOP | "
                 "L2 hit | sectors / load request | sectors / store request | bank conflicts / "
-                "shared wavefront | occupancy | FMA pipe | stall: memory / barrier / shared "
-                "(cycles per instruction) |", "|" + "---|" * 12]
+                "shared wavefront | occupancy | FMA pipe | tensor pipe | stall: memory / barrier / "
+                "shared (cycles per instruction) |", "|" + "---|" * 13]
         for row in doc["profiles"]:
             if (row["family"], row["size"]) != (family, size):
                 continue
@@ -315,6 +316,7 @@ def table(doc):
                 f"{fmt(d['st_sectors_per_request'], '.1f')} | "
                 f"{fmt(d['conflicts_per_wavefront'], '.2f')} | "
                 f"{pct(m.get('occupancy_pct'))} | {pct(m.get('fma_pipe_pct'))} | "
+                f"{pct(m.get('tensor_pipe_pct'))} | "
                 f"{stalls} |")
         out.append("")
     for key, title in (("failed", "Profiles that failed:"), ("not_profiled", "Not profiled:")):

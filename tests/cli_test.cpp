@@ -133,6 +133,13 @@ TEST(LocalityCli, GpuDeviceWithoutAGpuExitsTwo) {
   } else {
     expect_usage_error(kCli, "run matmul packed --device gpu", "unknown GPU variant 'packed'");
   }
+  if (locality::gpu::bf16_matmul_variants().empty()) {
+    expect_usage_error(kCli, "run matmul_bf16 wmma --size 64", "this build has no CUDA");
+  } else {
+    expect_usage_error(kCli, "run matmul_bf16 packed", "unknown variant 'packed'");
+    expect_usage_error(kCli, "run matmul_bf16 mma_sync --size 60", "needs k and n multiples of 8");
+    expect_usage_error(kCli, "run matmul_bf16 wmma --device cpu", "--device: cpu not in {gpu}");
+  }
   if (locality::gpu::attention_variants().empty()) {
     expect_usage_error(kCli, "run attention flash --device gpu", "this build has no CUDA");
   } else {
@@ -145,6 +152,7 @@ TEST(LocalityCli, GpuDeviceWithoutAGpuExitsTwo) {
   if (status.available) GTEST_SKIP() << "a GPU is present: " << status.name;
   expect_usage_error(kCli, "run matmul warp_tiled --size 64 --device gpu", "no usable CUDA device");
   expect_usage_error(kCli, "run attention flash2 --seq 64 --device gpu", "no usable CUDA device");
+  expect_usage_error(kCli, "run matmul_bf16 wmma --size 64", "no usable CUDA device");
   expect_usage_error(kBench, "--locality_family=gpu",
                      "--locality_family=gpu: no usable CUDA device");
 }

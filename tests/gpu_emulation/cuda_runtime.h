@@ -83,32 +83,43 @@ inline std::vector<std::uint64_t> exchange(std::uint64_t value) {
 }
 
 // Runs `body` as grid.x x grid.y blocks of `block` threads (a multiple of
-// 32), block after block. Shared memory starts filled with 0xff bytes (NaN
-// as floats), so a kernel that reads what it never wrote shows it.
+// 32), block after block, on one team of `block` CPU threads made once per
+// launch. Shared memory is refilled with 0xff bytes (NaN as floats) before
+// each block, so a kernel that reads what it never wrote shows it.
 inline void launch(dim3 grid, unsigned block, std::size_t shared_bytes,
                    const std::function<void()>& body) {
-  if (shared_bytes > kSharedBytes || block % 32 != 0) std::abort();
+  if (shared_bytes > kSharedBytes || block % 32 != 0 || block == 0) std::abort();
   gridDim = grid;
   blockDim = dim3(block);
-  for (unsigned by = 0; by < grid.y; ++by) {
-    for (unsigned bx = 0; bx < grid.x; ++bx) {
-      std::memset(shared.bytes, 0xff, sizeof shared.bytes);
-      std::barrier<> barrier(block);
-      block_barrier = &barrier;
-      warps.clear();
-      for (unsigned w = 0; w < block / 32; ++w) warps.push_back(std::make_unique<Warp>());
-      std::vector<std::thread> threads;
-      threads.reserve(block);
-      for (unsigned t = 0; t < block; ++t) {
-        threads.emplace_back([&body, t, bx, by] {
-          threadIdx = dim3(t);
-          blockIdx = dim3(bx, by);
-          body();
-        });
+  const std::uint64_t blocks = std::uint64_t{grid.x} * grid.y;
+  std::uint64_t next = 0;  // the block the team starts on its next round
+  bool done = false;
+  // Runs once per round, after every thread finished the previous block.
+  auto start_block = [&]() noexcept {
+    done = next == blocks;
+    if (!done) std::memset(shared.bytes, 0xff, sizeof shared.bytes);
+    ++next;
+  };
+  std::barrier<decltype(start_block)> round(block, start_block);
+  std::barrier<> barrier(block);
+  block_barrier = &barrier;
+  warps.clear();
+  for (unsigned w = 0; w < block / 32; ++w) warps.push_back(std::make_unique<Warp>());
+  std::vector<std::thread> threads;
+  threads.reserve(block);
+  for (unsigned t = 0; t < block; ++t) {
+    threads.emplace_back([&, t] {
+      threadIdx = dim3(t);
+      for (;;) {
+        round.arrive_and_wait();
+        if (done) return;
+        const std::uint64_t b = next - 1;
+        blockIdx = dim3(static_cast<unsigned>(b % grid.x), static_cast<unsigned>(b / grid.x));
+        body();
       }
-      for (std::thread& t : threads) t.join();
-    }
+    });
   }
+  for (std::thread& t : threads) t.join();
 }
 
 }  // namespace locality::emu

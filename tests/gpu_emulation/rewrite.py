@@ -21,8 +21,19 @@ STATIC_SHARED = re.compile(r"__shared__\s+(?:__align__\((\d+)\)\s+)?")
 INCLUDE = re.compile(r'#include "([^"]+)"')
 
 
+def top_level_split(text):
+    """`text` split at the commas outside any parentheses."""
+    parts, depth, start = [], 0, 0
+    for i, ch in enumerate(text):
+        depth += {"(": 1, ")": -1}.get(ch, 0)
+        if ch == "," and depth == 0:
+            parts.append(text[start:i].strip())
+            start = i + 1
+    return parts + [text[start:].strip()]
+
+
 def launch(m):
-    config = [part.strip() for part in m.group(2).split(",")]
+    config = top_level_split(m.group(2))
     if len(config) == 2:
         config.append("0")
     return (f"locality::emu::launch({config[0]}, {config[1]}, {config[2]}, "

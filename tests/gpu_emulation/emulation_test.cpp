@@ -1,4 +1,5 @@
-// The GPU rungs not yet run on a GPU, run on the CPU: their
+// GPU rungs run on the CPU (those not yet run on a GPU, and the float
+// ladder's rungs 3-5 as a guard): their
 // kernels compiled from the same .cu files (rewrite.py changes only the
 // launches, shared-memory declarations and includes), each CUDA thread a
 // std::thread (cuda_runtime.h here), wmma and the PTX instructions emulated
@@ -23,6 +24,9 @@
 #include "locality/verify.hpp"
 
 namespace locality::gpu {
+void register_1d_matmul(const float* a, const float* b, float* c, int m, int n, int k);
+void register_2d_matmul(const float* a, const float* b, float* c, int m, int n, int k);
+void warp_tiled_matmul(const float* a, const float* b, float* c, int m, int n, int k);
 void naive_attention(const AttentionArgs& args, float* workspace);
 std::size_t naive_attention_workspace(const AttentionShape& shape);
 std::size_t flash_attention_workspace(const AttentionShape& shape);
@@ -117,6 +121,44 @@ INSTANTIATE_TEST_SUITE_P(Emulated, EmulatedAttention,
                                                          gpu::flash_attention_workspace, false},
                                            AttentionCase{"flash2", gpu::flash2_attention,
                                                          gpu::flash2_attention_workspace, false}),
+                         [](const auto& p) { return std::string(p.param.name); });
+
+// The float ladder's rungs with one-dimensional blocks (rungs 3-5; 0-2 use
+// two-dimensional ones, rung 6 cp.async in its own inline assembly), which
+// a GPU run has checked: here they guard against a change that breaks them.
+struct FloatCase {
+  const char* name;
+  void (*run)(const float*, const float*, float*, int, int, int);
+};
+
+void PrintTo(const FloatCase& c, std::ostream* out) { *out << c.name; }
+
+class EmulatedFloatMatmul : public ::testing::TestWithParam<FloatCase> {
+ protected:
+  void check(int m, int n, int k, std::uint64_t seed) {
+    Matrix<float> a(m, k), b(k, n), c(m, n);
+    fill_random(a.view(), seed);
+    fill_random(b.view(), seed + 1);
+    poison(c.view());
+    GetParam().run(a.data(), b.data(), c.data(), m, n, k);
+    const VerifyResult r = verify_matmul(a.cview(), b.cview(), c.cview());
+    EXPECT_TRUE(r.ok) << GetParam().name << " " << m << "x" << n << "x" << k << ": " << r.message;
+  }
+};
+
+// Both paths: 128-bit where n and k are multiples of 4, element by element
+// elsewhere; edges past every tile.
+TEST_P(EmulatedFloatMatmul, NotMultiplesOfAnyTile) {
+  check(1, 1, 1, 1);
+  check(129, 131, 9, 5);
+  check(130, 132, 20, 7);
+  check(65, 257, 33, 6);
+}
+
+INSTANTIATE_TEST_SUITE_P(Emulated, EmulatedFloatMatmul,
+                         ::testing::Values(FloatCase{"register_1d", gpu::register_1d_matmul},
+                                           FloatCase{"register_2d", gpu::register_2d_matmul},
+                                           FloatCase{"warp_tiled", gpu::warp_tiled_matmul}),
                          [](const auto& p) { return std::string(p.param.name); });
 
 using Bf16Rung = void (*)(const std::uint16_t*, const std::uint16_t*, float*, int, int, int);

@@ -363,10 +363,8 @@ TEST(Bf16Verify, AcceptsHonestSumsRefusesWrongOnesAndNonBf16Inputs) {
   Matrix<float> a(m, k), b(k, n), c(m, n);
   fill_random(a.view(), 3);
   fill_random(b.view(), 4);
-  for (std::ptrdiff_t i = 0; i < m; ++i)
-    for (std::ptrdiff_t j = 0; j < k; ++j) a(i, j) = round_to_bf16(a(i, j));
-  for (std::ptrdiff_t i = 0; i < k; ++i)
-    for (std::ptrdiff_t j = 0; j < n; ++j) b(i, j) = round_to_bf16(b(i, j));
+  round_to_bf16(a.view());
+  round_to_bf16(b.view());
   for (std::ptrdiff_t i = 0; i < m; ++i) {
     for (std::ptrdiff_t j = 0; j < n; ++j) {
       float s = 0.0f;  // backwards, in float: another order than the reference's
@@ -434,10 +432,8 @@ class GpuBf16MatmulRung : public ::testing::TestWithParam<std::string> {
     Matrix<float> a(m, k), b(k, n), c(m, n);
     fill_random(a.view(), seed);
     fill_random(b.view(), seed + 1);
-    for (std::ptrdiff_t i = 0; i < m; ++i)
-      for (std::ptrdiff_t j = 0; j < k; ++j) a(i, j) = round_to_bf16(a(i, j));
-    for (std::ptrdiff_t i = 0; i < k; ++i)
-      for (std::ptrdiff_t j = 0; j < n; ++j) b(i, j) = round_to_bf16(b(i, j));
+    round_to_bf16(a.view());
+    round_to_bf16(b.view());
     if (with_nan) a(m / 2, k / 2) = std::numeric_limits<float>::quiet_NaN();
     poison(c.view());
     gpu::matmul_bf16(*variant_, a.cview(), b.cview(), c.view());

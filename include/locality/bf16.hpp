@@ -4,7 +4,11 @@
 #pragma once
 
 #include <bit>
+#include <cstddef>
 #include <cstdint>
+#include <vector>
+
+#include "locality/matrix.hpp"
 
 namespace locality {
 
@@ -23,5 +27,21 @@ inline float from_bf16_bits(std::uint16_t h) {
 
 // The float holding x's nearest bf16: what the device computes with.
 inline float round_to_bf16(float x) { return from_bf16_bits(to_bf16_bits(x)); }
+
+// Every element of `m` rounded to bf16, in place.
+inline void round_to_bf16(View<float> m) {
+  for (std::ptrdiff_t i = 0; i < m.rows(); ++i)
+    for (std::ptrdiff_t j = 0; j < m.cols(); ++j) m(i, j) = round_to_bf16(m(i, j));
+}
+
+// The bits of `m`'s elements rounded to bf16, row after row (contiguous, as
+// the device wants them whatever m's leading dimension).
+inline std::vector<std::uint16_t> bf16_bits(ConstView<float> m) {
+  std::vector<std::uint16_t> bits;
+  bits.reserve(static_cast<std::size_t>(m.rows() * m.cols()));
+  for (std::ptrdiff_t i = 0; i < m.rows(); ++i)
+    for (std::ptrdiff_t j = 0; j < m.cols(); ++j) bits.push_back(to_bf16_bits(m(i, j)));
+  return bits;
+}
 
 }  // namespace locality

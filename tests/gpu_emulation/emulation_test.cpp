@@ -178,15 +178,9 @@ class EmulatedBf16Matmul : public ::testing::TestWithParam<Bf16Case> {
     fill_random(a.view(), seed);
     fill_random(b.view(), seed + 1);
     if (with_nan) a(m / 2, k / 2) = std::nanf("");
-    std::vector<std::uint16_t> ha, hb;
-    for (std::ptrdiff_t i = 0; i < m; ++i)
-      for (std::ptrdiff_t j = 0; j < k; ++j) ha.push_back(to_bf16_bits(a(i, j)));
-    for (std::ptrdiff_t i = 0; i < k; ++i)
-      for (std::ptrdiff_t j = 0; j < n; ++j) hb.push_back(to_bf16_bits(b(i, j)));
-    for (std::ptrdiff_t i = 0; i < m; ++i)
-      for (std::ptrdiff_t j = 0; j < k; ++j) a(i, j) = from_bf16_bits(ha[i * k + j]);
-    for (std::ptrdiff_t i = 0; i < k; ++i)
-      for (std::ptrdiff_t j = 0; j < n; ++j) b(i, j) = from_bf16_bits(hb[i * n + j]);
+    round_to_bf16(a.view());  // the values the device computes with, NaN kept
+    round_to_bf16(b.view());
+    const std::vector<std::uint16_t> ha = bf16_bits(a.cview()), hb = bf16_bits(b.cview());
     poison(c.view());  // c is contiguous (ld = n), as the rungs want
     GetParam().run(ha.data(), hb.data(), c.data(), m, n, k);
     const VerifyResult r =

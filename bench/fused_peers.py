@@ -87,13 +87,18 @@ def gamma(n, u):
     return n * u / (1 - n * u) if n * u < 1 else math.inf
 
 
-def check(q, k, v, o, causal, scale):
+def check(q, k, v, o, causal, scale, bf16=False):
     """The CPU ladder's bound (cpu/verify_attention.cpp) on rows spread over
-    [B, H, S, D] tensors; returns (ok, worst error / bound)."""
+    [B, H, S, D] tensors; returns (ok, worst error / bound). With bf16: the
+    bf16 ladder's bound (verify_attention_bf16_rows; q, k, v and o hold bf16
+    values), P's rounding allowed in the row sum as well, since a peer may
+    sum the rounded weights."""
     import numpy as np
     b, h, sq, d = q.shape
     skv = k.shape[2]
-    score_gamma = gamma(d + 2, UF) + gamma(d + 2, UD)
+    ub, flushed = 2.0 ** -8, 2.0 ** -126
+    score_gamma = (gamma(1.5 * d + 3, 2 * UF) if bf16 else gamma(d + 2, UF)) + gamma(d + 2, UD)
+    score_floor = d * (flushed if bf16 else np.finfo(np.float32).smallest_subnormal)
     worst = 0.0
     rows = sorted({int(x) for x in np.linspace(0, sq - 1, min(sq, 24))})
     for bi in range(b):
@@ -107,13 +112,16 @@ def check(q, k, v, o, causal, scale):
                 p = np.exp(s - s.max())
                 p /= p.sum()
                 keys = n + 2.0
-                rho = (score_gamma * a + d * np.finfo(np.float32).smallest_subnormal +
+                rho = (score_gamma * a + score_floor +
                        keys * (PEER_EXP_ERROR + 2 * UF) + 6 * (UF + UD) * np.abs(s).max())
                 phi = np.expm1(rho)
+                if bf16:
+                    phi = (1 + phi) * (1 + ub) - 1
                 g = gamma(keys, UF) + gamma(keys + d, UD)
+                g_num = gamma(2 * n + 2, 2 * UF) + gamma(keys + d, UD) if bf16 else g
                 phibar = float((p * phi).sum())
                 want = vd[:n].T @ p
-                numer = np.abs(vd[:n]).T @ (p * (phi + g))
+                numer = np.abs(vd[:n]).T @ (p * (phi + g_num))
                 vmax = np.abs(vd[:n]).max(axis=0)
                 denom = 1 - phibar - g
                 if denom <= 0:
@@ -121,6 +129,9 @@ def check(q, k, v, o, causal, scale):
                 bound = (numer + np.abs(want) * (phibar + g) / denom + 2 * UF * np.abs(want) +
                          n * 2.0 ** -125 * vmax +
                          (2 * n + 1) * 0.5 * np.finfo(np.float32).smallest_subnormal)
+                if bf16:
+                    bound = bound + n * flushed
+                    bound = bound + ub * (np.abs(want) + bound) + 2.0 ** -134
                 got = o[bi, hi, i].astype(np.float64)
                 if not np.all(np.isfinite(got)):
                     return False, math.inf

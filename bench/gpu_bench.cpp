@@ -156,11 +156,13 @@ std::unique_ptr<gpu::AttentionBench>& gpu_attention_problem() {
   return problem;
 }
 
-// A rung (or the cuBLAS peer, when `variant` is null) on one shape, timed
-// with CUDA events after an L2 flush (manual time), checked before timing.
+// A rung of either attention ladder (or the cuBLAS peer, when `variant` is
+// null) on one shape, timed with CUDA events after an L2 flush (manual
+// time), checked before timing.
+template <typename Variant>
 void gpu_attention_benchmark(benchmark::State& state, const std::string& name,
-                             const gpu::GpuAttentionVariant* variant, const AttentionShape& s,
-                             bool causal, std::atomic<bool>& failed) {
+                             const Variant* variant, const AttentionShape& s, bool causal,
+                             std::atomic<bool>& failed) {
   std::unique_ptr<gpu::AttentionBench>& problem = gpu_attention_problem();
   if (!problem) problem = std::make_unique<gpu::AttentionBench>(s, causal);
   gpu::AttentionBench& bench = *problem;
@@ -176,10 +178,40 @@ void gpu_attention_benchmark(benchmark::State& state, const std::string& name,
   using benchmark::Counter;
   state.counters["flops"] = Counter(flops, Counter::kIsIterationInvariantRate);
   state.counters["max_error_over_bound"] = earlier->max_bound_ratio;
-  if (variant) {
-    state.counters["rung"] = variant->rung;
-    state.counters["workspace_bytes"] =
-        static_cast<double>(variant->workspace_floats(s) * sizeof(float));
+  if (variant) state.counters["rung"] = variant->rung;
+  if constexpr (std::is_same_v<Variant, gpu::GpuAttentionVariant>) {
+    if (variant) {
+      state.counters["workspace_bytes"] =
+          static_cast<double>(variant->workspace_floats(s) * sizeof(float));
+    }
+  }
+}
+
+// Registers gpu/<family>/<variant|cublas>/<batch>x<heads>x<seq>x<seq>x<d>/causal:<0|1>
+// for `entries` (null: the cuBLAS peer) on every shape the rung takes.
+template <typename Variant, typename Takes>
+void register_attention_ladder(const std::string& family,
+                               const std::vector<const Variant*>& entries, Takes takes,
+                               std::atomic<bool>& failed) {
+  for (std::int64_t seq : kGpuAttentionSeqs) {
+    for (std::int64_t d : kGpuAttentionHeadDims) {
+      for (bool causal : {false, true}) {
+        const AttentionShape s = gpu_attention_shape(seq, d);
+        for (const Variant* v : entries) {
+          if (v && !takes(*v, s)) continue;
+          const std::string name = "gpu/" + family + "/" + std::string(v ? v->name : "cublas") +
+                                   "/" + std::to_string(s.batch) + "x" + std::to_string(s.heads) +
+                                   "x" + std::to_string(seq) + "x" + std::to_string(seq) + "x" +
+                                   std::to_string(d) + "/causal:" + (causal ? "1" : "0");
+          register_guarded(name, failed,
+                           [name, v, s, causal, &failed](benchmark::State& state) {
+                             gpu_attention_benchmark(state, name, v, s, causal, failed);
+                           })
+              ->UseManualTime()
+              ->Unit(benchmark::kMillisecond);
+        }
+      }
+    }
   }
 }
 
@@ -196,26 +228,25 @@ void register_gpu_attention(std::atomic<bool>& failed) {
   std::vector<const gpu::GpuAttentionVariant*> entries;
   for (const gpu::GpuAttentionVariant& v : gpu::attention_variants()) entries.push_back(&v);
   entries.push_back(nullptr);  // the cuBLAS peer
-  for (std::int64_t seq : kGpuAttentionSeqs) {
-    for (std::int64_t d : kGpuAttentionHeadDims) {
-      for (bool causal : {false, true}) {
-        const AttentionShape s = gpu_attention_shape(seq, d);
-        for (const gpu::GpuAttentionVariant* v : entries) {
-          if (v && seq > v->largest_timed) continue;
-          const std::string name = "gpu/attention/" + std::string(v ? v->name : "cublas") + "/" +
-                                   std::to_string(s.batch) + "x" + std::to_string(s.heads) + "x" +
-                                   std::to_string(seq) + "x" + std::to_string(seq) + "x" +
-                                   std::to_string(d) + "/causal:" + (causal ? "1" : "0");
-          register_guarded(name, failed,
-                           [name, v, s, causal, &failed](benchmark::State& state) {
-                             gpu_attention_benchmark(state, name, v, s, causal, failed);
-                           })
-              ->UseManualTime()
-              ->Unit(benchmark::kMillisecond);
-        }
-      }
+  register_attention_ladder(
+      "attention", entries,
+      [](const gpu::GpuAttentionVariant& v, const AttentionShape& s) {
+        return s.seq_q <= v.largest_timed;
+      },
+      failed);
+  std::vector<const gpu::GpuBf16AttentionVariant*> bf16;
+  for (const gpu::GpuBf16AttentionVariant& v : gpu::bf16_attention_variants()) {
+    if (const std::string why = gpu::bf16_unavailable_reason(v); !why.empty()) {
+      std::cerr << "locality_bench: gpu/attention_bf16/" << v.name << " not registered: " << why
+                << "\n";
+      continue;
     }
+    bf16.push_back(&v);
   }
+  // Its peers are PyTorch's kernels (gpu/torch_sdpa.py --dtype bfloat16).
+  register_attention_ladder(
+      "attention_bf16", bf16,
+      [](const gpu::GpuBf16AttentionVariant&, const AttentionShape&) { return true; }, failed);
 }
 
 void register_gpu_bf16_matmul(std::atomic<bool>& failed) {

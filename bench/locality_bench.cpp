@@ -329,15 +329,16 @@ int main(int argc, char** argv) {
   using namespace locality;
   try {
     const bench::Options opts = bench::parse_own_flags(argc, argv);
-    // The peers are screened in child processes, before any OpenMP team
-    // starts here (a fork inherits no thread pool, only its locks).
-    if (opts.matmul) bench::matmul_peers();
     benchmark::Initialize(&argc, argv);
     if (argc > 1) {
       std::cerr << "locality_bench: unknown argument '" << cli::one_line(argv[1])
                 << "' (see --help)\n";
       return 2;
     }
+    // The peers are screened in child processes, before any OpenMP team
+    // starts here (a fork inherits no thread pool, only its locks), and
+    // after the arguments are known good (a usage error stays one line).
+    if (opts.matmul) bench::matmul_peers();
     bench::add_context(opts);
     bench::register_all(opts);
     benchmark::RunSpecifiedBenchmarks();

@@ -61,6 +61,9 @@ int list() {
   for (const gpu::GpuBf16MatmulVariant& v : gpu::bf16_matmul_variants()) {
     row("matmul_bf16", v.rung, v.name, "gpu", v.lesson);
   }
+  for (const gpu::GpuBf16AttentionVariant& v : gpu::bf16_attention_variants()) {
+    row("attention_bf16", v.rung, v.name, "gpu", v.lesson);
+  }
   return 0;
 }
 

@@ -10,7 +10,8 @@
 The first prints the tables (Markdown). The second also rewrites the part of
 README.md between the family's markers (<!-- cpu-matmul-ladder:begin --> and
 <!-- cpu-matmul-ladder:end -->, or cpu-attention-ladder, gpu-matmul-ladder,
-gpu-attention-ladder, and the -headline: pairs for the first table), atomically
+gpu-attention-ladder, gpu-matmul-bf16-ladder, gpu-attention-bf16-ladder, and
+the -headline: pairs for the first table), atomically
 (temporary file, then rename). The family is read from the benchmark names.
 --plots writes the family's pictures there (bench/plots.py; matplotlib).
 
@@ -43,6 +44,7 @@ GPU_BF16 = re.compile(r"^gpu/matmul_bf16/(?P<variant>[^/]+)/(?P<m>\d{1,9})x(?P<n
 GPU_ATTENTION = re.compile(r"^gpu/attention/(?P<variant>[^/]+)/(?P<b>\d{1,9})x(?P<h>\d{1,9})"
                            r"x(?P<sq>\d{1,9})x(?P<skv>\d{1,9})x(?P<d>\d{1,9})"
                            r"/causal:(?P<causal>[01])(?:/manual_time)?$")
+GPU_ATTENTION_BF16 = re.compile(GPU_ATTENTION.pattern.replace("attention/", "attention_bf16/", 1))
 ATTENTION_HEADLINE_SEQ = 4096
 # The rungs and their order come from the benchmark JSON itself: each rung's
 # benchmarks carry a `rung` counter (its place in the registry), a peer's
@@ -55,6 +57,7 @@ LEGACY_LADDERS = {
             "pipelined"],
     "gpu_attention": [],  # every file of these has the counter
     "gpu_bf16": [],
+    "gpu_attention_bf16": [],
 }
 HEADLINE_SIZE = 1024  # every rung runs at this size, the slowest included
 
@@ -185,8 +188,10 @@ def family(doc):
         return "gpu_attention"
     if any(GPU_BF16.fullmatch(n) for n in names):
         return "gpu_bf16"
-    raise ReportError("no cpu/matmul, cpu/attention, gpu/matmul or gpu/attention benchmark in the "
-                      "file")
+    if any(GPU_ATTENTION_BF16.fullmatch(n) for n in names):
+        return "gpu_attention_bf16"
+    raise ReportError("no cpu/matmul, cpu/attention, gpu/matmul, gpu/attention, gpu/matmul_bf16 or "
+                      "gpu/attention_bf16 benchmark in the file")
 
 
 # Peers whose attention is one fused kernel (bench/fused_peers.py); they
@@ -494,17 +499,35 @@ def gpu_tables(doc, pattern=GPU, which="gpu"):
     return "\n".join(out)
 
 
-def gpu_attention_tables(doc):
-    """The CUDA attention ladder: each rung at seq 4096 against the cuBLAS
+# What each GPU attention ladder is measured in, and the peer every rung is
+# set against in its first table.
+GPU_ATTENTION_LADDERS = {
+    "gpu_attention": (GPU_ATTENTION, "cublas",
+                      "float32 throughout. Shapes: batch x seq = 16384, heads x head_dim = 2048; "
+                      "FLOPs counted as 4 B H seq^2 d (half with the causal mask). Peers: cublas "
+                      "is unfused attention on cublasSgemmStridedBatched in FP32 (pedantic math: "
+                      "no tensor cores) with the tiled rung's softmax"),
+    "gpu_attention_bf16": (GPU_ATTENTION_BF16, "torch_sdpa_flash",
+                           "Q, K, V and O in bf16, scores, softmax and sums in float. Shapes: "
+                           "batch x seq = 16384, heads x head_dim = 2048; FLOPs counted as "
+                           "4 B H seq^2 d (half with the causal mask). Peers: PyTorch's "
+                           "scaled_dot_product_attention in bf16, one row per backend"),
+}
+
+
+def gpu_attention_tables(doc, which="gpu_attention"):
+    """A CUDA attention ladder: each rung at seq 4096 against its reference
     peer, the top rung against every peer at each size, GFLOP/s by length."""
+    pattern, reference, what = GPU_ATTENTION_LADDERS[which]
+    ref = reference.removeprefix("torch_sdpa_")
     key = lambda m: (m["variant"], int(m["sq"]), int(m["d"]), int(m["causal"]))
-    (flops,), errors, reps = medians(doc, GPU_ATTENTION, key, ["flops"])
+    (flops,), errors, reps = medians(doc, pattern, key, ["flops"])
     med = {k: v / 1e9 for k, v in flops.items()}
     (workspace,), _, _ = medians(
         {"benchmarks": [b for b in doc["benchmarks"] if "workspace_bytes" in b]},
-        GPU_ATTENTION, key, ["workspace_bytes"])
+        pattern, key, ["workspace_bytes"])
     ctx = doc["context"]
-    rungs, peers = ladder(doc, GPU_ATTENTION, "gpu_attention")
+    rungs, peers = ladder(doc, pattern, which)
     variants = [v for v in list(rungs) + peers if any(k[0] == v for k in med)]
     peers = [p for p in peers if p in variants]
     seqs = sorted({k[1] for k in med})
@@ -517,25 +540,21 @@ def gpu_attention_tables(doc):
            f"capability {text(ctx, 'gpu_compute_capability')}), CUDA {text(ctx, 'cuda_runtime')}, "
            f"driver {text(ctx, 'cuda_driver')}, cuBLAS {text(ctx, 'cublas_version')}, commit "
            f"{text(ctx, 'git_commit')}, {text(ctx, 'date')}. Medians of {reps} interleaved "
-           "repetitions, CUDA events around each call after an L2 flush; float32 throughout. "
-           "Shapes: batch x seq = 16384, heads x head_dim = 2048; FLOPs counted as "
-           "4 B H seq^2 d (half with the causal mask). Peers: cublas is unfused attention on "
-           "cublasSgemmStridedBatched in FP32 (pedantic math: no tensor cores) with the tiled "
-           "rung's softmax"
+           f"repetitions, CUDA events around each call after an L2 flush; {what}"
            + (f"; torch_sdpa_*: {text(ctx, 'torch_sdpa')}" if "torch_sdpa" in ctx else "")
            + (". Left out: " + "; ".join(left_out) if left_out else "") + ".", ""]
 
     s0 = ATTENTION_HEADLINE_SEQ if ATTENTION_HEADLINE_SEQ in seqs else (seqs[-1] if seqs else 0)
     label = lambda d, c: f"d {d}{' causal' if c else ''}"
-    out += [f"The ladder at seq {s0} (GFLOP/s, and × the cublas peer; workspace: device memory "
-            f"a rung needs beyond Q, K, V and O, at head_dim {max(dims, default=0)}):", "",
-            "| rung | variant | " + " | ".join(f"{label(d, c)} | ×cublas" for d, c in cases)
+    out += [f"The ladder at seq {s0} (GFLOP/s, and × the {reference} peer; workspace: device "
+            f"memory a rung needs beyond Q, K, V and O, at head_dim {max(dims, default=0)}):", "",
+            "| rung | variant | " + " | ".join(f"{label(d, c)} | ×{ref}" for d, c in cases)
             + " | workspace |", "|" + "---|" * (3 + 2 * len(cases))]
     for v in variants:
         cells = []
         for d, c in cases:
             g = med.get((v, s0, d, c))
-            cells += [fmt(g, 0), fmt(ratio(g, med.get(("cublas", s0, d, c))), 2)]
+            cells += [fmt(g, 0), fmt(ratio(g, med.get((reference, s0, d, c))), 2)]
         ws = workspace.get((v, s0, max(dims, default=0), 0))
         out.append(f"| {rungs[v] if v in rungs else 'peer'} | {v} | " + " | ".join(cells) +
                    f" | {fmt_bytes(ws) if v in rungs else '—'} |")
@@ -545,7 +564,7 @@ def gpu_attention_tables(doc):
     if top and any(k[0] == top for k in med):
         naive = "naive" if "naive" in rungs and top != "naive" else None
         out += [f"Top rung against the peers at each size (× = {top} / peer, same run):", "",
-                f"| seq | head_dim | causal | {top} GFLOP/s | ×cublas | best torch_sdpa | "
+                f"| seq | head_dim | causal | {top} GFLOP/s | ×{ref} | best torch_sdpa | "
                 "GFLOP/s | ×torch" + (" | ×naive" if naive else "") + " |",
                 "|" + "---|" * (8 + (1 if naive else 0))]
         for s in seqs:
@@ -555,7 +574,7 @@ def gpu_attention_tables(doc):
                     continue
                 ran = [(med[(p, s, d, c)], p) for p in torch_rows if med.get((p, s, d, c))]
                 best = max(ran) if ran else (None, "—")
-                cells = [fmt(g, 0), fmt(ratio(g, med.get(("cublas", s, d, c))), 2),
+                cells = [fmt(g, 0), fmt(ratio(g, med.get((reference, s, d, c))), 2),
                          best[1].removeprefix("torch_sdpa_"), fmt(best[0], 0),
                          fmt(ratio(g, best[0]), 2)]
                 if naive:
@@ -590,6 +609,7 @@ def main():
         which = family(doc)
         body = {"matmul": tables, "attention": attention_tables, "gpu": gpu_tables,
                 "gpu_attention": gpu_attention_tables,
+                "gpu_attention_bf16": lambda d: gpu_attention_tables(d, "gpu_attention_bf16"),
                 "gpu_bf16": lambda d: gpu_tables(d, GPU_BF16, "gpu_bf16")}[which](doc)
         profile = load_profile(args.profile) if args.profile else None
         print(body)

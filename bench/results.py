@@ -20,6 +20,8 @@ MARKERS = {"matmul": ("<!-- cpu-matmul-ladder:begin -->", "<!-- cpu-matmul-ladde
                              "<!-- gpu-attention-ladder:end -->"),
            "gpu_bf16": ("<!-- gpu-matmul-bf16-ladder:begin -->",
                         "<!-- gpu-matmul-bf16-ladder:end -->"),
+           "gpu_attention_bf16": ("<!-- gpu-attention-bf16-ladder:begin -->",
+                                  "<!-- gpu-attention-bf16-ladder:end -->"),
            "gpu_profile": ("<!-- gpu-profile:begin -->", "<!-- gpu-profile:end -->")}
 # The front page's short form of a ladder's tables (headline()), where a page
 # holds these markers instead of (or beside) the full ones.

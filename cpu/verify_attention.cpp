@@ -1,5 +1,5 @@
-// The attention verifier: Eigen in double, row by row, with the error bound
-// written down in verify.hpp.
+// The attention verifiers, float and bf16: Eigen in double, row by row, with
+// the error bounds written down in verify.hpp.
 #include <Eigen/Core>
 #include <algorithm>
 #include <cmath>
@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "check_element.hpp"
+#include "locality/bf16.hpp"
 #include "locality/verify.hpp"
 
 namespace locality {
@@ -23,12 +24,15 @@ double gamma(double n, double u) {
   return nu < 1.0 ? nu / (1.0 - nu) : std::numeric_limits<double>::infinity();
 }
 
-}  // namespace
+// What differs between the float and the bf16 bounds (verify.hpp).
+struct Numerics {
+  bool bf16 = false;
+};
 
-VerifyResult verify_attention_rows(const AttentionShape& shape, std::span<const float> q,
-                                   std::span<const float> k, std::span<const float> v,
-                                   std::span<const float> o, const AttentionOptions& options,
-                                   std::span<const std::ptrdiff_t> rows) {
+VerifyResult check_rows(const AttentionShape& shape, std::span<const float> q,
+                        std::span<const float> k, std::span<const float> v,
+                        std::span<const float> o, const AttentionOptions& options,
+                        std::span<const std::ptrdiff_t> rows, Numerics numerics) {
   VerifyResult result;
   const std::ptrdiff_t d = shape.head_dim, nq = shape.seq_q, nkv = shape.seq_kv;
   if (shape.batch < 0 || shape.heads < 0 || nq < 0 || nkv < 1 || d < 1 ||
@@ -40,10 +44,14 @@ VerifyResult verify_attention_rows(const AttentionShape& shape, std::span<const 
     result.message = "verify_attention: tensor sizes do not match the shape";
     return result;
   }
+  const bool bf16 = numerics.bf16;
   const double scale = attention_scale(shape, options);
-  const double uf = std::ldexp(1.0, -24), ud = std::ldexp(1.0, -53);
+  const double uf = std::ldexp(1.0, -24), ud = std::ldexp(1.0, -53), ub = std::ldexp(1.0, -8);
+  const double flushed = std::ldexp(1.0, -126);  // a product the tensor cores flush
   const double dd = static_cast<double>(d);
-  const double score_gamma = gamma(dd + 2, uf) + gamma(dd + 2, ud);
+  const double score_gamma =
+      (bf16 ? gamma(1.5 * dd + 3, 2 * uf) : gamma(dd + 2, uf)) + gamma(dd + 2, ud);
+  const double score_floor = dd * (bf16 ? flushed : std::numeric_limits<float>::denorm_min());
   const std::ptrdiff_t total_rows = shape.batch * shape.heads * nq;
   Eigen::MatrixXd kd, vd, k_abs, v_abs;  // the current head's K and V in double
   std::ptrdiff_t cached_head = -1;
@@ -76,27 +84,34 @@ VerifyResult verify_attention_rows(const AttentionShape& shape, std::span<const 
     p /= p.sum();
 
     const double keys = static_cast<double>(n) + 2.0;
-    const Eigen::ArrayXd rho = score_gamma * a.array() +
-                               dd * std::numeric_limits<float>::denorm_min() +
+    const Eigen::ArrayXd rho = score_gamma * a.array() + score_floor +
                                keys * (kExp2MaxRelError + 2 * uf) + 6 * (uf + ud) * big;
     const Eigen::ArrayXd phi = rho.unaryExpr([](double x) { return std::expm1(x); });
+    // The numerator's: P rounded to bf16 on its way there, tensor-core sums.
+    const Eigen::ArrayXd phi_num = bf16 ? ((1.0 + phi) * (1.0 + ub) - 1.0).eval() : phi;
     const double g = gamma(keys, uf) + gamma(keys + dd, ud);
+    const double g_num =
+        bf16 ? gamma(2.0 * static_cast<double>(n) + 2, 2 * uf) + gamma(keys + dd, ud) : g;
     const double phibar = (p.array() * phi).sum();
     const Eigen::VectorXd out = vd.topRows(n).transpose() * p;
-    const Eigen::VectorXd numer = v_abs.topRows(n).transpose() * (p.array() * (phi + g)).matrix();
+    const Eigen::VectorXd numer =
+        v_abs.topRows(n).transpose() * (p.array() * (phi_num + g_num)).matrix();
     const Eigen::VectorXd vmax = v_abs.topRows(n).colwise().maxCoeff().transpose();
     const double denom = 1.0 - phibar - g;
     // Products, rescalings and the final scaling that land among the float
-    // subnormals round by up to denorm_min / 2 each, absolutely, not relatively.
+    // subnormals round by up to denorm_min / 2 each, absolutely, not relatively
+    // (and the tensor cores may flush a product to zero).
     const double subnormal_floor =
-        (2.0 * static_cast<double>(n) + 1.0) * 0.5 * std::numeric_limits<float>::denorm_min();
+        (2.0 * static_cast<double>(n) + 1.0) * 0.5 * std::numeric_limits<float>::denorm_min() +
+        (bf16 ? static_cast<double>(n) * flushed : 0.0);
     for (std::ptrdiff_t c = 0; c < d; ++c) {
       const double got = oi[c], want = out[c];
-      const double bound =
+      double bound =
           denom > 0.0
               ? numer[c] + std::abs(want) * (phibar + g) / denom + 2 * uf * std::abs(want) +
                     static_cast<double>(n) * std::ldexp(1.0, -125) * vmax[c] + subnormal_floor
               : std::numeric_limits<double>::infinity();
+      if (bf16) bound += ub * (std::abs(want) + bound) + std::ldexp(1.0, -134);  // O in bf16
       check_element(result, got, want, bound, [&](double error) {
         std::ostringstream msg;
         msg.precision(9);
@@ -108,6 +123,42 @@ VerifyResult verify_attention_rows(const AttentionShape& shape, std::span<const 
     }
   }
   return result;
+}
+
+// "" when every element of x holds a bf16 value (NaN and infinity included).
+std::string not_bf16(std::span<const float> x, const char* name) {
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    const float e = x[i];
+    if (!std::isnan(e) && round_to_bf16(e) != e) {
+      return std::string("verify_attention_bf16_rows: ") + name + "[" + std::to_string(i) +
+             "] is not a bf16 value";
+    }
+  }
+  return "";
+}
+
+}  // namespace
+
+VerifyResult verify_attention_rows(const AttentionShape& shape, std::span<const float> q,
+                                   std::span<const float> k, std::span<const float> v,
+                                   std::span<const float> o, const AttentionOptions& options,
+                                   std::span<const std::ptrdiff_t> rows) {
+  return check_rows(shape, q, k, v, o, options, rows, Numerics{});
+}
+
+VerifyResult verify_attention_bf16_rows(const AttentionShape& shape, std::span<const float> q,
+                                        std::span<const float> k, std::span<const float> v,
+                                        std::span<const float> o, const AttentionOptions& options,
+                                        std::span<const std::ptrdiff_t> rows) {
+  for (const auto& [x, name] : {std::pair{q, "Q"}, std::pair{k, "K"}, std::pair{v, "V"}}) {
+    if (std::string why = not_bf16(x, name); !why.empty()) {
+      VerifyResult result;
+      result.ok = false;
+      result.message = std::move(why);
+      return result;
+    }
+  }
+  return check_rows(shape, q, k, v, o, options, rows, Numerics{true});
 }
 
 VerifyResult verify_attention(const AttentionShape& shape, std::span<const float> q,

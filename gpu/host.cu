@@ -174,6 +174,51 @@ void attention(const GpuAttentionVariant& variant, const AttentionShape& shape,
   LOCALITY_CUDA(cudaMemcpy(o.data(), dout.get(), o.size_bytes(), cudaMemcpyDeviceToHost));
 }
 
+namespace {
+
+void require_bf16_attention_runs(const GpuBf16AttentionVariant& variant) {
+  if (const std::string why = bf16_unavailable_reason(variant); !why.empty()) throw GpuError(why);
+}
+
+Bf16AttentionArgs bf16_args(const AttentionShape& shape, const DeviceBuffer<std::uint16_t>& q,
+                            const DeviceBuffer<std::uint16_t>& k,
+                            const DeviceBuffer<std::uint16_t>& v, DeviceBuffer<std::uint16_t>& o,
+                            const AttentionOptions& options) {
+  return {shape,         q.get(), k.get(), v.get(), o.get(), attention_scale(shape, options),
+          options.causal};
+}
+
+DeviceBuffer<std::uint16_t> bf16_on_device(std::span<const float> x) {
+  const std::vector<std::uint16_t> bits = bf16_bits(x);
+  DeviceBuffer<std::uint16_t> d(bits.size());
+  LOCALITY_CUDA(cudaMemcpy(d.get(), bits.data(), bits.size() * 2, cudaMemcpyHostToDevice));
+  return d;
+}
+
+// O's bf16 values from the device, widened to float.
+void bf16_to_host(const DeviceBuffer<std::uint16_t>& d, std::span<float> out) {
+  std::vector<std::uint16_t> bits(out.size());
+  LOCALITY_CUDA(cudaMemcpy(bits.data(), d.get(), bits.size() * 2, cudaMemcpyDeviceToHost));
+  std::transform(bits.begin(), bits.end(), out.begin(), from_bf16_bits);
+}
+
+}  // namespace
+
+void attention_bf16(const GpuBf16AttentionVariant& variant, const AttentionShape& shape,
+                    std::span<const float> q, std::span<const float> k, std::span<const float> v,
+                    std::span<float> o, const AttentionOptions& options) {
+  check_attention_args(shape, q, k, v, o, options, 1);
+  if (o.empty()) return;
+  require_bf16_attention_runs(variant);
+  const DeviceBuffer<std::uint16_t> dq = bf16_on_device(q), dk = bf16_on_device(k),
+                                    dv = bf16_on_device(v);
+  DeviceBuffer<std::uint16_t> dout(o.size());
+  LOCALITY_CUDA(cudaMemset(dout.get(), 0xff, o.size() * 2));  // NaN: unwritten shows
+  variant.run(bf16_args(shape, dq, dk, dv, dout, options));
+  LOCALITY_CUDA(cudaDeviceSynchronize());
+  bf16_to_host(dout, o);
+}
+
 DeviceInfo device_info() {
   require_device();
   cudaDeviceProp prop{};
@@ -542,6 +587,30 @@ struct AttentionBench::Impl {
         cudaMemcpy(o.data(), dout.get(), o.size() * sizeof(float), cudaMemcpyDeviceToHost));
     return verify_attention_rows(shape, q, k, v, o, options(), rows);
   }
+
+  // The bf16 ladder's tensors: Q, K and V rounded (host copies for the
+  // check, bits on the device) and O, made on first use.
+  struct Bf16 {
+    std::vector<float> q, k, v;
+    DeviceBuffer<std::uint16_t> dq, dk, dv, dout;
+  };
+  std::unique_ptr<Bf16> bf16;
+  Bf16& bf16_tensors() {
+    if (!bf16) {
+      const auto rounded = [](std::vector<float> x) {
+        round_to_bf16(std::span<float>(x));
+        return x;
+      };
+      bf16 = std::make_unique<Bf16>(Bf16{rounded(q), rounded(k), rounded(v), bf16_on_device(q),
+                                         bf16_on_device(k), bf16_on_device(v),
+                                         DeviceBuffer<std::uint16_t>(o.size())});
+    }
+    return *bf16;
+  }
+  Bf16AttentionArgs bf16_args_now() {
+    Bf16& b = bf16_tensors();
+    return bf16_args(shape, b.dq, b.dk, b.dv, b.dout, options());
+  }
 };
 
 namespace {
@@ -613,6 +682,25 @@ VerifyResult AttentionBench::check_cublas(std::span<const std::ptrdiff_t> rows) 
   Impl& s = *impl_;
   s.workspace_of(static_cast<std::size_t>(s.cublas_heads() * s.shape.seq_q * s.shape.seq_kv));
   return s.check([&] { s.cublas_attention(); }, rows);
+}
+
+double AttentionBench::time_ms(const GpuBf16AttentionVariant& variant) {
+  Impl& s = *impl_;
+  const Bf16AttentionArgs args = s.bf16_args_now();
+  return s.timer.time_ms([&] { variant.run(args); });
+}
+
+VerifyResult AttentionBench::check(const GpuBf16AttentionVariant& variant,
+                                   std::span<const std::ptrdiff_t> rows) {
+  Impl& s = *impl_;
+  require_bf16_attention_runs(variant);
+  const Bf16AttentionArgs args = s.bf16_args_now();
+  Impl::Bf16& b = *s.bf16;
+  LOCALITY_CUDA(cudaMemset(b.dout.get(), 0xff, b.dout.size() * 2));
+  variant.run(args);
+  LOCALITY_CUDA(cudaDeviceSynchronize());
+  bf16_to_host(b.dout, s.o);
+  return verify_attention_bf16_rows(s.shape, b.q, b.k, b.v, s.o, s.options(), rows);
 }
 
 }  // namespace locality::gpu

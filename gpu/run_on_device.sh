@@ -7,10 +7,11 @@
 # Needs .gpu-carry/ from gpu/pack.sh (built on a machine with the packages;
 # carried along), or builds the `gpu` preset here when CMake finds Eigen,
 # Google Benchmark and GoogleTest. Writes, each atomically:
-#   OUTDIR/gpu_matmul.json, gpu_matmul_bf16.json, gpu_attention.json
-#       Google Benchmark JSON of the three ladders; PyTorch's float32
-#       attention (gpu/torch_sdpa.py, where python3 has torch) merged into
-#       the third;
+#   OUTDIR/gpu_matmul.json, gpu_matmul_bf16.json, gpu_attention.json,
+#   gpu_attention_bf16.json
+#       Google Benchmark JSON of the four ladders; PyTorch's attention
+#       (gpu/torch_sdpa.py, where python3 has torch) merged into the last
+#       two, in float32 and in bf16;
 #   OUTDIR/sass.txt     each bf16 kernel's count of HMMA or HGMMA instructions;
 #   OUTDIR/gpu_profile.json   with the `profile` step: every GPU rung under
 #       Nsight Compute (gpu/ncu_profile.py);
@@ -87,7 +88,7 @@ if step sanitize; then
     step_start=$SECONDS
     echo "== compute-sanitizer --tool $tool" | tee -a "$log"
     compute-sanitizer --tool "$tool" --error-exitcode 3 \
-      "$tests" --gtest_filter='Gpu/GpuMatmulRung.NotMultiplesOfAnyTile/*:Gpu/GpuMatmulRung.WideTilesOnMostSms/pipelined:Gpu/GpuAttentionRung.SeqQAndSeqKvDifferBothWays/*:Gpu/GpuBf16MatmulRung.NotMultiplesOfAnyTile/*' \
+      "$tests" --gtest_filter='Gpu/GpuMatmulRung.NotMultiplesOfAnyTile/*:Gpu/GpuMatmulRung.WideTilesOnMostSms/pipelined:Gpu/GpuAttentionRung.SeqQAndSeqKvDifferBothWays/*:Gpu/GpuBf16MatmulRung.NotMultiplesOfAnyTile/*:Gpu/GpuBf16AttentionRung.SeqQAndSeqKvDifferBothWays/*:Gpu/GpuBf16AttentionRung.NonFiniteInputsPropagateAsDocumented/*' \
       >>"$log" 2>&1 || status=1
     grep -E "ERROR SUMMARY|RACECHECK SUMMARY|PASSED|FAILED" "$log" | tail -n 2
     timed "$tool"
@@ -108,13 +109,18 @@ if [[ "$quick" == --quick ]]; then
   matmul='^gpu/matmul/[a-z_0-9]+/(256|512|1024|2048)x'
   attention='^gpu/attention/[a-z_0-9]+/[0-9]+x[0-9]+x(512|1024|2048)x'
   bf16='^gpu/matmul_bf16/[a-z_0-9]+/(256|512|1024|2048)x'
+  attention_bf16='^gpu/attention_bf16/[a-z_0-9]+/[0-9]+x[0-9]+x(512|1024|2048)x'
 else
   matmul='^gpu/matmul/' attention='^gpu/attention/' bf16='^gpu/matmul_bf16/'
+  attention_bf16='^gpu/attention_bf16/'
 fi
 if step bench; then
-  for ladder in matmul attention matmul_bf16; do
+  for ladder in matmul attention matmul_bf16 attention_bf16; do
     step_start=$SECONDS
-    case "$ladder" in matmul) f="$matmul" ;; attention) f="$attention" ;; *) f="$bf16" ;; esac
+    case "$ladder" in
+      matmul) f="$matmul" ;; attention) f="$attention" ;; matmul_bf16) f="$bf16" ;;
+      *) f="$attention_bf16" ;;
+    esac
     bench_ladder "$ladder" "$f"
     timed "$ladder benchmarks"
   done
@@ -125,7 +131,7 @@ if step sass; then
   step_start=$SECONDS
   echo "== SASS of the bf16 kernels" | tee -a "$log"
   if cuobjdump -sass "$tests" >"$out/.sass" 2>>"$log"; then
-    awk '/Function : / {f = $3} f ~ /bf16|wmma|mma_sync|wgmma/ && /HGMMA|HMMA/ {
+    awk '/Function : / {f = $3} f ~ /bf16|bfloat16|mma/ && /HGMMA|HMMA/ {
            op = ($0 ~ /HGMMA/) ? "HGMMA" : "HMMA"; n[f " " op]++ }
          END {for (k in n) print k, n[k]}' "$out/.sass" | sort >"$out/sass.txt"
     cat "$out/sass.txt" | tee -a "$log"
@@ -135,20 +141,24 @@ if step sass; then
   rm -f "$out/.sass"
   timed sass
 fi
-# PyTorch's float32 attention on the same shapes, merged into the ladder's file.
+# PyTorch's attention on the same shapes, merged into each ladder's file:
+# float32 beside the attention ladder, bf16 beside attention_bf16.
 if step torch; then
-  step_start=$SECONDS
-  echo "== torch scaled_dot_product_attention (float32)" | tee -a "$log"
-  if python3 gpu/torch_sdpa.py --bench "$bench" --filter "$attention" \
-      --out "$out/.torch_sdpa.json" >>"$log" 2>&1 && [[ -s "$out/gpu_attention.json" ]]; then
-    python3 bench/fused_peers.py --merge-into "$out/gpu_attention.json" \
-      "$out/.torch_sdpa.json" >>"$log" 2>&1 || status=1
-  else
-    status=1
-  fi
-  rm -f "$out/.torch_sdpa.json"
-  grep -E "^torch_sdpa" "$log" | tail -n 4
-  timed torch
+  for dtype in float32 bfloat16; do
+    step_start=$SECONDS
+    if [[ $dtype == float32 ]]; then file=gpu_attention f="$attention"; else file=gpu_attention_bf16 f="$attention_bf16"; fi
+    echo "== torch scaled_dot_product_attention ($dtype)" | tee -a "$log"
+    if python3 gpu/torch_sdpa.py --bench "$bench" --dtype "$dtype" --filter "$f" \
+        --out "$out/.torch_sdpa.json" >>"$log" 2>&1 && [[ -s "$out/$file.json" ]]; then
+      python3 bench/fused_peers.py --merge-into "$out/$file.json" \
+        "$out/.torch_sdpa.json" >>"$log" 2>&1 || status=1
+    else
+      status=1
+    fi
+    rm -f "$out/.torch_sdpa.json"
+    grep -E "^torch_sdpa" "$log" | tail -n 4
+    timed "torch $dtype"
+  done
 fi
 # Every GPU rung under Nsight Compute (gpu/ncu_profile.py).
 if step profile; then

@@ -25,7 +25,7 @@ std::span<const GpuBf16MatmulVariant> bf16_matmul_variants() { return {}; }
 
 const GpuBf16MatmulVariant* find_bf16_matmul_variant(std::string_view) { return nullptr; }
 
-std::string bf16_unavailable_reason(const GpuBf16MatmulVariant&) { return kNoCuda; }
+std::string unavailable_reason(std::string_view, int) { return kNoCuda; }
 
 void matmul_bf16(const GpuBf16MatmulVariant&, ConstView<float> a, ConstView<float> b,
                  View<float> c) {
@@ -40,6 +40,17 @@ const GpuAttentionVariant* find_attention_variant(std::string_view) { return nul
 void attention(const GpuAttentionVariant&, const AttentionShape& shape, std::span<const float> q,
                std::span<const float> k, std::span<const float> v, std::span<float> o,
                const AttentionOptions& options) {
+  check_attention_args(shape, q, k, v, o, options, 1);
+  throw GpuError(kNoCuda);
+}
+
+std::span<const GpuBf16AttentionVariant> bf16_attention_variants() { return {}; }
+
+const GpuBf16AttentionVariant* find_bf16_attention_variant(std::string_view) { return nullptr; }
+
+void attention_bf16(const GpuBf16AttentionVariant&, const AttentionShape& shape,
+                    std::span<const float> q, std::span<const float> k, std::span<const float> v,
+                    std::span<float> o, const AttentionOptions& options) {
   check_attention_args(shape, q, k, v, o, options, 1);
   throw GpuError(kNoCuda);
 }
@@ -79,6 +90,11 @@ VerifyResult AttentionBench::check(const GpuAttentionVariant&, std::span<const s
   throw GpuError(kNoCuda);
 }
 VerifyResult AttentionBench::check_cublas(std::span<const std::ptrdiff_t>) {
+  throw GpuError(kNoCuda);
+}
+double AttentionBench::time_ms(const GpuBf16AttentionVariant&) { throw GpuError(kNoCuda); }
+VerifyResult AttentionBench::check(const GpuBf16AttentionVariant&,
+                                   std::span<const std::ptrdiff_t>) {
   throw GpuError(kNoCuda);
 }
 

@@ -1,17 +1,23 @@
 #!/usr/bin/env python3
-"""The GPU attention ladder's PyTorch peer: scaled_dot_product_attention on
-the GPU in float32, each backend pinned in its own row, on the shapes the
-ladder is timed at, written as Google Benchmark JSON to merge beside it.
+"""The GPU attention ladders' PyTorch peer: scaled_dot_product_attention on
+the GPU in float32 (or bf16), each backend pinned in its own row, on the
+shapes the ladder is timed at, written as Google Benchmark JSON to merge
+beside it.
 
     python3 gpu/torch_sdpa.py --bench .gpu-carry/bin/locality_bench --out peers.json
     python3 bench/fused_peers.py --merge-into OUTDIR/gpu_attention.json peers.json
 
-(gpu/run_on_device.sh runs both.) Rows are named
-gpu/attention/torch_sdpa_<backend>/<B>x<H>x<seq>x<seq>x<d>/causal:<0|1>/manual_time,
-for the backends efficient (memory-efficient attention), math (the unfused
-composite: S in device memory, so only up to seq 8192), and flash and cudnn
-where this torch build runs them in float32 (they want 16-bit inputs; a
-backend that refuses float32 is recorded as left out, with torch's reason).
+(gpu/run_on_device.sh runs both, and again with --dtype bfloat16.) Rows are
+named gpu/attention/torch_sdpa_<backend>/<B>x<H>x<seq>x<seq>x<d>/causal:<0|1>/manual_time
+(gpu/attention_bf16/... with --dtype bfloat16), for the backends efficient
+(memory-efficient attention), math (the unfused composite: S in device
+memory, so only up to seq 8192; float32 only), and flash and cudnn where
+this torch build runs them in that dtype (in float32 they may not: a
+backend that refuses is recorded as left out, with torch's reason).
+
+bf16 means Q, K and V rounded to bf16 (to nearest even) from the same
+float32 inputs, O in bf16, checked with the bf16 ladder's bound against the
+float64 reference of the rounded inputs.
 
 Float32 means float32: TF32 is switched off for matmuls and cuDNN, and
 float32_matmul_precision is "highest", so the math backend's products are
@@ -43,7 +49,7 @@ sys.path.insert(0, os.path.join(ROOT, "bench"))
 import fused_peers  # noqa: E402  (the reference check and the inputs)
 import results  # noqa: E402
 
-NAME = re.compile(r"^gpu/attention/[^/]+/(?P<b>\d+)x(?P<h>\d+)x(?P<sq>\d+)x(?P<skv>\d+)x(?P<d>\d+)"
+NAME = re.compile(r"^gpu/(?P<family>attention|attention_bf16)/[^/]+/(?P<b>\d+)x(?P<h>\d+)x(?P<sq>\d+)x(?P<skv>\d+)x(?P<d>\d+)"
                   r"/causal:(?P<causal>[01])(?:/manual_time)?$")
 # The backends, as named in the rows, and torch's names for them.
 BACKENDS = {"efficient": "EFFICIENT_ATTENTION", "math": "MATH", "flash": "FLASH_ATTENTION",
@@ -51,37 +57,41 @@ BACKENDS = {"efficient": "EFFICIENT_ATTENTION", "math": "MATH", "flash": "FLASH_
 # The longest sequence each backend is timed at: the math backend keeps S and
 # its softmax in device memory (2 B H seq^2 floats and more).
 LARGEST = {"math": 8192}
+# The ladder each dtype's rows join, and the backends it runs.
+FAMILY = {"float32": "attention", "bfloat16": "attention_bf16"}
+DTYPE_BACKENDS = {"float32": list(BACKENDS), "bfloat16": ["efficient", "flash", "cudnn"]}
 
 
 class PeerError(Exception):
     pass
 
 
-def shapes(bench, pattern):
-    """[(b, h, sq, skv, d, causal)] the ladder's rungs are timed at, in the
-    order locality_bench lists them, those whose names match `pattern`."""
+def shapes(bench, pattern, family="attention"):
+    """[(b, h, sq, skv, d, causal)] the `family` ladder's rungs are timed at,
+    in the order locality_bench lists them, those whose names match `pattern`."""
     try:
         out = subprocess.run([bench, "--locality_family=gpu", "--benchmark_list_tests"],
                              capture_output=True, text=True, check=True, timeout=300).stdout
     except (OSError, subprocess.SubprocessError) as e:
         raise PeerError(f"cannot list the GPU benchmarks with {bench}: {e}")
-    return parse_shapes(out, pattern)
+    return parse_shapes(out, pattern, family)
 
 
-def parse_shapes(listing, pattern):
+def parse_shapes(listing, pattern, family="attention"):
     found = []
     for line in listing.splitlines():
         m = NAME.fullmatch(line.strip())
-        if m and pattern.search(line.strip()):
+        if m and m["family"] == family and pattern.search(line.strip()):
             key = tuple(int(m[g]) for g in ("b", "h", "sq", "skv", "d", "causal"))
             if key not in found:
                 found.append(key)
     return found
 
 
-def row_name(backend, shape):
+def row_name(backend, shape, family="attention"):
     b, h, sq, skv, d, causal = shape
-    return f"gpu/attention/torch_sdpa_{backend}/{b}x{h}x{sq}x{skv}x{d}/causal:{causal}/manual_time"
+    return (f"gpu/{family}/torch_sdpa_{backend}/{b}x{h}x{sq}x{skv}x{d}/causal:{causal}"
+            "/manual_time")
 
 
 def error_row(name, repetitions, message):
@@ -100,7 +110,7 @@ def timing_row(name, r, repetitions, calls, seconds, flops, worst, backend):
 class Torch:
     device = "cuda"
 
-    def __init__(self):
+    def __init__(self, dtype="float32"):
         try:
             import torch
             from torch.nn.attention import SDPBackend, sdpa_kernel
@@ -112,13 +122,15 @@ class Torch:
         torch.backends.cudnn.allow_tf32 = False
         torch.set_float32_matmul_precision("highest")
         self.torch, self.backend_enum, self.sdpa_kernel = torch, SDPBackend, sdpa_kernel
+        self.dtype_name, self.dtype = dtype, getattr(torch, dtype)
         l2 = torch.cuda.get_device_properties(0).L2_cache_size
         self.flush = torch.empty(max(1, 2 * l2 // 4), dtype=torch.float32, device="cuda")
 
     def context(self):
         t = self.torch
         return {"torch_sdpa": f"PyTorch {t.__version__}, CUDA {t.version.cuda}, cuDNN "
-                f"{t.backends.cudnn.version()}, scaled_dot_product_attention in float32 on "
+                f"{t.backends.cudnn.version()}, scaled_dot_product_attention in "
+                f"{self.dtype_name} on "
                 f"{t.cuda.get_device_name(0)}, each backend pinned with sdpa_kernel; TF32 off "
                 f"(matmul.allow_tf32={t.backends.cuda.matmul.allow_tf32}, "
                 f"cudnn.allow_tf32={t.backends.cudnn.allow_tf32}, "
@@ -131,9 +143,9 @@ class Torch:
             return f(q, k, v, is_causal=bool(causal))
 
     def refusal(self, backend):
-        """Why this backend cannot run float32 attention here, or None."""
+        """Why this backend cannot run attention in this dtype here, or None."""
         t = self.torch
-        x = t.ones(1, 1, 64, 64, dtype=t.float32, device=self.device)
+        x = t.ones(1, 1, 64, 64, dtype=self.dtype, device=self.device)
         try:
             with t.no_grad():
                 self.call(backend, x, x, x, 0)
@@ -155,22 +167,25 @@ class Torch:
 def measure(peer, backend, shape_list, repetitions, min_time, data):
     """Rows for one backend over the shapes (Google Benchmark's JSON)."""
     t = peer.torch
+    bf16 = peer.dtype_name == "bfloat16"
     rows = []
     for shape in shape_list:
         b, h, sq, skv, d, causal = shape
-        name = row_name(backend, shape)
+        name = row_name(backend, shape, FAMILY[peer.dtype_name])
         if sq > LARGEST.get(backend, sq) or skv > LARGEST.get(backend, skv):
             continue
         q, k, v = (x[:b * h * s * d].reshape(b, h, s, d)
                    for x, s in zip(data, (sq, skv, skv)))
         with t.no_grad():
-            tq, tk, tv = (t.from_numpy(x).to(peer.device) for x in (q, k, v))
+            tq, tk, tv = (t.from_numpy(x).to(peer.device, peer.dtype) for x in (q, k, v))
+            if bf16:  # the reference sees the values torch computes with
+                q, k, v = (x.float().cpu().numpy() for x in (tq, tk, tv))
             try:
-                o = peer.call(backend, tq, tk, tv, causal).cpu().numpy()
+                o = peer.call(backend, tq, tk, tv, causal).float().cpu().numpy()
             except RuntimeError as e:
                 rows.append(error_row(name, repetitions, " ".join(str(e).split())[:300]))
                 continue
-            ok, worst = fused_peers.check(q, k, v, o, causal, 1.0 / math.sqrt(d))
+            ok, worst = fused_peers.check(q, k, v, o, causal, 1.0 / math.sqrt(d), bf16)
             if not ok:
                 rows.append(error_row(name, repetitions, f"wrong result: {worst:.3g} of the bound"))
                 print(f"torch_sdpa: {name}: wrong result ({worst:.3g} of the bound)", file=sys.stderr)
@@ -193,7 +208,9 @@ def main():
                                                         "locality_bench"))
     parser.add_argument("--filter", default="", help="only the ladder's benchmarks this regex finds")
     parser.add_argument("--backend", action="append", choices=sorted(BACKENDS),
-                        help="a backend to run (may be repeated; default: all)")
+                        help="a backend to run (may be repeated; default: all the dtype's)")
+    parser.add_argument("--dtype", choices=sorted(FAMILY), default="float32",
+                        help="float32 (the attention ladder's peer) or bfloat16 (attention_bf16's)")
     parser.add_argument("--repetitions", type=int, default=5)
     parser.add_argument("--min-time", type=float, default=0.1)
     parser.add_argument("--out", required=True, help="write the rows here (JSON, atomically)")
@@ -207,22 +224,22 @@ def main():
             raise PeerError(f"--filter is not a regular expression: {e}")
         rows, context = [], {}
         try:
-            peer = Torch()
+            peer = Torch(args.dtype)
         except PeerError as e:
             peer = None
             context["torch_sdpa_left_out"] = str(e)
             print(f"torch_sdpa: left out: {e}", file=sys.stderr)
         if peer is not None:
-            shape_list = shapes(args.bench, pattern)
+            shape_list = shapes(args.bench, pattern, FAMILY[args.dtype])
             if not shape_list:
-                raise PeerError(f"{args.bench} lists no GPU attention benchmark matching "
-                                f"{args.filter!r}")
+                raise PeerError(f"{args.bench} lists no gpu/{FAMILY[args.dtype]} benchmark "
+                                f"matching {args.filter!r}")
             context.update(peer.context())
             # One set of inputs serves every shape: they all hold the same
             # number of elements (batch x seq and heads x head_dim are fixed).
             size = max(b * h * max(sq, skv) * d for b, h, sq, skv, d, _ in shape_list)
             data = [x.reshape(-1) for x in fused_peers.inputs(1, 1, size, size, 1, 17)]
-            for backend in args.backend or list(BACKENDS):
+            for backend in args.backend or DTYPE_BACKENDS[args.dtype]:
                 why = peer.refusal(backend)
                 if why:
                     context[f"torch_sdpa_{backend}_left_out"] = why

@@ -501,5 +501,190 @@ TEST(GpuBf16MatmulBench, TimesAndChecksEveryRungAndCublas) {
   EXPECT_NE(bench.cublas_algorithm().find("algo "), std::string::npos) << bench.cublas_algorithm();
 }
 
+// The bf16 attention bound (verify.hpp): O from the reference in double on
+// bf16 inputs, with P rounded to bf16 for the numerator and O rounded to
+// bf16, passes; the same with one key dropped, or O off by a few bounds,
+// fails; inputs that are not bf16 are refused.
+TEST(Bf16AttentionVerify, AcceptsRoundedWeightsRefusesADroppedKey) {
+  const AttentionShape s{1, 1, 6, 40, 64};
+  std::vector<float> q(s.q_elements()), k(s.kv_elements()), v(s.kv_elements()), o(q.size()),
+      dropped(q.size());
+  fill_random(std::span<float>(q), 7);
+  fill_random(std::span<float>(k), 8);
+  fill_random(std::span<float>(v), 9);
+  for (auto* x : {&q, &k, &v}) round_to_bf16(std::span<float>(*x));
+  const double scale = 1.0 / 8.0;
+  for (std::ptrdiff_t i = 0; i < s.seq_q; ++i) {
+    std::vector<double> w(s.seq_kv);
+    for (std::ptrdiff_t j = 0; j < s.seq_kv; ++j) {
+      double dot = 0.0;
+      for (std::ptrdiff_t c = 0; c < 64; ++c) dot += double{q[i * 64 + c]} * k[j * 64 + c];
+      w[j] = std::exp(scale * dot);
+    }
+    double sum = 0.0;
+    for (double x : w) sum += x;
+    for (std::ptrdiff_t c = 0; c < 64; ++c) {
+      double num = 0.0, without = 0.0;
+      for (std::ptrdiff_t j = 0; j < s.seq_kv; ++j) {
+        const double term = round_to_bf16(static_cast<float>(w[j])) * double{v[j * 64 + c]};
+        num += term;
+        if (j != 17) without += term;
+      }
+      o[i * 64 + c] = round_to_bf16(static_cast<float>(num / sum));
+      dropped[i * 64 + c] = round_to_bf16(static_cast<float>(without / (sum - w[17])));
+    }
+  }
+  const AttentionOptions options;
+  const std::vector<std::ptrdiff_t> rows = spread_rows(s.seq_q, s.seq_q);
+  const VerifyResult honest = verify_attention_bf16_rows(s, q, k, v, o, options, rows);
+  EXPECT_TRUE(honest.ok) << honest.message;
+  EXPECT_GT(honest.max_bound_ratio, 0.0);
+  EXPECT_FALSE(verify_attention_bf16_rows(s, q, k, v, dropped, options, rows).ok);
+  o[3 * 64 + 5] += 0.02f;
+  EXPECT_FALSE(verify_attention_bf16_rows(s, q, k, v, o, options, rows).ok);
+  o[3 * 64 + 5] -= 0.02f;
+  k[100] = std::nextafter(k[100], 2.0f);
+  const VerifyResult refused = verify_attention_bf16_rows(s, q, k, v, o, options, rows);
+  EXPECT_FALSE(refused.ok);
+  EXPECT_NE(refused.message.find("K[100] is not a bf16 value"), std::string::npos)
+      << refused.message;
+}
+
+TEST(GpuRegistry, Bf16AttentionRungsInOrderWithLessons) {
+#ifdef LOCALITY_HAVE_CUDA
+  ASSERT_EQ(gpu::bf16_attention_variants().size(), 1u);
+#else
+  EXPECT_TRUE(gpu::bf16_attention_variants().empty()) << "a build without CUDA has no GPU rungs";
+#endif
+  int rung = 1;
+  for (const gpu::GpuBf16AttentionVariant& v : gpu::bf16_attention_variants()) {
+    EXPECT_EQ(v.rung, rung++) << v.name;
+    EXPECT_FALSE(v.lesson.empty()) << v.name;
+    EXPECT_TRUE(v.min_sm == 80 || v.min_sm == 90) << v.name;
+    EXPECT_EQ(gpu::find_bf16_attention_variant(v.name), &v);
+    if (!gpu::query_device().available) {
+      EXPECT_FALSE(gpu::bf16_unavailable_reason(v).empty()) << v.name;
+      const AttentionShape s{1, 1, 4, 4, 64};
+      std::vector<float> x(s.q_elements()), o(s.q_elements());
+      EXPECT_THROW(gpu::attention_bf16(v, s, x, x, x, o), gpu::GpuError);
+    }
+  }
+  EXPECT_EQ(gpu::find_bf16_attention_variant("flash2"), nullptr);
+}
+
+// Every bf16 attention rung against the Eigen reference in double from the
+// same bf16 inputs, with the bf16 bound, O poisoned: the float rungs' shapes
+// at the head dims the rung takes, and its refusals.
+class GpuBf16AttentionRung : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    variant_ = gpu::find_bf16_attention_variant(GetParam());
+    ASSERT_NE(variant_, nullptr);
+    if (const std::string why = gpu::bf16_unavailable_reason(*variant_); !why.empty()) {
+      GTEST_SKIP() << why;
+    }
+  }
+  void check(const AttentionShape& s, bool causal, std::uint64_t seed, float q_gain = 1.0f,
+             bool outliers = false) {
+    std::vector<float> q(s.q_elements()), k(s.kv_elements()), v(s.kv_elements());
+    fill_random(std::span<float>(q), seed);
+    fill_random(std::span<float>(k), seed + 1);
+    fill_random(std::span<float>(v), seed + 2);
+    for (float& x : q) x *= q_gain;
+    if (outliers) {
+      for (std::size_t i = 0; i < k.size(); i += 97) k[i] *= 10.0f, v[i] *= 10.0f;
+    }
+    run_and_verify(s, causal, q, k, v);
+  }
+  std::vector<float> run_and_verify(const AttentionShape& s, bool causal, std::vector<float> q,
+                                    std::vector<float> k, std::vector<float> v) {
+    for (auto* x : {&q, &k, &v}) round_to_bf16(std::span<float>(*x));
+    std::vector<float> o(s.q_elements());
+    const AttentionOptions options{std::nullopt, causal};
+    gpu::attention_bf16(*variant_, s, q, k, v, o, options);
+    const VerifyResult r = verify_attention_bf16_rows(
+        s, q, k, v, o, options,
+        spread_rows(s.batch * s.heads * s.seq_q, s.batch * s.heads * s.seq_q));
+    EXPECT_TRUE(r.ok) << GetParam() << " [" << s.batch << "," << s.heads << "," << s.seq_q << ","
+                      << s.seq_kv << "," << s.head_dim << "]" << (causal ? " causal" : "") << ": "
+                      << r.message;
+    return o;
+  }
+  const gpu::GpuBf16AttentionVariant* variant_ = nullptr;
+};
+
+TEST_P(GpuBf16AttentionRung, OneQueryOneKey) {
+  check({1, 1, 1, 1, 64}, false, 1);
+  check({1, 1, 1, 1, 128}, true, 2);
+}
+
+TEST_P(GpuBf16AttentionRung, SeqQAndSeqKvDifferBothWays) {
+  for (bool causal : {false, true}) {
+    check({2, 3, 37, 53, 64}, causal, 3);
+    check({1, 2, 53, 37, 128}, causal, 4);
+    check({1, 1, 200, 7, 64}, causal, 5);
+  }
+}
+
+TEST_P(GpuBf16AttentionRung, ManyQueryTilesWithRaggedEnds) {
+  for (bool causal : {false, true}) {
+    check({2, 2, 517, 389, 64}, causal, 30);
+    check({1, 3, 300, 1025, 128}, causal, 31);
+  }
+}
+
+TEST_P(GpuBf16AttentionRung, ScoresOfLargeMagnitudeAndOutliers) {
+  for (bool causal : {false, true}) {
+    check({1, 2, 130, 130, 64}, causal, 40, 1000.0f);  // scores about +-1e4
+    check({1, 2, 130, 257, 128}, causal, 41, 1.0f, true);
+  }
+}
+
+TEST_P(GpuBf16AttentionRung, RefusesOtherHeadDims) {
+  for (std::ptrdiff_t d : {1, 32, 63, 96, 256}) {
+    const AttentionShape s{1, 1, 8, 8, d};
+    std::vector<float> x(s.q_elements()), o(s.q_elements());
+    EXPECT_THROW(gpu::attention_bf16(*variant_, s, x, x, x, o), ShapeError) << d;
+  }
+}
+
+// attention.hpp's rules: a NaN in row i of Q reaches row i of O only; a NaN
+// or an infinity in V at key j reaches the rows that see key j, and with the
+// causal mask never the rows before j, also inside a diagonal tile.
+TEST_P(GpuBf16AttentionRung, NonFiniteInputsPropagateAsDocumented) {
+  const AttentionShape s{1, 2, 40, 40, 64};
+  std::vector<float> q(s.q_elements()), k(s.kv_elements()), v(s.kv_elements());
+  fill_random(std::span<float>(q), 50);
+  fill_random(std::span<float>(k), 51);
+  fill_random(std::span<float>(v), 52);
+  q[7 * 64 + 3] = std::numeric_limits<float>::quiet_NaN();
+  k[(40 + 35) * 64 + 1] = std::numeric_limits<float>::quiet_NaN();  // head 1, key 35
+  v[(40 + 20) * 64 + 5] = std::numeric_limits<float>::infinity();   // head 1, key 20
+  v[(40 + 30) * 64 + 6] = std::numeric_limits<float>::quiet_NaN();  // head 1, key 30
+  v[(40 + 3) * 64 + 9] = -std::numeric_limits<float>::infinity();   // head 1, key 3
+  run_and_verify(s, false, q, k, v);
+  const std::vector<float> o = run_and_verify(s, true, q, k, v);
+  // The causal run: head 1's rows before key 3 stay finite, and rows before
+  // key 20 finite but in column 9.
+  for (std::ptrdiff_t i = 0; i < 20; ++i) {
+    for (std::ptrdiff_t c = 0; c < 64; ++c) {
+      if (i >= 3 && c == 9) continue;
+      ASSERT_TRUE(std::isfinite(o[(40 + i) * 64 + c])) << "row " << i << " col " << c;
+    }
+  }
+}
+
+std::vector<std::string> bf16_attention_rung_names() {
+  std::vector<std::string> names;
+  for (const gpu::GpuBf16AttentionVariant& v : gpu::bf16_attention_variants()) {
+    names.emplace_back(v.name);
+  }
+  return names;
+}
+
+INSTANTIATE_TEST_SUITE_P(Gpu, GpuBf16AttentionRung,
+                         ::testing::ValuesIn(bf16_attention_rung_names()), rung_name);
+GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(GpuBf16AttentionRung);
+
 }  // namespace
 }  // namespace locality

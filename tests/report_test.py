@@ -72,11 +72,24 @@ GPU_ATTENTION = {
     ],
 }
 
+GPU_ATTENTION_BF16 = {
+    "context": {"gpu_name": "test gpu", "gpu_sm_count": "132", "torch_sdpa": "PyTorch 9 bf16"},
+    "benchmarks": [
+        {"name": f"gpu/attention_bf16/{v}/{16384 // s}x16x{s}x{s}x128/causal:{c}/manual_time",
+         "run_type": "iteration", "repetitions": 1, "flops": flops,
+         **({"rung": rung} if rung is not None else {})}
+        for v, rung, flops in (("flash2_mma", 1, 3e14), ("torch_sdpa_flash", None, 3.5e14),
+                               ("torch_sdpa_cudnn", None, 6e14))
+        for s in (4096, 8192) for c in (0, 1)
+    ],
+}
+
 README = ("# r\n\n<!-- cpu-matmul-ladder:begin -->\nold\n<!-- cpu-matmul-ladder:end -->\n"
           "<!-- cpu-attention-ladder:begin -->\nold\n<!-- cpu-attention-ladder:end -->\n"
           "<!-- gpu-matmul-ladder:begin -->\nold\n<!-- gpu-matmul-ladder:end -->\n"
           "<!-- gpu-attention-ladder:begin -->\nold\n<!-- gpu-attention-ladder:end -->\n"
-          "<!-- gpu-matmul-bf16-ladder:begin -->\nold\n<!-- gpu-matmul-bf16-ladder:end -->\n")
+          "<!-- gpu-matmul-bf16-ladder:begin -->\nold\n<!-- gpu-matmul-bf16-ladder:end -->\n"
+          "<!-- gpu-attention-bf16-ladder:begin -->\nold\n<!-- gpu-attention-bf16-ladder:end -->\n")
 
 
 class ReportTest(unittest.TestCase):
@@ -156,6 +169,18 @@ class ReportTest(unittest.TestCase):
         self.assertIn("cublasLtMatmul", inside)
         self.assertIn("<!-- gpu-matmul-ladder:begin -->\nold\n", text)
 
+    def test_gpu_attention_bf16_file_fills_its_section(self):
+        r = self.run_report(json.dumps(GPU_ATTENTION_BF16))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        with open(self.readme, encoding="utf-8") as f:
+            text = f.read()
+        inside = text.split("<!-- gpu-attention-bf16-ladder:begin -->")[1].split("<!-- ")[0]
+        # At seq 4096 against torch's flash backend, then against the best backend.
+        self.assertIn("| 1 | flash2_mma | 300000 | 0.86 | 300000 | 0.86 | — |", inside)
+        self.assertIn("| 8192 | 128 | yes | 300000 | 0.86 | cudnn | 600000 | 0.50 |", inside)
+        self.assertIn("bf16", inside)
+        self.assertIn("<!-- gpu-attention-ladder:begin -->\nold\n", text)
+
     def test_missing_file(self):
         self.assert_refused(None, "cannot read")
 
@@ -171,7 +196,7 @@ class ReportTest(unittest.TestCase):
 
     def test_no_benchmark_of_ours(self):
         doc = {"context": {}, "benchmarks": [{"name": "BM_Other/8"}]}
-        self.assert_refused(json.dumps(doc), "no cpu/matmul, cpu/attention, gpu/matmul or gpu/attention benchmark")
+        self.assert_refused(json.dumps(doc), "no cpu/matmul, cpu/attention, gpu/matmul, gpu/attention, gpu/matmul_bf16 or gpu/attention_bf16 benchmark")
 
     def test_non_utf8_bytes_seed_5(self):
         data = json.dumps(MATMUL).encode()
@@ -267,7 +292,7 @@ class ReportTest(unittest.TestCase):
         for b in doc["benchmarks"]:
             b["name"] += "\n"
             b["run_name"] = b["name"]
-        self.assert_refused(json.dumps(doc), "no cpu/matmul, cpu/attention, gpu/matmul or gpu/attention benchmark")
+        self.assert_refused(json.dumps(doc), "no cpu/matmul, cpu/attention, gpu/matmul, gpu/attention, gpu/matmul_bf16 or gpu/attention_bf16 benchmark")
 
     # Found by a hostile but fair reading of the README's promises (issue 21):
     # each was a Python traceback with exit 1 before the reader checked it.
@@ -292,7 +317,7 @@ class ReportTest(unittest.TestCase):
         doc = json.loads(json.dumps(MATMUL))
         for b in doc["benchmarks"]:  # a size no benchmark of ours has
             b["name"] = b["run_name"] = b["name"].replace("1024x1024x1024", huge + "x1x1")
-        self.assert_refused(json.dumps(doc), "no cpu/matmul, cpu/attention, gpu/matmul or gpu/attention benchmark")
+        self.assert_refused(json.dumps(doc), "no cpu/matmul, cpu/attention, gpu/matmul, gpu/attention, gpu/matmul_bf16 or gpu/attention_bf16 benchmark")
 
     def test_readme_not_utf8(self):
         with open(self.readme, "wb") as f:

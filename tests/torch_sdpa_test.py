@@ -24,6 +24,7 @@ gpu/attention/naive/32x32x512x512x64/causal:0/manual_time
 gpu/attention/flash/32x32x512x512x64/causal:0/manual_time
 gpu/attention/cublas/32x32x512x512x64/causal:1/manual_time
 gpu/attention/flash2/1x16x16384x16384x128/causal:0/manual_time
+gpu/attention_bf16/flash2_mma/32x32x512x512x64/causal:1/manual_time
 """
 
 try:
@@ -40,10 +41,14 @@ class Shapes(unittest.TestCase):
                           (1, 16, 16384, 16384, 128, 0)])
         self.assertEqual(torch_sdpa.parse_shapes(LISTING, re.compile(r"x16384x")),
                          [(1, 16, 16384, 16384, 128, 0)])
+        self.assertEqual(torch_sdpa.parse_shapes(LISTING, re.compile(""), "attention_bf16"),
+                         [(32, 32, 512, 512, 64, 1)])
 
     def test_row_names_follow_the_ladder(self):
         self.assertEqual(torch_sdpa.row_name("efficient", (2, 4, 8, 9, 16, 1)),
                          "gpu/attention/torch_sdpa_efficient/2x4x8x9x16/causal:1/manual_time")
+        self.assertEqual(torch_sdpa.row_name("flash", (2, 4, 8, 9, 16, 0), "attention_bf16"),
+                         "gpu/attention_bf16/torch_sdpa_flash/2x4x8x9x16/causal:0/manual_time")
 
 
 class WithoutADevice(unittest.TestCase):
@@ -83,15 +88,16 @@ class OnTheCpu(unittest.TestCase):
     class CpuTorch(torch_sdpa.Torch):
         device = "cpu"
 
-        def __init__(self, wrong=False):
+        def __init__(self, wrong=0.0, dtype="float32"):  # wrong: a factor O is off by
             import torch as t
             from torch.nn.attention import SDPBackend, sdpa_kernel
             self.torch, self.backend_enum, self.sdpa_kernel = t, SDPBackend, sdpa_kernel
+            self.dtype_name, self.dtype = dtype, getattr(t, dtype)
             self.wrong = wrong
 
         def call(self, backend, q, k, v, causal):
             o = super().call(backend, q, k, v, causal)
-            return o * 1.001 if self.wrong else o
+            return o * self.wrong if self.wrong else o
 
         def time_ms(self, backend, q, k, v, causal):
             t0 = time.perf_counter()
@@ -101,7 +107,7 @@ class OnTheCpu(unittest.TestCase):
     def setUp(self):
         import numpy as np
         self.data = [np.ascontiguousarray(x.reshape(-1))
-                     for x in torch_sdpa.fused_peers.inputs(1, 1, 4 * 96 * 16, 4 * 96 * 16, 1, 3)]
+                     for x in torch_sdpa.fused_peers.inputs(1, 1, 4 * 96 * 64, 4 * 96 * 64, 1, 3)]
 
     def test_right_backend_timed_wrong_one_refused(self):
         shapes = [(2, 2, 96, 96, 16, 0), (2, 2, 96, 96, 16, 1)]
@@ -114,11 +120,25 @@ class OnTheCpu(unittest.TestCase):
             self.assertLessEqual(row["max_error_over_bound"], 1.0)
         self.assertEqual(rows[2]["name"],
                          "gpu/attention/torch_sdpa_math/2x2x96x96x16/causal:1/manual_time")
-        bad = torch_sdpa.measure(self.CpuTorch(wrong=True), "math", shapes[:1], 2, 0.001,
+        bad = torch_sdpa.measure(self.CpuTorch(wrong=1.001), "math", shapes[:1], 2, 0.001,
                                  self.data)
         self.assertEqual(len(bad), 1)
         self.assertTrue(bad[0]["error_occurred"])
         self.assertIn("wrong result", bad[0]["error_message"])
+
+    def test_bf16_rows_checked_with_the_bf16_bound(self):
+        shapes = [(2, 2, 96, 96, 64, 0), (2, 2, 96, 96, 64, 1)]
+        rows = torch_sdpa.measure(self.CpuTorch(dtype="bfloat16"), "flash", shapes, 1, 0.001,
+                                  self.data)
+        self.assertEqual(len(rows), 2)
+        for row in rows:
+            self.assertFalse(row.get("error_occurred"), row)
+            self.assertLessEqual(row["max_error_over_bound"], 1.0)
+        self.assertTrue(rows[0]["name"].startswith("gpu/attention_bf16/torch_sdpa_flash/"))
+        # A few percent: bf16's own rounding is 0.4%.
+        bad = torch_sdpa.measure(self.CpuTorch(wrong=1.03, dtype="bfloat16"), "flash",
+                                 shapes[:1], 1, 0.001, self.data)
+        self.assertTrue(bad[0]["error_occurred"])
 
     def test_math_stays_out_past_its_largest_sequence(self):
         big = (1, 1, torch_sdpa.LARGEST["math"] * 2, 4, 1, 0)

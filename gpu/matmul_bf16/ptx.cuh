@@ -65,4 +65,13 @@ __device__ __forceinline__ void mma_bf16_16816(float (&d)[4], const std::uint32_
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
 }
 
+// Two floats rounded to bf16 (to nearest, ties to even; NaN stays NaN) and
+// packed into one register: `lo` in the low 16 bits, as the fragments above
+// hold a pair of neighbouring columns.
+__device__ __forceinline__ std::uint32_t pack_bf16x2(float lo, float hi) {
+  std::uint32_t r;
+  asm("cvt.rn.bf16x2.f32 %0, %1, %2;\n" : "=r"(r) : "f"(hi), "f"(lo));
+  return r;
+}
+
 }  // namespace locality::gpu::ptx

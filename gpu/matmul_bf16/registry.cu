@@ -43,7 +43,7 @@ const GpuBf16MatmulVariant* find_bf16_matmul_variant(std::string_view name) {
   return it == std::end(kVariants) ? nullptr : &*it;
 }
 
-std::string bf16_unavailable_reason(const GpuBf16MatmulVariant& variant) {
+std::string unavailable_reason(std::string_view name, int min_sm) {
   const DeviceStatus status = query_device();
   if (!status.available) return status.reason;
   int major = 0, minor = 0;
@@ -53,12 +53,11 @@ std::string bf16_unavailable_reason(const GpuBf16MatmulVariant& variant) {
   }
   const int sm = 10 * major + minor;
   // sm_90a code runs on compute capability 9.0 only; sm_80 code on 8.0 and later.
-  const bool runs = variant.min_sm == 90 ? sm == 90 : sm >= variant.min_sm;
+  const bool runs = min_sm == 90 ? sm == 90 : sm >= min_sm;
   if (runs) return "";
-  return std::string(variant.name) + " needs compute capability " +
-         std::to_string(variant.min_sm / 10) + "." + std::to_string(variant.min_sm % 10) +
-         (variant.min_sm == 90 ? " exactly (sm_90a)" : " or later") + "; device 0 has " +
-         std::to_string(major) + "." + std::to_string(minor);
+  return std::string(name) + " needs compute capability " + std::to_string(min_sm / 10) + "." +
+         std::to_string(min_sm % 10) + (min_sm == 90 ? " exactly (sm_90a)" : " or later") +
+         "; device 0 has " + std::to_string(major) + "." + std::to_string(minor);
 }
 
 }  // namespace locality::gpu

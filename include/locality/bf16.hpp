@@ -6,6 +6,7 @@
 #include <bit>
 #include <cstddef>
 #include <cstdint>
+#include <span>
 #include <vector>
 
 #include "locality/matrix.hpp"
@@ -41,6 +42,16 @@ inline std::vector<std::uint16_t> bf16_bits(ConstView<float> m) {
   bits.reserve(static_cast<std::size_t>(m.rows() * m.cols()));
   for (std::ptrdiff_t i = 0; i < m.rows(); ++i)
     for (std::ptrdiff_t j = 0; j < m.cols(); ++j) bits.push_back(to_bf16_bits(m(i, j)));
+  return bits;
+}
+
+// The same for a flat buffer (attention tensors).
+inline void round_to_bf16(std::span<float> x) {
+  for (float& e : x) e = round_to_bf16(e);
+}
+inline std::vector<std::uint16_t> bf16_bits(std::span<const float> x) {
+  std::vector<std::uint16_t> bits(x.size());
+  for (std::size_t i = 0; i < x.size(); ++i) bits[i] = to_bf16_bits(x[i]);
   return bits;
 }
 

@@ -83,9 +83,13 @@ struct GpuBf16MatmulVariant {
 std::span<const GpuBf16MatmulVariant> bf16_matmul_variants();
 const GpuBf16MatmulVariant* find_bf16_matmul_variant(std::string_view name);
 
-// Why `variant` cannot run on this machine's device 0 (none, or a compute
-// capability it was not built for), or "" when it can.
-std::string bf16_unavailable_reason(const GpuBf16MatmulVariant& variant);
+// Why a rung called `name` that needs compute capability min_sm / 10 cannot
+// run on this machine's device 0 (none, or a compute capability it was not
+// built for), or "" when it can.
+std::string unavailable_reason(std::string_view name, int min_sm);
+inline std::string bf16_unavailable_reason(const GpuBf16MatmulVariant& variant) {
+  return unavailable_reason(variant.name, variant.min_sm);
+}
 
 // C = A B on the device for host views, A and B first rounded to bf16
 // (round_to_bf16): shapes checked as matmul() does, then the rung's own
@@ -122,6 +126,44 @@ const GpuAttentionVariant* find_attention_variant(std::string_view name);
 void attention(const GpuAttentionVariant& variant, const AttentionShape& shape,
                std::span<const float> q, std::span<const float> k, std::span<const float> v,
                std::span<float> o, const AttentionOptions& options = {});
+
+// The bf16 attention ladder: Q, K, V and O in bf16 (passed as their 16 bits,
+// bf16.hpp), scores, softmax state and sums in float; layout, scale, causal
+// mask and non-finite rules as attention.hpp. Device pointers and a checked
+// shape with at least one query row; launches on the default stream and
+// returns. Throws ShapeError for what a rung refuses (its head dims, say).
+struct Bf16AttentionArgs {
+  AttentionShape shape;
+  const std::uint16_t* q;
+  const std::uint16_t* k;
+  const std::uint16_t* v;
+  std::uint16_t* o;
+  float scale;
+  bool causal;
+};
+using GpuBf16AttentionFn = void (*)(const Bf16AttentionArgs& args);
+
+struct GpuBf16AttentionVariant {
+  std::string_view name;    // "flash2_mma", ...: also the benchmark name
+  int rung;                 // position on the ladder, from 1
+  std::string_view lesson;  // one sentence: what this rung adds
+  GpuBf16AttentionFn run;
+  int min_sm;  // as GpuBf16MatmulVariant's
+};
+
+// The bf16 attention ladder in rung order (empty in a build without CUDA).
+std::span<const GpuBf16AttentionVariant> bf16_attention_variants();
+const GpuBf16AttentionVariant* find_bf16_attention_variant(std::string_view name);
+inline std::string bf16_unavailable_reason(const GpuBf16AttentionVariant& variant) {
+  return unavailable_reason(variant.name, variant.min_sm);
+}
+
+// O = attention(Q, K, V) on the device for host tensors, Q, K and V first
+// rounded to bf16: checks as attention() does, then the rung's own rule; O
+// comes back as the bf16 values the rung wrote, widened to float.
+void attention_bf16(const GpuBf16AttentionVariant& variant, const AttentionShape& shape,
+                    std::span<const float> q, std::span<const float> k, std::span<const float> v,
+                    std::span<float> o, const AttentionOptions& options = {});
 
 // What the benchmark JSON records about the device and the libraries.
 struct DeviceInfo {
@@ -206,6 +248,10 @@ class AttentionBench {
   // Runs once more (O poisoned first) and checks the listed rows of O
   // (index (b * heads + h) * seq_q + i) against Eigen in double.
   VerifyResult check(const GpuAttentionVariant& variant, std::span<const std::ptrdiff_t> rows);
+  // The bf16 ladder on the same Q, K and V rounded to bf16 (made on first
+  // use), checked with verify_attention_bf16_rows.
+  double time_ms(const GpuBf16AttentionVariant& variant);
+  VerifyResult check(const GpuBf16AttentionVariant& variant, std::span<const std::ptrdiff_t> rows);
   VerifyResult check_cublas(std::span<const std::ptrdiff_t> rows);
 
  private:

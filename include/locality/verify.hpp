@@ -104,6 +104,32 @@ VerifyResult verify_attention_rows(const AttentionShape& shape, std::span<const 
                                    std::span<const float> o, const AttentionOptions& options,
                                    std::span<const std::ptrdiff_t> rows);
 
+// bf16 attention (the bf16 ladder): Q, K and V hold bf16 values, the weights
+// are rounded to bf16 on their way to P V, and O is rounded to bf16. The same
+// argument, with what changes:
+//   - a score is a tensor-core sum of d exact products, then scaled in float
+//     by scale log2(e) (itself rounded): gamma_{3d/2+3}(2^-23) a_j, as
+//     bf16_matmul_error_factor plus the two roundings, and d 2^-126 for
+//     products the tensor cores flush to zero;
+//   - a weight enters the numerator rounded to bf16 (8 significant bits:
+//     relative error at most 2^-8) but the row sum unrounded (it is summed in float before the
+//     rounding): phi_j becomes (1 + phi_j)(1 + 2^-8) - 1 in the numerator;
+//   - the numerator's sums are tensor-core sums over n keys with at most one
+//     rescaling of the accumulator per key and the final division:
+//     gamma_{2n+2}(2^-23) there (3n/2 + 1 units for the sums, n/2 for the
+//     rescalings, 1/2 for the division), while the row sum keeps
+//     gamma_{n+2}(2^-24); products below 2^-126 flushed add n 2^-126;
+//   - O rounded to bf16: the bound b grows to b + 2^-8 (|o_c| + b) + 2^-134.
+// The roundings of P and of O dominate: about 2^-8 (0.4%) of sum_j p_j |v_jc|
+// plus 2^-8 |o_c|. That still refuses a dropped key at 40
+// keys (its weight is 1/40) but not at 4096 (1/4096): the tests that guard
+// the rungs' logic use short rows, and a dropped tile of keys shows at any
+// length.
+VerifyResult verify_attention_bf16_rows(const AttentionShape& shape, std::span<const float> q,
+                                        std::span<const float> k, std::span<const float> v,
+                                        std::span<const float> o, const AttentionOptions& options,
+                                        std::span<const std::ptrdiff_t> rows);
+
 // `count` of `total` rows spread evenly, the first and the last included
 // (all of them when count >= total): the rows a check of a large result
 // looks at where checking all would take longer than the call itself.

@@ -139,6 +139,30 @@ inline float __shfl_xor_sync(unsigned, float value, int lane_mask) {
   return out;
 }
 
+template <typename T>
+T __shfl_sync(unsigned, T value, int src_lane) {
+  static_assert(sizeof(T) <= 8);
+  std::uint64_t bits = 0;
+  std::memcpy(&bits, &value, sizeof value);
+  bits = locality::emu::exchange(bits)[static_cast<unsigned>(src_lane) % 32];
+  T out;
+  std::memcpy(&out, &bits, sizeof out);
+  return out;
+}
+
+inline bool __any_sync(unsigned, bool predicate) {
+  for (const std::uint64_t p : locality::emu::exchange(predicate ? 1 : 0)) {
+    if (p != 0) return true;
+  }
+  return false;
+}
+
+inline float __uint_as_float(unsigned x) {
+  float f;
+  std::memcpy(&f, &x, 4);
+  return f;
+}
+
 template <typename Kernel>
 cudaError_t cudaFuncSetAttribute(Kernel, cudaFuncAttribute, int bytes) {
   return bytes <= static_cast<int>(locality::emu::kSharedBytes) ? cudaSuccess : 1;

@@ -20,6 +20,7 @@
 
 #include "locality/attention.hpp"
 #include "locality/bf16.hpp"
+#include "locality/gpu.hpp"
 #include "locality/matrix.hpp"
 #include "locality/verify.hpp"
 
@@ -37,6 +38,7 @@ void wmma_bf16_matmul(const std::uint16_t* a, const std::uint16_t* b, float* c, 
                       int k);
 void mma_sync_bf16_matmul(const std::uint16_t* a, const std::uint16_t* b, float* c, int m, int n,
                           int k);
+void flash2_mma_bf16_attention(const Bf16AttentionArgs& args);
 }  // namespace locality::gpu
 
 namespace locality {
@@ -212,6 +214,78 @@ TEST_P(EmulatedBf16Matmul, NaNPropagatesToItsRow) { check(64, 64, 64, 10, true);
 INSTANTIATE_TEST_SUITE_P(Emulated, EmulatedBf16Matmul,
                          ::testing::Values(Bf16Case{"wmma", gpu::wmma_bf16_matmul, 1},
                                            Bf16Case{"mma_sync", gpu::mma_sync_bf16_matmul, 8}),
+                         [](const auto& p) { return std::string(p.param.name); });
+
+// The bf16 attention rungs: Q, K and V rounded to bf16, O written in bf16,
+// checked with the bf16 bound; the diagonal steps' non-finite V included.
+using Bf16AttentionRung = void (*)(const gpu::Bf16AttentionArgs&);
+
+struct Bf16AttentionCase {
+  const char* name;
+  Bf16AttentionRung run;
+};
+
+void PrintTo(const Bf16AttentionCase& c, std::ostream* out) { *out << c.name; }
+
+class EmulatedBf16Attention : public ::testing::TestWithParam<Bf16AttentionCase> {
+ protected:
+  // As EmulatedAttention::check, `special` 1 with a NaN key and V's
+  // non-finite values inside diagonal steps (keys 3, 20 and 30).
+  void check(AttentionShape s, bool causal, std::uint64_t seed, float gain = 1.0f,
+             int special = 0) {
+    std::vector<float> q(s.q_elements()), k(s.kv_elements()), v(s.kv_elements()), o(s.q_elements());
+    fill_random(std::span<float>(q), seed);
+    fill_random(std::span<float>(k), seed + 1);
+    fill_random(std::span<float>(v), seed + 2);
+    for (float& x : q) x *= gain;
+    const std::ptrdiff_t d = s.head_dim;
+    constexpr float kInf = std::numeric_limits<float>::infinity();
+    if (special == 1) {
+      q[3 * d + 1] = std::nanf("");
+      k[35 * d] = std::nanf("");
+      v[3 * d + 9] = -kInf;
+      v[20 * d + 2] = kInf;
+      v[30 * d + 3] = std::nanf("");
+    }
+    for (auto* x : {&q, &k, &v}) round_to_bf16(std::span<float>(*x));
+    const std::vector<std::uint16_t> hq = bf16_bits(std::span<const float>(q)),
+                                     hk = bf16_bits(std::span<const float>(k)),
+                                     hv = bf16_bits(std::span<const float>(v));
+    std::vector<std::uint16_t> ho(o.size(), 0xffff);  // NaN: an unwritten element shows
+    const AttentionOptions options{std::nullopt, causal};
+    GetParam().run(
+        {s, hq.data(), hk.data(), hv.data(), ho.data(), attention_scale(s, options), causal});
+    for (std::size_t i = 0; i < o.size(); ++i) o[i] = from_bf16_bits(ho[i]);
+    const VerifyResult r = verify_attention_bf16_rows(
+        s, q, k, v, o, options,
+        spread_rows(s.batch * s.heads * s.seq_q, s.batch * s.heads * s.seq_q));
+    EXPECT_TRUE(r.ok) << GetParam().name << " [" << s.batch << "," << s.heads << "," << s.seq_q
+                      << "," << s.seq_kv << "," << s.head_dim << "]" << (causal ? " causal" : "")
+                      << ": " << r.message;
+  }
+};
+
+TEST_P(EmulatedBf16Attention, SeqQAndSeqKvDifferBothWays) {
+  for (bool causal : {false, true}) {
+    check({1, 1, 1, 1, 64}, causal, 1);
+    check({2, 3, 37, 53, 64}, causal, 3);
+    check({1, 2, 53, 37, 128}, causal, 4);
+    check({1, 1, 200, 7, 64}, causal, 5);
+  }
+}
+
+TEST_P(EmulatedBf16Attention, ManyTilesLargeScoresAndNonFiniteInputs) {
+  for (bool causal : {false, true}) {
+    check({1, 2, 300, 389, 128}, causal, 31);
+    check({1, 1, 130, 130, 64}, causal, 40, 1000.0f);
+    check({1, 2, 40, 40, 64}, causal, 50, 1.0f, 1);
+    check({1, 1, 150, 150, 128}, causal, 52, 1.0f, 1);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Emulated, EmulatedBf16Attention,
+                         ::testing::Values(Bf16AttentionCase{"flash2_mma",
+                                                             gpu::flash2_mma_bf16_attention}),
                          [](const auto& p) { return std::string(p.param.name); });
 
 }  // namespace

@@ -89,4 +89,8 @@ inline void mma_bf16_16816(float (&d)[4], const std::uint32_t (&a)[4],
   }
 }
 
+inline std::uint32_t pack_bf16x2(float lo, float hi) {
+  return std::uint32_t{to_bf16_bits(lo)} | (std::uint32_t{to_bf16_bits(hi)} << 16);
+}
+
 }  // namespace locality::gpu::ptx

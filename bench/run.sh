@@ -69,9 +69,16 @@ source bench/deps.sh
 locality_install_deps
 
 model=$(lscpu | sed -n 's/^Model name: *//p' | head -1)
+# The CPU's family and model numbers, as f<family>m<model> (f6m207).
+cpu_id=$(awk -F: '/^cpu family/ {f = $2 + 0} /^model[ \t]*:/ {m = $2 + 0}
+                 END {if (f != "") print "f" f "m" m}' /proc/cpuinfo 2>/dev/null || true)
 if [[ -z "$label" ]]; then
   label=$(echo "${model:-cpu}" | tr 'A-Z' 'a-z' |
-    sed -e 's/(r)//g; s/(tm)//g; s/[^a-z0-9]\+/-/g; s/^-//; s/-$//')-$(nproc)cores
+    sed -e 's/(r)//g; s/(tm)//g; s/[^a-z0-9]\+/-/g; s/^-//; s/-$//')
+  # Virtual machines often name only the line ("Intel(R) Xeon(R) Processor"),
+  # which two generations share: the numbers keep their runs apart.
+  [[ "$model" =~ [0-9] || -z "$cpu_id" ]] || label+="-$cpu_id"
+  label+=-$(nproc)cores
   [[ "$sweep" == quick ]] && label+=-quick
 fi
 if [[ ! "$label" =~ ^[A-Za-z0-9._-]+$ ]]; then
@@ -115,7 +122,7 @@ run_family() {
     --benchmark_min_time="$min_time" \
     --benchmark_out="$tmp" --benchmark_out_format=json \
     --benchmark_context=git_commit="$commit" \
-    --benchmark_context=machine_label="$label" \
+    --benchmark_context=machine_label="$label" --benchmark_context=cpu_id="${cpu_id:-unknown}" \
     --benchmark_context=cpu_model="${model:-unknown}" \
     "${extra[@]}" &
   bench_pid=$!  # in the background, so that a signal reaches the traps at once

@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <tuple>
 #include <type_traits>
@@ -215,6 +216,22 @@ void register_attention_ladder(const std::string& family,
   }
 }
 
+// The rungs of a tensor-core ladder this device runs; each other one is
+// named on stderr with the reason.
+template <typename Variant>
+std::vector<const Variant*> runnable(std::span<const Variant> variants, const char* family) {
+  std::vector<const Variant*> out;
+  for (const Variant& v : variants) {
+    if (const std::string why = gpu::bf16_unavailable_reason(v); !why.empty()) {
+      std::cerr << "locality_bench: gpu/" << family << "/" << v.name << " not registered: " << why
+                << "\n";
+      continue;
+    }
+    out.push_back(&v);
+  }
+  return out;
+}
+
 }  // namespace
 
 void release_gpu_problems() {
@@ -234,32 +251,16 @@ void register_gpu_attention(std::atomic<bool>& failed) {
         return s.seq_q <= v.largest_timed;
       },
       failed);
-  std::vector<const gpu::GpuBf16AttentionVariant*> bf16;
-  for (const gpu::GpuBf16AttentionVariant& v : gpu::bf16_attention_variants()) {
-    if (const std::string why = gpu::bf16_unavailable_reason(v); !why.empty()) {
-      std::cerr << "locality_bench: gpu/attention_bf16/" << v.name << " not registered: " << why
-                << "\n";
-      continue;
-    }
-    bf16.push_back(&v);
-  }
   // Its peers are PyTorch's kernels (gpu/torch_sdpa.py --dtype bfloat16).
   register_attention_ladder(
-      "attention_bf16", bf16,
+      "attention_bf16", runnable(gpu::bf16_attention_variants(), "attention_bf16"),
       [](const gpu::GpuBf16AttentionVariant&, const AttentionShape&) { return true; }, failed);
 }
 
 void register_gpu_bf16_matmul(std::atomic<bool>& failed) {
   if (!gpu::query_device().available) return;  // register_gpu_matmul said why
-  std::vector<const gpu::GpuBf16MatmulVariant*> entries;
-  for (const gpu::GpuBf16MatmulVariant& v : gpu::bf16_matmul_variants()) {
-    if (const std::string why = gpu::bf16_unavailable_reason(v); !why.empty()) {
-      std::cerr << "locality_bench: gpu/matmul_bf16/" << v.name << " not registered: " << why
-                << "\n";
-      continue;
-    }
-    entries.push_back(&v);
-  }
+  std::vector<const gpu::GpuBf16MatmulVariant*> entries =
+      runnable(gpu::bf16_matmul_variants(), "matmul_bf16");
   entries.push_back(nullptr);  // the cuBLASLt peer
   std::vector<GpuShape> shapes = kGpuShapes;
   shapes.push_back({16384, 16384, 16384});

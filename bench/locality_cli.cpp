@@ -10,7 +10,8 @@
 //                                    [--head-dim D] [--causal] [--scale S] [--threads T]
 //                                    [--repeat R] [--no-verify] [--verbose] [--device cpu|gpu]
 //   locality run matmul_bf16 <variant> [--size N | --m M --n N --k K] [--repeat R] [--no-verify]
-//   (--device gpu, and matmul_bf16: the CUDA ladders, `locality list` shows them)
+//   locality run attention_bf16 <variant> [attention's shape options, --head-dim 64 or 128]
+//   (--device gpu, matmul_bf16 and attention_bf16: the CUDA ladders, `locality list` shows them)
 //
 // `run` with --repeat 1 calls the kernel exactly once, so it can run under
 // valgrind; --no-verify also skips the Eigen reference, leaving only the
@@ -238,9 +239,18 @@ Job gpu_bf16_job(const RunRequest& req) {
   return job;
 }
 
+// The rows of O a GPU attention run checks: every row up to 2^27
+// multiply-adds of the reference, else 64 spread over it.
+std::ptrdiff_t checked_rows(const AttentionShape& shape) {
+  const std::ptrdiff_t rows = shape.batch * shape.heads * shape.seq_q;
+  const bool all = static_cast<double>(rows) * static_cast<double>(shape.seq_kv) *
+                       static_cast<double>(shape.head_dim) <=
+                   0x1p27;
+  return all ? rows : 64;
+}
+
 // The GPU attention ladder, likewise: the benchmarks' problem, events around
-// each call. The check reads every row of O up to 2^27 multiply-adds of the
-// reference, else 64 rows spread over it.
+// each call, the rows checked_rows names checked.
 Job gpu_attention_job(const RunRequest& req) {
   const gpu::DeviceStatus status = gpu::query_device();
   if (!status.available) throw UsageError{"run --device gpu: " + status.reason};
@@ -259,25 +269,50 @@ Job gpu_attention_job(const RunRequest& req) {
   job.seconds = [bench, variant] { return bench->time_ms(*variant) * 1e-3; };
   job.verify = [bench, variant, shape] {
     const std::ptrdiff_t rows = shape.batch * shape.heads * shape.seq_q;
-    const bool all = static_cast<double>(rows) * static_cast<double>(shape.seq_kv) *
-                         static_cast<double>(shape.head_dim) <=
-                     0x1p27;
-    return bench->check(*variant, spread_rows(rows, all ? rows : 64));
+    return bench->check(*variant, spread_rows(rows, checked_rows(shape)));
+  };
+  return job;
+}
+
+// The bf16 attention ladder on the same harness (Q, K and V rounded to bf16
+// on first use), checked with the bf16 bound on the same rows.
+Job gpu_bf16_attention_job(const RunRequest& req) {
+  const gpu::GpuBf16AttentionVariant* variant = req.gpu_bf16_attention;
+  if (const std::string why = gpu::bf16_unavailable_reason(*variant); !why.empty()) {
+    throw UsageError{"run attention_bf16: " + why};
+  }
+  const AttentionShape& shape = req.shape;
+  const bool causal = req.options.causal;
+  auto bench = std::make_shared<gpu::AttentionBench>(shape, causal);
+  Job job;
+  job.keep = bench;
+  job.label = "attention_bf16/" + std::string(variant->name) + " on " + gpu::query_device().name +
+              "  batch=" + std::to_string(shape.batch) + " heads=" + std::to_string(shape.heads) +
+              " seq_q=" + std::to_string(shape.seq_q) + " seq_kv=" + std::to_string(shape.seq_kv) +
+              " head_dim=" + std::to_string(shape.head_dim) + (causal ? " causal" : "");
+  job.flops = attention_flops(shape, causal);
+  job.seconds = [bench, variant] { return bench->time_ms(*variant) * 1e-3; };
+  job.verify = [bench, variant, shape] {
+    const std::ptrdiff_t rows = shape.batch * shape.heads * shape.seq_q;
+    return bench->check(*variant, spread_rows(rows, checked_rows(shape)));
   };
   return job;
 }
 
 int run(const RunRequest& req) {
-  require_memory(req.bytes, req.attention || req.gpu_attention ? "this attention" : "this product");
+  require_memory(req.bytes, req.attention || req.gpu_attention || req.gpu_bf16_attention
+                                ? "this attention"
+                                : "this product");
   // The caches are read and the blocks cut once, on first use: here, with the
   // inputs, so that neither a timed call nor a profiled one (--repeat 1 less
   // --repeat 0, bench/cachegrind.py) counts the reading.
   if (!req.gpu) cpu::available_microkernels();
-  Job job = req.gpu_matmul      ? gpu_matmul_job(req)
-            : req.gpu_bf16      ? gpu_bf16_job(req)
-            : req.gpu_attention ? gpu_attention_job(req)
-            : req.matmul        ? matmul_job(req)
-                                : attention_job(req);
+  Job job = req.gpu_matmul           ? gpu_matmul_job(req)
+            : req.gpu_bf16           ? gpu_bf16_job(req)
+            : req.gpu_attention      ? gpu_attention_job(req)
+            : req.gpu_bf16_attention ? gpu_bf16_attention_job(req)
+            : req.matmul             ? matmul_job(req)
+                                     : attention_job(req);
   if (!job.seconds) {
     job.seconds = [call = job.call] {
       const auto t0 = std::chrono::steady_clock::now();

@@ -136,6 +136,9 @@ void finish_bf16_matmul(MatmulArgs& a, CLI::App& app, RunRequest& req) {
   req.bytes = matmul_bytes(req.m, req.n, req.k, req.verify);
 }
 
+// The shape, options and memory of an attention run, once its rung is found.
+void finish_attention_shape(AttentionArgs& a, CLI::App& app, RunRequest& req);
+
 void finish_attention(AttentionArgs& a, CLI::App& app, RunRequest& req) {
   apply_common(a.common, req);
   if (req.gpu && gpu::attention_variants().empty()) {
@@ -150,10 +153,30 @@ void finish_attention(AttentionArgs& a, CLI::App& app, RunRequest& req) {
     throw UsageError{"run attention: unknown " + std::string(req.gpu ? "GPU " : "") + "variant '" +
                      a.variant + "' (see: locality list)"};
   }
+  finish_attention_shape(a, app, req);
+}
+
+void finish_bf16_attention(AttentionArgs& a, CLI::App& app, RunRequest& req) {
+  apply_common(a.common, req);
+  if (gpu::bf16_attention_variants().empty()) {
+    throw UsageError{"run attention_bf16: " + gpu::query_device().reason};
+  }
+  req.gpu_bf16_attention = gpu::find_bf16_attention_variant(a.variant);
+  if (!req.gpu_bf16_attention) {
+    throw UsageError{"run attention_bf16: unknown variant '" + a.variant +
+                     "' (see: locality list)"};
+  }
+  if (a.head_dim != 64 && a.head_dim != 128) {
+    throw UsageError{"run attention_bf16: " + a.variant + " takes --head-dim 64 or 128"};
+  }
+  finish_attention_shape(a, app, req);
+}
+
+void finish_attention_shape(AttentionArgs& a, CLI::App& app, RunRequest& req) {
   if (req.gpu && app.count("--scale")) {
-    throw UsageError{
-        "run attention --device gpu: --scale is not offered there (the GPU runs "
-        "use 1/sqrt(head_dim))"};
+    throw UsageError{std::string("run ") + app.get_name() +
+                     " --device gpu: --scale is not offered there (the GPU runs use "
+                     "1/sqrt(head_dim))"};
   }
   if (app.count("--seq")) a.seq_q = a.seq_kv = a.seq;
   AttentionShape& shape = req.shape;
@@ -169,17 +192,22 @@ void finish_attention(AttentionArgs& a, CLI::App& app, RunRequest& req) {
       checked_mul(checked_mul(heads, u(shape.seq_kv), what), u(shape.head_dim) * 4, what);
   try {
     // On the GPU the workspace is device memory: the host holds only the tensors.
-    req.workspace_bytes = req.gpu ? checked_mul(req.gpu_attention->workspace_floats(shape), 4, what)
-                                  : attention_workspace_bytes(*req.attention, shape, req.threads);
+    req.workspace_bytes =
+        req.gpu_attention ? checked_mul(req.gpu_attention->workspace_floats(shape), 4, what)
+        : req.attention   ? attention_workspace_bytes(*req.attention, shape, req.threads)
+                          : 0;
   } catch (const ShapeError& e) {
-    throw UsageError{std::string("run attention: ") + e.what()};
+    throw UsageError{std::string("run ") + app.get_name() + ": " + e.what()};
   }
   // Q and O, K and V, the workspace, and the verifier's double copies of one
   // head's K, V, |K| and |V|.
   const std::uint64_t reference = req.verify ? checked_mul(kv_bytes / heads, 8, what) : 0;
-  req.bytes =
-      checked_add(checked_add(checked_mul(q_bytes, 2, what), checked_mul(kv_bytes, 2, what), what),
-                  checked_add(req.gpu ? 0 : req.workspace_bytes, reference, what), what);
+  // The bf16 harness keeps rounded copies of Q, K and V beside them.
+  const bool bf16 = req.gpu_bf16_attention != nullptr;
+  const std::uint64_t q_tensors = bf16 ? 3 : 2, kv_tensors = bf16 ? 4 : 2;
+  req.bytes = checked_add(checked_add(checked_mul(q_bytes, q_tensors, what),
+                                      checked_mul(kv_bytes, kv_tensors, what), what),
+                          checked_add(req.gpu ? 0 : req.workspace_bytes, reference, what), what);
 }
 
 }  // namespace
@@ -222,20 +250,32 @@ Command parse_command(const std::vector<std::string>& args) {
       matmul_family("matmul_bf16", "C = A B, A and B in bf16, C in float32, row-major (GPU)",
                     "a rung of the tensor-core ladder", bf, {"gpu"});
 
+  // The shape and shared options of an attention family.
+  const auto attention_family = [&](const char* name, const char* what, const char* ladder,
+                                    AttentionArgs& a, std::vector<std::string> devices) {
+    CLI::App* family = run->add_subcommand(name, what);
+    family->add_option("variant", a.variant, ladder)->required();
+    once(family->add_option("--batch", a.batch)->check(whole(1, kMaxDimension)));
+    once(family->add_option("--heads", a.heads)->check(whole(1, kMaxDimension)));
+    CLI::Option* seq =
+        once(family->add_option("--seq", a.seq, "seq_q = seq_kv")->check(whole(1, kMaxDimension)));
+    once(family->add_option("--seq-q", a.seq_q)->check(whole(1, kMaxDimension)))->excludes(seq);
+    once(family->add_option("--seq-kv", a.seq_kv)->check(whole(1, kMaxDimension)))->excludes(seq);
+    once(family->add_option("--head-dim", a.head_dim)->check(whole(1, kMaxHeadDim)));
+    once(family->add_flag("--causal", a.causal, "query i sees keys 0..i (top-left)"));
+    once(family->add_option("--scale", a.scale, "default 1/sqrt(head_dim)")->check(finite()));
+    add_common(*family, a.common, std::move(devices));
+    return family;
+  };
   AttentionArgs at;
-  CLI::App* attention = run->add_subcommand(
-      "attention", "O = softmax(Q K^T * scale) V over [batch, heads, seq, head_dim], float32");
-  attention->add_option("variant", at.variant, "a rung of the attention ladder")->required();
-  once(attention->add_option("--batch", at.batch)->check(whole(1, kMaxDimension)));
-  once(attention->add_option("--heads", at.heads)->check(whole(1, kMaxDimension)));
-  CLI::Option* seq = once(
-      attention->add_option("--seq", at.seq, "seq_q = seq_kv")->check(whole(1, kMaxDimension)));
-  once(attention->add_option("--seq-q", at.seq_q)->check(whole(1, kMaxDimension)))->excludes(seq);
-  once(attention->add_option("--seq-kv", at.seq_kv)->check(whole(1, kMaxDimension)))->excludes(seq);
-  once(attention->add_option("--head-dim", at.head_dim)->check(whole(1, kMaxHeadDim)));
-  once(attention->add_flag("--causal", at.causal, "query i sees keys 0..i (top-left)"));
-  once(attention->add_option("--scale", at.scale, "default 1/sqrt(head_dim)")->check(finite()));
-  add_common(*attention, at.common, {"cpu", "gpu"});
+  CLI::App* attention = attention_family(
+      "attention", "O = softmax(Q K^T * scale) V over [batch, heads, seq, head_dim], float32",
+      "a rung of the attention ladder", at, {"cpu", "gpu"});
+  AttentionArgs ab;
+  ab.common.device = "gpu";  // the tensor-core ladder has no CPU side
+  CLI::App* attention_bf16 = attention_family(
+      "attention_bf16", "the same with Q, K, V and O in bf16, the softmax in float (GPU)",
+      "a rung of the bf16 attention ladder", ab, {"gpu"});
 
   // A mistyped command or family is named as such (CLI11 would only say that
   // an argument was not expected).
@@ -252,7 +292,7 @@ Command parse_command(const std::vector<std::string>& args) {
   };
   unknown(0, {"list", "run", "caches"}, "command");
   if (!args.empty() && args[0] == "run") {
-    unknown(1, {"matmul", "matmul_bf16", "attention"}, "family");
+    unknown(1, {"matmul", "matmul_bf16", "attention", "attention_bf16"}, "family");
   }
 
   Command command;
@@ -279,6 +319,9 @@ Command parse_command(const std::vector<std::string>& args) {
   } else if (attention->parsed()) {
     command.run.emplace();
     finish_attention(at, *attention, *command.run);
+  } else if (attention_bf16->parsed()) {
+    command.run.emplace();
+    finish_bf16_attention(ab, *attention_bf16, *command.run);
   } else if (run->parsed()) {
     throw UsageError{"run: missing family (try: locality run matmul packed)"};
   } else {

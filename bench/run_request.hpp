@@ -21,6 +21,7 @@ struct RunRequest {
   const AttentionVariant* attention = nullptr;              // set for `run attention` on the CPU
   const gpu::GpuAttentionVariant* gpu_attention = nullptr;  // `run attention ... --device gpu`
   const gpu::GpuBf16MatmulVariant* gpu_bf16 = nullptr;      // `run matmul_bf16 ...`
+  const gpu::GpuBf16AttentionVariant* gpu_bf16_attention = nullptr;  // `run attention_bf16 ...`
   std::int64_t m = 512, n = 512, k = 512;
   AttentionShape shape{1, 1, 1024, 1024, 64};
   AttentionOptions options;

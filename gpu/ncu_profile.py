@@ -93,7 +93,9 @@ METRICS = {
 CASES = [(family, str(n), 2 * n ** 3, ["--size", str(n)])
          for family in ("matmul", "matmul_bf16") for n in (2048, 4096)] + [
     ("attention", "1x4x4096x4096x64", 4 * 4 * 4096 * 4096 * 64,
-     ["--batch", "1", "--heads", "4", "--seq", "4096", "--head-dim", "64"])]
+     ["--batch", "1", "--heads", "4", "--seq", "4096", "--head-dim", "64"]),
+    ("attention_bf16", "1x16x4096x4096x128", 4 * 16 * 4096 * 4096 * 128,
+     ["--batch", "1", "--heads", "16", "--seq", "4096", "--head-dim", "128"])]
 
 
 class ProfileError(Exception):

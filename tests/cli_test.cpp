@@ -148,8 +148,20 @@ TEST(LocalityCli, GpuDeviceWithoutAGpuExitsTwo) {
     expect_usage_error(kCli, "run attention flash --device gpu --scale 2",
                        "--scale is not offered there");
   }
+  if (locality::gpu::bf16_attention_variants().empty()) {
+    expect_usage_error(kCli, "run attention_bf16 flash2_mma", "this build has no CUDA");
+  } else {
+    expect_usage_error(kCli, "run attention_bf16 flash2", "unknown variant 'flash2'");
+    expect_usage_error(kCli, "run attention_bf16 flash2_mma --head-dim 96",
+                       "takes --head-dim 64 or 128");
+    expect_usage_error(kCli, "run attention_bf16 flash2_mma --scale 2",
+                       "--scale is not offered there");
+    expect_usage_error(kCli, "run attention_bf16 flash2_mma --device cpu",
+                       "--device: cpu not in {gpu}");
+  }
   const locality::gpu::DeviceStatus status = locality::gpu::query_device();
   if (status.available) GTEST_SKIP() << "a GPU is present: " << status.name;
+  expect_usage_error(kCli, "run attention_bf16 flash2_mma --seq 64", "no usable CUDA device");
   expect_usage_error(kCli, "run matmul warp_tiled --size 64 --device gpu", "no usable CUDA device");
   expect_usage_error(kCli, "run attention flash2 --seq 64 --device gpu", "no usable CUDA device");
   expect_usage_error(kCli, "run matmul_bf16 wmma --size 64", "no usable CUDA device");

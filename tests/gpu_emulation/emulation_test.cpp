@@ -55,28 +55,42 @@ struct AttentionCase {
 
 void PrintTo(const AttentionCase& c, std::ostream* out) { *out << c.name; }
 
+struct Inputs {
+  std::vector<float> q, k, v;
+};
+
+// Random Q, K, V for head 0 of `s` onwards; `gain` scales Q (large scores);
+// `special` plants NaN and infinities (1: NaN in Q and in keys 7 and 35,
+// -inf, +inf and NaN in V at keys 3, 20 and 30; 2: +inf in Q, -inf in K).
+Inputs attention_inputs(const AttentionShape& s, std::uint64_t seed, float gain, int special) {
+  Inputs in{std::vector<float>(s.q_elements()), std::vector<float>(s.kv_elements()),
+            std::vector<float>(s.kv_elements())};
+  fill_random(std::span<float>(in.q), seed);
+  fill_random(std::span<float>(in.k), seed + 1);
+  fill_random(std::span<float>(in.v), seed + 2);
+  for (float& x : in.q) x *= gain;
+  const std::ptrdiff_t d = s.head_dim;
+  constexpr float kInf = std::numeric_limits<float>::infinity();
+  if (special == 1) {
+    in.q[3 * d + 1] = std::nanf("");
+    in.k[7 * d] = std::nanf("");
+    in.k[35 * d] = std::nanf("");
+    in.v[3 * d + 9 % d] = -kInf;
+    in.v[20 * d + 2 % d] = kInf;
+    in.v[30 * d + 3 % d] = std::nanf("");
+  } else if (special == 2) {
+    in.q[5 * d + 2 % d] = kInf;
+    in.k[9 * d + 1 % d] = -kInf;
+  }
+  return in;
+}
+
 class EmulatedAttention : public ::testing::TestWithParam<AttentionCase> {
  protected:
-  // Random Q, K, V; `gain` scales Q (large scores); `special` plants NaN and
-  // infinities (1: NaN in Q and K, NaN and inf in V; 2: +inf in Q, -inf in K).
   void check(AttentionShape s, bool causal, std::uint64_t seed, float gain = 1.0f,
              int special = 0) {
-    std::vector<float> q(s.q_elements()), k(s.kv_elements()), v(s.kv_elements()), o(s.q_elements());
-    fill_random(std::span<float>(q), seed);
-    fill_random(std::span<float>(k), seed + 1);
-    fill_random(std::span<float>(v), seed + 2);
-    for (float& x : q) x *= gain;
-    const std::ptrdiff_t d = s.head_dim;
-    constexpr float kInf = std::numeric_limits<float>::infinity();
-    if (special == 1) {
-      q[3 * d + 1] = std::nanf("");
-      k[7 * d] = std::nanf("");
-      v[20 * d + 2] = kInf;
-      v[30 * d + 3] = std::nanf("");
-    } else if (special == 2) {
-      q[5 * d + 2] = kInf;
-      k[9 * d + 1] = -kInf;
-    }
+    auto [q, k, v] = attention_inputs(s, seed, gain, special);
+    std::vector<float> o(s.q_elements());
     poison(std::span<float>(o));
     const AttentionOptions options{std::nullopt, causal};
     const AttentionArgs args{
@@ -229,24 +243,12 @@ void PrintTo(const Bf16AttentionCase& c, std::ostream* out) { *out << c.name; }
 
 class EmulatedBf16Attention : public ::testing::TestWithParam<Bf16AttentionCase> {
  protected:
-  // As EmulatedAttention::check, `special` 1 with a NaN key and V's
-  // non-finite values inside diagonal steps (keys 3, 20 and 30).
+  // As EmulatedAttention::check; `special` 1 puts V's non-finite values
+  // inside diagonal 16-key steps (keys 3, 20 and 30).
   void check(AttentionShape s, bool causal, std::uint64_t seed, float gain = 1.0f,
              int special = 0) {
-    std::vector<float> q(s.q_elements()), k(s.kv_elements()), v(s.kv_elements()), o(s.q_elements());
-    fill_random(std::span<float>(q), seed);
-    fill_random(std::span<float>(k), seed + 1);
-    fill_random(std::span<float>(v), seed + 2);
-    for (float& x : q) x *= gain;
-    const std::ptrdiff_t d = s.head_dim;
-    constexpr float kInf = std::numeric_limits<float>::infinity();
-    if (special == 1) {
-      q[3 * d + 1] = std::nanf("");
-      k[35 * d] = std::nanf("");
-      v[3 * d + 9] = -kInf;
-      v[20 * d + 2] = kInf;
-      v[30 * d + 3] = std::nanf("");
-    }
+    auto [q, k, v] = attention_inputs(s, seed, gain, special);
+    std::vector<float> o(s.q_elements());
     for (auto* x : {&q, &k, &v}) round_to_bf16(std::span<float>(*x));
     const std::vector<std::uint16_t> hq = bf16_bits(std::span<const float>(q)),
                                      hk = bf16_bits(std::span<const float>(k)),

@@ -24,12 +24,14 @@ void require(bool ok) {
 }
 
 void check_request(const locality::cli::RunRequest& r) {
-  require((r.matmul != nullptr) + (r.gpu_matmul != nullptr) + (r.attention != nullptr) == 1);
-  require(r.gpu == (r.gpu_matmul != nullptr));
+  const int gpu_rungs = (r.gpu_matmul != nullptr) + (r.gpu_bf16 != nullptr) +
+                        (r.gpu_attention != nullptr) + (r.gpu_bf16_attention != nullptr);
+  require((r.matmul != nullptr) + (r.attention != nullptr) + gpu_rungs == 1);
+  require(r.gpu == (gpu_rungs == 1));
   require(r.threads >= 1 && r.threads <= locality::kMaxThreads);
   require(r.repeat >= 0);
   require(r.bytes > 0);
-  if (r.matmul || r.gpu_matmul) {
+  if (r.matmul || r.gpu_matmul || r.gpu_bf16) {
     require(r.m >= 1 && r.n >= 1 && r.k >= 1);
   } else {
     const locality::AttentionShape& s = r.shape;

@@ -137,41 +137,6 @@ void finish_bf16_matmul(MatmulArgs& a, CLI::App& app, RunRequest& req) {
 }
 
 // The shape, options and memory of an attention run, once its rung is found.
-void finish_attention_shape(AttentionArgs& a, CLI::App& app, RunRequest& req);
-
-void finish_attention(AttentionArgs& a, CLI::App& app, RunRequest& req) {
-  apply_common(a.common, req);
-  if (req.gpu && gpu::attention_variants().empty()) {
-    throw UsageError{"run attention --device gpu: " + gpu::query_device().reason};
-  }
-  if (req.gpu) {
-    req.gpu_attention = gpu::find_attention_variant(a.variant);
-  } else {
-    req.attention = cpu::find_attention_variant(a.variant);
-  }
-  if (!req.attention && !req.gpu_attention) {
-    throw UsageError{"run attention: unknown " + std::string(req.gpu ? "GPU " : "") + "variant '" +
-                     a.variant + "' (see: locality list)"};
-  }
-  finish_attention_shape(a, app, req);
-}
-
-void finish_bf16_attention(AttentionArgs& a, CLI::App& app, RunRequest& req) {
-  apply_common(a.common, req);
-  if (gpu::bf16_attention_variants().empty()) {
-    throw UsageError{"run attention_bf16: " + gpu::query_device().reason};
-  }
-  req.gpu_bf16_attention = gpu::find_bf16_attention_variant(a.variant);
-  if (!req.gpu_bf16_attention) {
-    throw UsageError{"run attention_bf16: unknown variant '" + a.variant +
-                     "' (see: locality list)"};
-  }
-  if (a.head_dim != 64 && a.head_dim != 128) {
-    throw UsageError{"run attention_bf16: " + a.variant + " takes --head-dim 64 or 128"};
-  }
-  finish_attention_shape(a, app, req);
-}
-
 void finish_attention_shape(AttentionArgs& a, CLI::App& app, RunRequest& req) {
   if (req.gpu && app.count("--scale")) {
     throw UsageError{std::string("run ") + app.get_name() +
@@ -208,6 +173,39 @@ void finish_attention_shape(AttentionArgs& a, CLI::App& app, RunRequest& req) {
   req.bytes = checked_add(checked_add(checked_mul(q_bytes, q_tensors, what),
                                       checked_mul(kv_bytes, kv_tensors, what), what),
                           checked_add(req.gpu ? 0 : req.workspace_bytes, reference, what), what);
+}
+
+void finish_attention(AttentionArgs& a, CLI::App& app, RunRequest& req) {
+  apply_common(a.common, req);
+  if (req.gpu && gpu::attention_variants().empty()) {
+    throw UsageError{"run attention --device gpu: " + gpu::query_device().reason};
+  }
+  if (req.gpu) {
+    req.gpu_attention = gpu::find_attention_variant(a.variant);
+  } else {
+    req.attention = cpu::find_attention_variant(a.variant);
+  }
+  if (!req.attention && !req.gpu_attention) {
+    throw UsageError{"run attention: unknown " + std::string(req.gpu ? "GPU " : "") + "variant '" +
+                     a.variant + "' (see: locality list)"};
+  }
+  finish_attention_shape(a, app, req);
+}
+
+void finish_bf16_attention(AttentionArgs& a, CLI::App& app, RunRequest& req) {
+  apply_common(a.common, req);
+  if (gpu::bf16_attention_variants().empty()) {
+    throw UsageError{"run attention_bf16: " + gpu::query_device().reason};
+  }
+  req.gpu_bf16_attention = gpu::find_bf16_attention_variant(a.variant);
+  if (!req.gpu_bf16_attention) {
+    throw UsageError{"run attention_bf16: unknown variant '" + a.variant +
+                     "' (see: locality list)"};
+  }
+  if (a.head_dim != 64 && a.head_dim != 128) {
+    throw UsageError{"run attention_bf16: " + a.variant + " takes --head-dim 64 or 128"};
+  }
+  finish_attention_shape(a, app, req);
 }
 
 }  // namespace

@@ -2,6 +2,8 @@
 // rungs pick) through both five-loop drivers, blocked for this machine's
 // caches and for four others, on shapes that leave ragged tiles at every edge
 // and cross every block boundary; and the blocking rule's promises.
+#include "microkernel.hpp"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -10,7 +12,6 @@
 #include <vector>
 
 #include "flash.hpp"
-#include "microkernel.hpp"
 #include "packing.hpp"
 #include "test_util.hpp"
 
@@ -198,6 +199,25 @@ TEST(BlockingRule, EveryPanelFitsTheCacheItIsMeantFor) {
     EXPECT_LE(kv * uk.nr * kFloat, caches.l1d_bytes / 2);
     EXPECT_GT((kv + uk.mr) * uk.nr * kFloat, caches.l1d_bytes / 2) << "kv_block could be longer";
   }
+}
+
+// The flash rungs' P V kernel: as wide as the score block's, and padding
+// head_dim to whole panels no more than the score kernel would.
+TEST(FlashPvKernel, PadsHeadDimLeastAndKeepsTheScoreBlockWidth) {
+  const MicroKernel& uk = cpu::best_microkernel();
+  const auto padded = [](std::ptrdiff_t d, std::ptrdiff_t mr) { return (d + mr - 1) / mr * mr; };
+  for (std::ptrdiff_t d = 1; d <= 256; ++d) {
+    const MicroKernel& pv = cpu::pv_microkernel(uk, d);
+    EXPECT_EQ(pv.nr, uk.nr) << d;
+    for (const MicroKernel& k : cpu::available_microkernels()) {
+      if (k.nr != uk.nr) continue;
+      EXPECT_LE(padded(d, pv.mr), padded(d, k.mr)) << d << " " << k.name;
+    }
+  }
+#if defined(__AVX512F__)
+  EXPECT_EQ(cpu::pv_microkernel(uk, 64).name, "microkernel_avx512_8x32");
+  EXPECT_EQ(cpu::pv_microkernel(uk, 96).name, "microkernel_avx512_12x32");  // a tie: the faster
+#endif
 }
 
 // On the reference machine the rule gives the blocks the rungs were tuned

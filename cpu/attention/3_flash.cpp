@@ -19,8 +19,9 @@
 //   head (O(seq_kv * d), not O(seq_q * seq_kv)), stream from L2 (L3 for long
 //   sequences) once per query block. With the causal mask, key blocks past a
 //   query block's last row are never touched.
-// Cost: head_dim is rounded up to whole MR-row panels for O^T (padding FMAs,
-//   most at head_dim 64); the exponentials; the rescale when the max moves.
+// Cost: head_dim is rounded up to whole panels of the P V kernel's rows for
+//   O^T (padding FMAs; that kernel is chosen to make them few, see
+//   pv_microkernel); the exponentials; the rescale when the max moves.
 //   With several threads this rung only cuts the rows into contiguous slabs,
 //   which the causal mask makes uneven; rung 4 deals the work out.
 // Edges: the last query block is padded with zero rows and K and V with
@@ -87,7 +88,7 @@ void online_softmax(float* __restrict st, std::ptrdiff_t keys, float* __restrict
 template <int NR>
 void masked_pv_key(const FlashBuffers& buf, const FlashLayout& layout, std::ptrdiff_t key,
                    std::ptrdiff_t j, std::ptrdiff_t first_row, std::ptrdiff_t d) {
-  const std::ptrdiff_t mr = layout.uk->mr;
+  const std::ptrdiff_t mr = layout.pv->mr;
   Vec lane;
   for (int r = 0; r < kLanes; ++r) lane[r] = static_cast<float>(r);
   const float first_seen = static_cast<float>(key - first_row);  // first lane that sees key
@@ -156,7 +157,7 @@ template <int NR>
 void query_block(const FlashLayout& layout, const FlashBuffers& buf, ConstView<float> q,
                  View<float> o, std::ptrdiff_t first_row, std::ptrdiff_t seq_kv, float scale,
                  bool causal, bool v_finite) {
-  const MicroKernel& uk = *layout.uk;
+  const MicroKernel &uk = *layout.uk, &pv = *layout.pv;
   const std::ptrdiff_t mr = uk.mr, d = layout.d, d_pad = layout.d_pad, rows = q.rows();
   constexpr float kInf = std::numeric_limits<float>::infinity();
 
@@ -189,8 +190,8 @@ void query_block(const FlashLayout& layout, const FlashBuffers& buf, ConstView<f
     // can go through the micro-kernel, masked ones with weight exactly 0.
     const std::ptrdiff_t shared =
         diagonal && !v_finite ? std::clamp<std::ptrdiff_t>(first_row + 1 - j0, 0, kb) : kb_pad;
-    for (std::ptrdiff_t c = 0; c < d_pad && shared > 0; c += mr) {  // O^T += V_b^T P_b^T
-      uk.run(shared, buf.v + c * layout.keys_pad + j0 * mr, buf.st, buf.ot + c * NR, NR, true);
+    for (std::ptrdiff_t c = 0; c < d_pad && shared > 0; c += pv.mr) {  // O^T += V_b^T P_b^T
+      pv.run(shared, buf.v + c * layout.keys_pad + j0 * pv.mr, buf.st, buf.ot + c * NR, NR, true);
     }
     for (std::ptrdiff_t j = shared; j < kb; ++j) {  // the rest, lane by lane under the mask
       masked_pv_key<NR>(buf, layout, j0 + j, j, first_row, d);
@@ -202,12 +203,11 @@ void query_block(const FlashLayout& layout, const FlashBuffers& buf, ConstView<f
 // V^T in MR-dim panels: panel c holds, key after key, dims c .. c+MR (zero past
 // d), and zeros for the padding keys so that 0 weights never meet garbage. Row
 // by row: each row of V is read once and its MR-wide pieces go to the panels.
-// MR is the micro-kernel's (0: not known at compile time).
+// MR is the P V kernel's (0: not known at compile time).
 template <int MR>
-void pack_v_panels(const FlashLayout& layout, ConstView<float> v, std::ptrdiff_t keys,
-                   float* out) {
-  const std::ptrdiff_t mr = MR > 0 ? MR : layout.uk->mr, d = layout.d;
-  const std::ptrdiff_t keys_pad = (keys + mr - 1) / mr * mr, whole = d / mr * mr;
+void pack_v_panels(const FlashLayout& layout, ConstView<float> v, std::ptrdiff_t keys, float* out) {
+  const std::ptrdiff_t mr = MR > 0 ? MR : layout.pv->mr, d = layout.d;
+  const std::ptrdiff_t keys_pad = round_up(keys, layout.uk->mr), whole = d / mr * mr;
   const std::ptrdiff_t step = mr * layout.keys_pad;  // from one panel to the next
   for (std::ptrdiff_t j = 0; j < keys_pad; ++j) {
     float* dst = out + j * mr;
@@ -245,16 +245,26 @@ void flash_head(const HeadRows& h, std::span<float> workspace) {
 
 FlashLayout::FlashLayout(const AttentionShape& shape)
     : uk(&best_microkernel()),
+      pv(&pv_microkernel(*uk, shape.head_dim)),
       d(shape.head_dim),
-      d_pad(round_up(shape.head_dim, uk->mr)),
+      d_pad(round_up(shape.head_dim, pv->mr)),
       keys_pad(round_up(shape.seq_kv, uk->mr)),
       kv_block(flash_kv_block(*uk, machine_cache_sizes())) {}
+
+const MicroKernel& pv_microkernel(const MicroKernel& uk, std::ptrdiff_t d) {
+  const MicroKernel* best = &uk;
+  for (const MicroKernel& k : available_microkernels()) {
+    if (k.nr == uk.nr && round_up(d, k.mr) < round_up(d, best->mr)) best = &k;
+  }
+  return *best;
+}
 
 std::ptrdiff_t flash_kv_block(const MicroKernel& uk, const CacheSizes& caches) {
   // The kv_block x NR score block takes half of L1d, leaving room for Q^T,
   // O^T and the micro-panels streaming through; whole MR-key panels.
   const std::ptrdiff_t bytes = caches.l1d_bytes / 2;
-  return std::max(uk.mr, bytes / static_cast<std::ptrdiff_t>(sizeof(float) * uk.nr) / uk.mr * uk.mr);
+  return std::max(uk.mr,
+                  bytes / static_cast<std::ptrdiff_t>(sizeof(float) * uk.nr) / uk.mr * uk.mr);
 }
 
 std::size_t FlashLayout::floats() const {
@@ -288,9 +298,10 @@ bool flash_pack_kv(const FlashLayout& layout, ConstView<float> k, ConstView<floa
   const std::ptrdiff_t mr = uk.mr, d = layout.d;
   const ConstView<float> k_used = k.block(0, 0, keys, d);
   for (std::ptrdiff_t p = 0; p < (keys + mr - 1) / mr; ++p) pack_a_micropanel(uk, k_used, p, buf.k);
-  switch (mr) {  // the micro-kernels' MRs, so that a piece is a few moves, not a loop
+  switch (layout.pv->mr) {  // the micro-kernels' MRs, so that a piece is a few moves, not a loop
     case 4: pack_v_panels<4>(layout, v, keys, buf.v); break;
     case 6: pack_v_panels<6>(layout, v, keys, buf.v); break;
+    case 8: pack_v_panels<8>(layout, v, keys, buf.v); break;
     case 12: pack_v_panels<12>(layout, v, keys, buf.v); break;
     default: pack_v_panels<0>(layout, v, keys, buf.v); break;
   }

@@ -13,8 +13,9 @@ namespace locality::cpu {
 // Sizes of the per-thread buffers, in floats; none grows with seq_q, and
 // only the packed K and V grow (linearly) with seq_kv.
 struct FlashLayout {
-  const MicroKernel* uk;
-  std::ptrdiff_t d, d_pad;  // head_dim, and rounded up to whole MR-row panels
+  const MicroKernel* uk;    // for S^T = K_b Q^T (the matmul rungs' kernel)
+  const MicroKernel* pv;    // for O^T += V_b^T P_b^T (pv_microkernel)
+  std::ptrdiff_t d, d_pad;  // head_dim, and rounded up to whole panels of pv's MR rows
   std::ptrdiff_t keys_pad;  // seq_kv rounded up to whole MR-key panels
   std::ptrdiff_t kv_block;  // keys per block of the inner loop, a multiple of MR
   explicit FlashLayout(const AttentionShape& shape);
@@ -23,7 +24,7 @@ struct FlashLayout {
 
 struct FlashBuffers {
   float* k;   // K packed as MR-key micro-panels of A (keys_pad x d)
-  float* v;   // V^T packed as MR-dim micro-panels of A (d_pad x keys_pad)
+  float* v;   // V^T packed as micro-panels of A of pv's MR dims (d_pad x keys_pad)
   float* qt;  // the query block, transposed and scaled: a micro-panel of B (d x NR)
   float* st;  // scores, then weights, transposed: a micro-panel of B (kv_block x NR)
   float* ot;  // the output block, transposed (d_pad x NR)
@@ -31,6 +32,12 @@ struct FlashBuffers {
   float* l;   // running sum per query (NR)
   FlashBuffers(Carver& carve, const FlashLayout& layout);
 };
+
+// The kernel for P V at head_dim d: of the kernels as wide as `uk` (the score
+// block is NR queries wide), the one whose MR-row panels pad d the least, the
+// first (fastest) of those that tie. With AVX-512, 8 x 32 for head_dim 64 and
+// 128, which 12-row panels would pad to 72 and 132.
+const MicroKernel& pv_microkernel(const MicroKernel& uk, std::ptrdiff_t d);
 
 // Keys per block of the inner loop for `caches` (FlashLayout's kv_block).
 std::ptrdiff_t flash_kv_block(const MicroKernel& uk, const CacheSizes& caches);

@@ -1,13 +1,18 @@
-// microkernel_avx512_12x32: a 12 x 32 block of C held in 24 zmm registers.
+// microkernel_avx512_12x32 and _8x32: an MR x 32 block of C held in 2 MR zmm
+// registers.
 //
-// Per step p: two 16-float loads of packed B, twelve broadcasts of packed A,
-// 24 independent FMAs. 24 accumulators cover the 4-cycle FMA latency on both
-// FMA ports (8 needed) three times over; 24 + 2 B vectors + 1 broadcast leave
-// 5 of the 32 registers free.
+// Per step p: two 16-float loads of packed B, MR broadcasts of packed A,
+// 2 MR independent FMAs. 12 x 32 is the matmul rungs' shape: 24 accumulators
+// cover the 4-cycle FMA latency on both FMA ports (8 needed) three times
+// over, and 24 + 2 B vectors + 1 broadcast leave 5 of the 32 registers free.
+// 8 x 32 (16 accumulators, 10 loads per 16 FMAs instead of 14 per 24) is for
+// products whose row count is a multiple of 8 and not of 12: the flash rungs'
+// P V, with head_dim 64 or 128 rows, where 12-row panels would pad 64 to 72.
 //
-// The C tile is prefetched one cache line per step during the first 24 steps,
-// not all at once, so the prefetches do not hold the line-fill buffers that
-// the packed A stream needs (docs/cpu-matmul.md has the measurement).
+// The C tile is prefetched one cache line per step during the first 2 MR
+// steps, not all at once, so the prefetches do not hold the line-fill
+// buffers that the packed A stream needs (docs/cpu-matmul.md has the
+// measurement).
 #include "microkernel_impl.hpp"
 
 #if defined(__AVX512F__)
@@ -18,42 +23,43 @@
 namespace locality::cpu {
 namespace {
 
-constexpr int kMR = 12;
 constexpr int kNR = 32;
-using Tile = __m512[kMR][2];
 
-// acc += (column p of the A panel) x (row p of the B panel): 24 FMAs.
-__attribute__((always_inline)) inline void rank1_update(Tile& acc, const float* a, const float* b) {
+template <int MR>
+using Tile = __m512[MR][2];
+
+// acc += (column p of the A panel) x (row p of the B panel): 2 MR FMAs.
+template <int MR>
+__attribute__((always_inline)) inline void rank1_update(Tile<MR>& acc, const float* a,
+                                                        const float* b) {
   const __m512 b0 = _mm512_load_ps(b);
   const __m512 b1 = _mm512_load_ps(b + 16);
 #pragma GCC unroll 12
-  for (int r = 0; r < kMR; ++r) {
+  for (int r = 0; r < MR; ++r) {
     const __m512 a_r = _mm512_set1_ps(a[r]);
     acc[r][0] = _mm512_fmadd_ps(a_r, b0, acc[r][0]);
     acc[r][1] = _mm512_fmadd_ps(a_r, b1, acc[r][1]);
   }
 }
 
-}  // namespace
-
-void microkernel_avx512_12x32(std::ptrdiff_t kc, const float* __restrict a,
-                              const float* __restrict b, float* __restrict c, std::ptrdiff_t ldc,
-                              bool accumulate) {
-  Tile acc;
+template <int MR>
+void microkernel_avx512(std::ptrdiff_t kc, const float* __restrict a, const float* __restrict b,
+                        float* __restrict c, std::ptrdiff_t ldc, bool accumulate) {
+  Tile<MR> acc;
 #pragma GCC unroll 12
-  for (int r = 0; r < kMR; ++r) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+  for (int r = 0; r < MR; ++r) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
 
   std::ptrdiff_t p = 0;
-  const std::ptrdiff_t prefetch_steps = std::min<std::ptrdiff_t>(kc, 2 * kMR);
-  for (; p < prefetch_steps; ++p, a += kMR, b += kNR) {
+  const std::ptrdiff_t prefetch_steps = std::min<std::ptrdiff_t>(kc, 2 * MR);
+  for (; p < prefetch_steps; ++p, a += MR, b += kNR) {
     // Row p / 2 of the C tile, left or right half: one line per step.
     _mm_prefetch(reinterpret_cast<const char*>(c + (p >> 1) * ldc + (p & 1) * 16), _MM_HINT_T0);
-    rank1_update(acc, a, b);
+    rank1_update<MR>(acc, a, b);
   }
-  for (; p < kc; ++p, a += kMR, b += kNR) rank1_update(acc, a, b);
+  for (; p < kc; ++p, a += MR, b += kNR) rank1_update<MR>(acc, a, b);
 
 #pragma GCC unroll 12
-  for (int r = 0; r < kMR; ++r) {
+  for (int r = 0; r < MR; ++r) {
     float* c_row = c + r * ldc;
     if (accumulate) {
       acc[r][0] = _mm512_add_ps(acc[r][0], _mm512_loadu_ps(c_row));
@@ -62,6 +68,20 @@ void microkernel_avx512_12x32(std::ptrdiff_t kc, const float* __restrict a,
     _mm512_storeu_ps(c_row, acc[r][0]);
     _mm512_storeu_ps(c_row + 16, acc[r][1]);
   }
+}
+
+}  // namespace
+
+void microkernel_avx512_12x32(std::ptrdiff_t kc, const float* __restrict a,
+                              const float* __restrict b, float* __restrict c, std::ptrdiff_t ldc,
+                              bool accumulate) {
+  microkernel_avx512<12>(kc, a, b, c, ldc, accumulate);
+}
+
+void microkernel_avx512_8x32(std::ptrdiff_t kc, const float* __restrict a,
+                             const float* __restrict b, float* __restrict c, std::ptrdiff_t ldc,
+                             bool accumulate) {
+  microkernel_avx512<8>(kc, a, b, c, ldc, accumulate);
 }
 
 }  // namespace locality::cpu

@@ -14,6 +14,7 @@ namespace {
 constexpr MicroKernel kMicroKernels[] = {
 #if defined(__AVX512F__)
     {"microkernel_avx512_12x32", 12, 32, 0, 0, 0, microkernel_avx512_12x32},
+    {"microkernel_avx512_8x32", 8, 32, 0, 0, 0, microkernel_avx512_8x32},
 #endif
 #if defined(__AVX2__) && defined(__FMA__)
     {"microkernel_avx2_6x16", 6, 16, 0, 0, 0, microkernel_avx2_6x16},

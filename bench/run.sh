@@ -95,6 +95,7 @@ mkdir -p "$outdir"
 # results beside them are whole: every file is replaced by a rename).
 find "$outdir" "$outdir/baseline" -maxdepth 1 -type f \( -name '.cpu_*.json.??????' -o \
   -name '.README.md.??????' -o -name '.*.json.tmp' \) -delete 2>/dev/null || true
+find "$outdir" -maxdepth 1 -type d -name '.turns.??????' -exec rm -rf {} + 2>/dev/null || true
 # Interrupted (Ctrl-C, kill): stop the benchmarks and exit through the EXIT
 # traps, which remove this run's temporaries.
 bench_pid=""
@@ -106,17 +107,37 @@ if [[ -n "$(git status --porcelain --untracked-files=no -- . ":!results" ":!READ
   commit+="-dirty"
 fi
 
-# One family per JSON file, each written atomically: a run that fails or is
-# interrupted leaves the previous file as it was.
+# Everything after the benchmarks is optional: `late WHAT COMMAND...` runs one
+# step; if it fails, one line says which and why, and the job goes on.
+skipped=()
+late() {
+  local what=$1 status=0 log
+  shift
+  log=$(mktemp)
+  "$@" 2>"$log" || status=$?
+  cat "$log" >&2
+  if ((status != 0)); then
+    local why
+    why=$(grep -v '^[[:space:]]*$' "$log" | tail -n 1 | cut -c1-300)
+    echo "locality: skipped $what (exit $status${why:+: $why})" >&2
+    skipped+=("$what")
+  fi
+  rm -f "$log"
+  return 0
+}
+
+# `run_family FAMILY OUT REPETITIONS`: one ladder's benchmarks into OUT,
+# written atomically: a run that fails or is interrupted leaves the previous
+# file as it was.
 run_family() {
-  local family=$1 out="$outdir/cpu_$1.json" tmp start status=0
-  tmp="$(mktemp "$outdir/.cpu_$family.json.XXXXXX")"
+  local family=$1 out=$2 reps=$3 tmp start status=0
+  tmp="$(mktemp "$(dirname "$out")/.cpu_$family.json.XXXXXX")"
   trap 'rm -f "$tmp"' EXIT
   start=$(date +%s)
   ./build/release/bench/locality_bench \
     --locality_family="$family" \
     --locality_sweep="$sweep" \
-    --benchmark_repetitions="$repetitions" \
+    --benchmark_repetitions="$reps" \
     --benchmark_enable_random_interleaving=true \
     --benchmark_display_aggregates_only=true \
     --benchmark_min_time="$min_time" \
@@ -139,50 +160,58 @@ run_family() {
   echo "locality: wrote $out"
 }
 
-for family in "${families[@]}"; do run_family "$family"; done
-
-# Everything after the benchmarks is optional: `late WHAT COMMAND...` runs one
-# step; if it fails, one line says which and why, and the job goes on.
-skipped=()
-late() {
-  local what=$1 status=0 log
-  shift
-  log=$(mktemp)
-  "$@" 2>"$log" || status=$?
-  cat "$log" >&2
-  if ((status != 0)); then
-    local why
-    why=$(grep -v '^[[:space:]]*$' "$log" | tail -n 1 | cut -c1-300)
-    echo "locality: skipped $what (exit $status${why:+: $why})" >&2
-    skipped+=("$what")
-  fi
-  rm -f "$log"
-  return 0
-}
-
 # The fused attention peers (ONNX Runtime; PyTorch where asked for with
-# LOCALITY_FUSED_PEERS="onnxruntime torch"), from the virtual environment,
-# on the attention ladder's shapes, merged into its JSON file (atomically).
+# LOCALITY_FUSED_PEERS="onnxruntime torch"), from the virtual environment, on
+# the attention ladder's shapes: `fused_attention_peers LADDER OUT`, one
+# repetition, the FMA probe read from LADDER.
 fused_attention_peers() {
-  local py="$LOCALITY_VENV/bin/python" out="$outdir/cpu_attention.json" tmp status=0 start
+  local py="$LOCALITY_VENV/bin/python" ladder=$1 out=$2
   if [[ ! -x "$py" ]]; then
     echo "no virtual environment at $LOCALITY_VENV (bench/deps.sh makes it)" >&2
     return 1
   fi
   local peers=()
   for p in ${LOCALITY_FUSED_PEERS:-onnxruntime}; do peers+=(--peer "$p"); done
-  tmp=$(mktemp)
-  start=$(date +%s)
-  "$py" bench/fused_peers.py --sweep "$sweep" --repetitions "$repetitions" \
-    --min-time "$min_time" --peaks-from "$out" "${peers[@]}" --out "$tmp" &&
-    "$py" bench/fused_peers.py --merge-into "$out" "$tmp" || status=$?
-  rm -f "$tmp"
-  ((status == 0)) && echo "locality: fused attention peers took $(( $(date +%s) - start )) s; merged into $out"
-  return "$status"
+  "$py" bench/fused_peers.py --sweep "$sweep" --repetitions 1 --min-time "$min_time" \
+    --peaks-from "$ladder" "${peers[@]}" --out "$out"
 }
-if [[ " ${families[*]} " == *" attention "* ]]; then
-  late "the fused attention peers" fused_attention_peers
-fi
+
+# The attention ladder and its fused peers take turns, one repetition of each
+# at a time, and the turns are combined into one file with every repetition
+# kept: a machine whose speed drifts over minutes (a shared VM) then meets the
+# rungs and the peers alike, where peers run after the whole ladder would meet
+# it minutes later. A turn of the peers that fails ends their turns (one line
+# says why); the ladder's go on.
+attention_in_turns() {
+  local turns start peers_on=1 files=() r
+  turns=$(mktemp -d "$outdir/.turns.XXXXXX")
+  trap 'rm -rf "$turns"' EXIT
+  start=$(date +%s)
+  for ((r = 0; r < repetitions; r++)); do
+    run_family attention "$turns/ladder_$r.json" 1
+    trap 'rm -rf "$turns"' EXIT  # (run_family cleared it)
+    files+=("$turns/ladder_$r.json")
+    if ((peers_on)); then
+      local before=${#skipped[@]}
+      late "the fused attention peers" fused_attention_peers "$turns/ladder_$r.json" \
+        "$turns/peers_$r.json"
+      if ((${#skipped[@]} > before)); then peers_on=0; else files+=("$turns/peers_$r.json"); fi
+    fi
+  done
+  "$LOCALITY_PYTHON" bench/fused_peers.py --combine-into "$outdir/cpu_attention.json" "${files[@]}"
+  rm -rf "$turns"
+  trap - EXIT
+  echo "locality: the attention ladder and its fused peers took $(( $(date +%s) - start )) s" \
+    "in $repetitions turns; wrote $outdir/cpu_attention.json"
+}
+
+for family in "${families[@]}"; do
+  if [[ "$family" == attention ]]; then
+    attention_in_turns
+  else
+    run_family "$family" "$outdir/cpu_$family.json" "$repetitions"
+  fi
+done
 
 # Cache evidence: every rung once under cachegrind, from the AVX2 profile build.
 profile_json="$outdir/cachegrind.json"

@@ -201,16 +201,18 @@ TEST(BlockingRule, EveryPanelFitsTheCacheItIsMeantFor) {
   }
 }
 
-// The flash rungs' P V kernel: as wide as the score block's, and padding
-// head_dim to whole panels no more than the score kernel would.
+// The flash rungs' P V kernel: of the score kernel's instruction set, as wide
+// as its score block, and padding head_dim to whole panels no more than any
+// other such kernel would.
 TEST(FlashPvKernel, PadsHeadDimLeastAndKeepsTheScoreBlockWidth) {
   const MicroKernel& uk = cpu::best_microkernel();
   const auto padded = [](std::ptrdiff_t d, std::ptrdiff_t mr) { return (d + mr - 1) / mr * mr; };
   for (std::ptrdiff_t d = 1; d <= 256; ++d) {
     const MicroKernel& pv = cpu::pv_microkernel(uk, d);
     EXPECT_EQ(pv.nr, uk.nr) << d;
+    EXPECT_EQ(pv.isa, uk.isa) << d;
     for (const MicroKernel& k : cpu::available_microkernels()) {
-      if (k.nr != uk.nr) continue;
+      if (k.nr != uk.nr || k.isa != uk.isa) continue;
       EXPECT_LE(padded(d, pv.mr), padded(d, k.mr)) << d << " " << k.name;
     }
   }

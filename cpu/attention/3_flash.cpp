@@ -254,7 +254,7 @@ FlashLayout::FlashLayout(const AttentionShape& shape)
 const MicroKernel& pv_microkernel(const MicroKernel& uk, std::ptrdiff_t d) {
   const MicroKernel* best = &uk;
   for (const MicroKernel& k : available_microkernels()) {
-    if (k.nr == uk.nr && round_up(d, k.mr) < round_up(d, best->mr)) best = &k;
+    if (k.isa == uk.isa && k.nr == uk.nr && round_up(d, k.mr) < round_up(d, best->mr)) best = &k;
   }
   return *best;
 }

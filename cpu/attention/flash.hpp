@@ -33,10 +33,10 @@ struct FlashBuffers {
   FlashBuffers(Carver& carve, const FlashLayout& layout);
 };
 
-// The kernel for P V at head_dim d: of the kernels as wide as `uk` (the score
-// block is NR queries wide), the one whose MR-row panels pad d the least, the
-// first (fastest) of those that tie. With AVX-512, 8 x 32 for head_dim 64 and
-// 128, which 12-row panels would pad to 72 and 132.
+// The kernel for P V at head_dim d: of the kernels of uk's instruction set and
+// as wide as `uk` (the score block is NR queries wide), the one whose MR-row
+// panels pad d the least, the first (fastest) of those that tie. With AVX-512, 8 x 32 for head_dim
+// 64 and 128, which 12-row panels would pad to 72 and 132.
 const MicroKernel& pv_microkernel(const MicroKernel& uk, std::ptrdiff_t d);
 
 // Keys per block of the inner loop for `caches` (FlashLayout's kv_block).

@@ -32,6 +32,7 @@ using MicroKernelFn = void (*)(std::ptrdiff_t kc, const float* __restrict a_pane
 
 struct MicroKernel {
   std::string_view name;  // microkernel_<isa>_<MR>x<NR>
+  std::string_view isa;   // avx512, avx2, portable
   std::ptrdiff_t mr;      // rows of C per call (A values broadcast)
   std::ptrdiff_t nr;      // columns of C per call (vector lanes of B)
   // Block sizes, BLIS-style, each sized for one level of the cache by

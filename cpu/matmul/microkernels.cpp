@@ -13,13 +13,13 @@ namespace {
 // Block sizes are left at 0 here: blocked_for() fills them in.
 constexpr MicroKernel kMicroKernels[] = {
 #if defined(__AVX512F__)
-    {"microkernel_avx512_12x32", 12, 32, 0, 0, 0, microkernel_avx512_12x32},
-    {"microkernel_avx512_8x32", 8, 32, 0, 0, 0, microkernel_avx512_8x32},
+    {"microkernel_avx512_12x32", "avx512", 12, 32, 0, 0, 0, microkernel_avx512_12x32},
+    {"microkernel_avx512_8x32", "avx512", 8, 32, 0, 0, 0, microkernel_avx512_8x32},
 #endif
 #if defined(__AVX2__) && defined(__FMA__)
-    {"microkernel_avx2_6x16", 6, 16, 0, 0, 0, microkernel_avx2_6x16},
+    {"microkernel_avx2_6x16", "avx2", 6, 16, 0, 0, 0, microkernel_avx2_6x16},
 #endif
-    {"microkernel_portable_4x16", 4, 16, 0, 0, 0, microkernel_portable_4x16},
+    {"microkernel_portable_4x16", "portable", 4, 16, 0, 0, 0, microkernel_portable_4x16},
 };
 
 constexpr bool tiles_fit_scratch() {

@@ -211,9 +211,34 @@ def collect_attention(doc):
     return {k: v / 1e9 for k, v in flops.items()}, frac, workspace, errors, reps
 
 
+def by_turn(doc, variants):
+    """{(variant, seq, d, causal, threads): {repetition_index: GFLOP/s}} for
+    `variants`, from a file whose runs took turns (bench/run.sh: a repetition
+    of the ladder, then one of the fused peers; the context's locality_turns
+    says so), where repetition r of a rung and of a peer come from turn r."""
+    out = {}
+    for b, name, m in repetitions(doc, ATTENTION, []):
+        if m["variant"] not in variants or "flops" not in b:
+            continue
+        r = b.get("repetition_index", 0)
+        if isinstance(r, bool) or not isinstance(r, int):
+            raise ReportError(f"benchmark {name}: repetition_index must be a whole number")
+        key = (m["variant"], int(m["sq"]), int(m["d"]), int(m["causal"]), int(m["threads"]))
+        out.setdefault(key, {})[r] = number(b["flops"], f"{name} flops") / 1e9
+    return out
+
+
+def turn_ratio(turns, a, b):
+    """Median over the turns both ran in of a's GFLOP/s over b's; None if none."""
+    ta, tb = turns.get(a, {}), turns.get(b, {})
+    pairs = [ta[r] / tb[r] for r in ta.keys() & tb.keys() if tb[r] > 0]
+    return statistics.median(pairs) if pairs else None
+
+
 def attention_tables(doc):
     med, frac, workspace, errors, repetitions = collect_attention(doc)
     ctx = doc["context"]
+    in_turns = "locality_turns" in ctx
     threads = sorted({k[4] for k in med})
     seqs = sorted({k[1] for k in med})
     dims = sorted({k[2] for k in med})
@@ -268,10 +293,14 @@ def attention_tables(doc):
              for kind in ("fused", "unfused")]
     kinds = [(kind, ps) for kind, ps in kinds if ps]
     if top and any(k[0] == top for k in med) and kinds:
+        turns = by_turn(doc, {top} | FUSED_PEERS) if in_turns else {}
         out += [f"Top rung against the best fused and the best unfused peer at each size "
-                f"(× = {top} / peer):", ""]
+                f"(× = {top} / peer" + ("; against the fused peers, which took turns with the "
+                                        "ladder, the median of the turn-by-turn ratios"
+                                        if in_turns else "") + "):", ""]
         out.append("| seq | head_dim | causal | threads | " + top + " GFLOP/s | " + " | ".join(
-            f"best {kind} peer | GFLOP/s | ×" for kind, _ in kinds) + " |")
+            f"best {kind} peer | GFLOP/s | " + ("× by turn" if in_turns and kind == "fused" else "×")
+            for kind, _ in kinds) + " |")
         out.append("|" + "---|" * (5 + 3 * len(kinds)))
         for s in seqs:
             for d in dims:
@@ -281,10 +310,12 @@ def attention_tables(doc):
                         if g is None:
                             continue
                         cells = []
-                        for _, ps in kinds:
+                        for kind, ps in kinds:
                             best = max(ps, key=lambda p: med.get((p, s, d, causal, t)) or 0)
                             pg = med.get((best, s, d, causal, t))
-                            cells += [best if pg else "—", fmt(pg), fmt(ratio(g, pg), 2)]
+                            x = (turn_ratio(turns, (top, s, d, causal, t), (best, s, d, causal, t))
+                                 if in_turns and kind == "fused" else ratio(g, pg))
+                            cells += [best if pg else "—", fmt(pg), fmt(x, 2)]
                         out.append(f"| {s} | {d} | {'yes' if causal else 'no'} | {t} | {fmt(g)} | "
                                    + " | ".join(cells) + " |")
         out.append("")

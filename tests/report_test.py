@@ -266,6 +266,31 @@ class ReportTest(unittest.TestCase):
         self.assertIn("| peer | onnxruntime |", r.stdout)
         self.assertIn("best fused peer", r.stdout)
 
+    def test_fused_peers_in_turns_are_compared_turn_by_turn(self):
+        # Two turns: the rung at 100 then 200 GFLOP/s, the peer at 90 then 250.
+        # Medians give 150 / 170 = 0.88; turn by turn 100/90 and 200/250 give
+        # a median of (1.11 + 0.80) / 2 = 0.96.
+        doc = {"context": {"cpu_model": "test cpu", "num_cpus": 2,
+                           "locality_turns": "4 runs combined, taking turns"}, "benchmarks": []}
+        for v, flops in (("parallel_flash", (1e11, 2e11)), ("onnxruntime", (9e10, 2.5e11)),
+                         ("onednn", (5e10, 5e10))):
+            for r, f in enumerate(flops):
+                b = {"name": f"cpu/attention/{v}/1x1x4096x4096x64/causal:0/omp_threads:1/real_time",
+                     "run_type": "iteration", "repetitions": 2, "repetition_index": r,
+                     "flops": f, "peak_fraction": 0.5}
+                if v != "onnxruntime":
+                    b["workspace_bytes"] = 1 << 20
+                if v == "parallel_flash":
+                    b["rung"] = 4
+                doc["benchmarks"].append(b)
+        r = self.run_report(json.dumps(doc))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("| best fused peer | GFLOP/s | × by turn |", r.stdout)
+        self.assertIn("| onnxruntime | 170.0 | 0.96 | onednn | 50.0 | 3.00 |", r.stdout)
+        del doc["context"]["locality_turns"]  # not in turns: the ratio of the medians
+        r = self.run_report(json.dumps(doc))
+        self.assertIn("| onnxruntime | 170.0 | 0.88 | onednn | 50.0 | 3.00 |", r.stdout)
+
     def test_repetitions_not_a_whole_number(self):
         for bad in ("3", 0, 2.5, None):
             doc = json.loads(json.dumps(ATTENTION))

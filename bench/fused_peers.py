@@ -5,7 +5,6 @@ as Google Benchmark JSON beside it.
 
     .venv/bin/python bench/fused_peers.py --sweep default --out peers.json
     .venv/bin/python bench/fused_peers.py --merge-into results/<machine>/cpu_attention.json peers.json
-    python3 bench/fused_peers.py --combine-into cpu_attention.json ladder_0.json peers_0.json ...
 
 Peers:
   onnxruntime  ONNX Runtime's CPU MultiHeadAttention (com.microsoft), float32,
@@ -336,29 +335,6 @@ def measure(peer, shape_list, repetitions, min_time, peaks):
     return rows
 
 
-def combine_turns(docs):
-    """One Google Benchmark document from runs that took turns (bench/run.sh:
-    a repetition of the attention ladder, then one of the fused peers, and
-    again): the context of the first with what the later ones add, and every
-    repetition of every run, numbered again per benchmark. Aggregates are left
-    out; the report and compare.py recompute what they need."""
-    context, rows, count = {}, [], {}
-    for doc in docs:
-        for key, value in doc["context"].items():
-            context.setdefault(key, value)
-        for b in doc["benchmarks"]:
-            if b.get("run_type") == "aggregate":
-                continue
-            name = b.get("name")
-            rows.append(dict(b, repetition_index=count.get(name, 0)))
-            count[name] = count.get(name, 0) + 1
-    for b in rows:
-        b["repetitions"] = count[b.get("name")]
-    context["locality_turns"] = (f"{len(docs)} runs combined, taking turns "
-                                 "(bench/run.sh: the ladder, then its fused peers)")
-    return {"context": context, "benchmarks": rows}
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--bench", default=os.path.join(ROOT, "build", "release", "bench",
@@ -372,8 +348,6 @@ def main():
     parser.add_argument("--out", help="write the peers' benchmarks here (JSON)")
     parser.add_argument("--merge-into", metavar="FILE",
                         help="with one PEERS file: add its benchmarks and context to FILE")
-    parser.add_argument("--combine-into", metavar="FILE",
-                        help="write FILE from the runs named after it, which took turns")
     parser.add_argument("files", nargs="*")
     args = parser.parse_args()
     try:
@@ -387,12 +361,6 @@ def main():
             doc["benchmarks"] += extra["benchmarks"]
             doc["context"].update(extra["context"])
             results.write_atomically(args.merge_into, json.dumps(doc, indent=2) + "\n")
-            return 0
-        if args.combine_into:
-            if not args.files:
-                raise PeerError("--combine-into takes one or more result files")
-            doc = combine_turns([results.read_json(f) for f in args.files])
-            results.write_atomically(args.combine_into, json.dumps(doc, indent=2) + "\n")
             return 0
         if args.repetitions < 1 or not 0 < args.min_time <= 60:
             raise PeerError("--repetitions must be at least 1 and --min-time in (0, 60]")

@@ -211,20 +211,19 @@ def collect_attention(doc):
     return {k: v / 1e9 for k, v in flops.items()}, frac, workspace, errors, reps
 
 
-def by_turn(doc, variants):
-    """{(variant, seq, d, causal, threads): {repetition_index: GFLOP/s}} for
-    `variants`, from a file whose runs took turns (bench/run.sh: a repetition
-    of the ladder, then one of the fused peers; the context's locality_turns
-    says so), where repetition r of a rung and of a peer come from turn r."""
+def by_turn(doc, pattern, key):
+    """{key(match): {repetition_index: GFLOP/s}} for the benchmarks `pattern`
+    names, from a file whose runs took turns (bench/run.sh; the context's
+    locality_turns says so), where repetition r of every benchmark comes from
+    turn r."""
     out = {}
-    for b, name, m in repetitions(doc, ATTENTION, []):
-        if m["variant"] not in variants or "flops" not in b:
+    for b, name, m in repetitions(doc, pattern, []):
+        if "flops" not in b:
             continue
         r = b.get("repetition_index", 0)
         if isinstance(r, bool) or not isinstance(r, int):
             raise ReportError(f"benchmark {name}: repetition_index must be a whole number")
-        key = (m["variant"], int(m["sq"]), int(m["d"]), int(m["causal"]), int(m["threads"]))
-        out.setdefault(key, {})[r] = number(b["flops"], f"{name} flops") / 1e9
+        out.setdefault(key(m), {})[r] = number(b["flops"], f"{name} flops") / 1e9
     return out
 
 
@@ -293,14 +292,16 @@ def attention_tables(doc):
              for kind in ("fused", "unfused")]
     kinds = [(kind, ps) for kind, ps in kinds if ps]
     if top and any(k[0] == top for k in med) and kinds:
-        turns = by_turn(doc, {top} | FUSED_PEERS) if in_turns else {}
+        turns = by_turn(doc, ATTENTION, lambda m: (m["variant"], int(m["sq"]), int(m["d"]),
+                                                   int(m["causal"]), int(m["threads"]))
+                        ) if in_turns else {}
         out += [f"Top rung against the best fused and the best unfused peer at each size "
                 f"(× = {top} / peer" + ("; against the fused peers, which took turns with the "
                                         "ladder, the median of the turn-by-turn ratios"
                                         if in_turns else "") + "):", ""]
         out.append("| seq | head_dim | causal | threads | " + top + " GFLOP/s | " + " | ".join(
-            f"best {kind} peer | GFLOP/s | " + ("× by turn" if in_turns and kind == "fused" else "×")
-            for kind, _ in kinds) + " |")
+            f"best {kind} peer | GFLOP/s | "
+            + ("× by turn" if in_turns and kind == "fused" else "×") for kind, _ in kinds) + " |")
         out.append("|" + "---|" * (5 + 3 * len(kinds)))
         for s in seqs:
             for d in dims:
@@ -422,7 +423,17 @@ def tables(doc):
 
     top = present[-1] if present else None
     if top:
-        out += [f"Top rung against the peers (ratio = {top} / peer, same run):", ""]
+        in_turns = "locality_turns" in ctx
+        turns = by_turn(doc, NAME, lambda m: (m["variant"], int(m["n"]), int(m["threads"]))
+                        ) if in_turns else {}
+
+        def x(g, p, n, t):  # the top rung over peer p, turn by turn where the runs took turns
+            if in_turns:
+                return turn_ratio(turns, (top, n, t), (p, n, t))
+            return ratio(g, med.get((p, n, t)))
+        out += [f"Top rung against the peers (ratio = {top} / peer, same run" +
+                ("; the runs took turns, and each ratio is the median of the turn-by-turn ratios"
+                 if in_turns else "") + "):", ""]
         peers = [p for p in peers if any(k[0] == p for k in med)]
         out.append("| n | threads | " + top + " GFLOP/s | best peer | ×best | " +
                    " | ".join(f"{p} GFLOP/s | ×{p}" for p in peers) + " |")
@@ -433,10 +444,11 @@ def tables(doc):
                 cells = []
                 for p in peers:
                     pg = med.get((p, n, t))
-                    cells += [fmt(pg), fmt(ratio(g, pg), 2)]
+                    cells += [fmt(pg), fmt(x(g, p, n, t) if pg else None, 2)]
                 ran = [(med[(p, n, t)], p) for p in peers if med.get((p, n, t))]
                 best = max(ran) if ran else (None, "—")
-                out.append(f"| {n} | {t} | {fmt(g)} | {best[1]} | {fmt(ratio(g, best[0]), 2)} | "
+                out.append(f"| {n} | {t} | {fmt(g)} | {best[1]} | "
+                           f"{fmt(x(g, best[1], n, t) if ran else None, 2)} | "
                            + " | ".join(cells) + " |")
         out.append("")
 

@@ -9,6 +9,7 @@ import json
 import math
 import os
 import re
+import sys
 import tempfile
 
 MARKERS = {"matmul": ("<!-- cpu-matmul-ladder:begin -->", "<!-- cpu-matmul-ladder:end -->"),
@@ -156,3 +157,50 @@ def update_readme(readme, body, which):
         begin, end = MARKERS[which]
         raise ResultError(f"{readme} needs exactly one {begin} ... {end} pair")
     write_atomically(readme, text)
+
+
+def combine_turns(docs):
+    """One Google Benchmark document from runs that took turns (bench/run.sh:
+    a repetition of a whole ladder, then one of the attention ladder's fused
+    peers, and again): the context of the first with what the later ones add,
+    and every repetition of every run, numbered again per benchmark, so that
+    repetition r of every benchmark comes from turn r. Aggregates are left
+    out; the report and compare.py recompute what they need."""
+    context, rows, count = {}, [], {}
+    for doc in docs:
+        if not isinstance(doc, dict) or not isinstance(doc.get("context"), dict) \
+                or not isinstance(doc.get("benchmarks"), list):
+            raise ResultError("not a Google Benchmark result (no context and benchmarks)")
+        for key, value in doc["context"].items():
+            context.setdefault(key, value)
+        for b in doc["benchmarks"]:
+            if not isinstance(b, dict):
+                raise ResultError("a benchmark entry is not an object")
+            if b.get("run_type") == "aggregate":
+                continue
+            name = str(b.get("name"))
+            rows.append(dict(b, repetition_index=count.get(name, 0)))
+            count[name] = count.get(name, 0) + 1
+    for b in rows:
+        b["repetitions"] = count[str(b.get("name"))]
+    context["locality_turns"] = (f"{len(docs)} runs combined, taking turns "
+                                 "(bench/run.sh: the ladder, then the fused attention peers)")
+    return {"context": context, "benchmarks": rows}
+
+
+def main(argv):
+    """`results.py combine OUT RUN...`: OUT, atomically, from runs that took
+    turns (combine_turns). Exit 2 with one line for bad input."""
+    try:
+        if len(argv) < 3 or argv[0] != "combine":
+            raise ResultError("usage: results.py combine OUT RUN...")
+        doc = combine_turns([read_json(path) for path in argv[2:]])
+        write_atomically(argv[1], json.dumps(doc, indent=2) + "\n")
+        return 0
+    except ResultError as e:
+        print(f"results.py: {one_line(e)}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

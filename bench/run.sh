@@ -176,19 +176,22 @@ fused_attention_peers() {
     --peaks-from "$ladder" "${peers[@]}" --out "$out"
 }
 
-# The attention ladder and its fused peers take turns, one repetition of each
-# at a time, and the turns are combined into one file with every repetition
-# kept: a machine whose speed drifts over minutes (a shared VM) then meets the
-# rungs and the peers alike, where peers run after the whole ladder would meet
-# it minutes later. A turn of the peers that fails ends their turns (one line
-# says why); the ladder's go on.
-attention_in_turns() {
-  local turns start peers_on=1 files=() r
+# A ladder runs in turns: one repetition of every benchmark of the family (its
+# rungs and peers, interleaved at random within the turn), then, for the
+# attention ladder, one of its fused peers, as many turns as repetitions;
+# the turns are combined into one file with every repetition kept. On a
+# machine whose speed drifts over minutes (a shared VM), repetition r of a
+# rung and of a peer then come from the same minutes, and the report
+# compares them turn by turn. A turn of the fused peers that fails ends
+# their turns (one line says why); the ladder's go on.
+in_turns() {
+  local family=$1 turns start peers_on=0 files=() r
+  [[ "$family" == attention ]] && peers_on=1
   turns=$(mktemp -d "$outdir/.turns.XXXXXX")
   trap 'rm -rf "$turns"' EXIT
   start=$(date +%s)
   for ((r = 0; r < repetitions; r++)); do
-    run_family attention "$turns/ladder_$r.json" 1
+    run_family "$family" "$turns/ladder_$r.json" 1
     trap 'rm -rf "$turns"' EXIT  # (run_family cleared it)
     files+=("$turns/ladder_$r.json")
     if ((peers_on)); then
@@ -198,20 +201,14 @@ attention_in_turns() {
       if ((${#skipped[@]} > before)); then peers_on=0; else files+=("$turns/peers_$r.json"); fi
     fi
   done
-  "$LOCALITY_PYTHON" bench/fused_peers.py --combine-into "$outdir/cpu_attention.json" "${files[@]}"
+  "$LOCALITY_PYTHON" bench/results.py combine "$outdir/cpu_$family.json" "${files[@]}"
   rm -rf "$turns"
   trap - EXIT
-  echo "locality: the attention ladder and its fused peers took $(( $(date +%s) - start )) s" \
-    "in $repetitions turns; wrote $outdir/cpu_attention.json"
+  echo "locality: the $family ladder took $(( $(date +%s) - start )) s in $repetitions turns;" \
+    "wrote $outdir/cpu_$family.json"
 }
 
-for family in "${families[@]}"; do
-  if [[ "$family" == attention ]]; then
-    attention_in_turns
-  else
-    run_family "$family" "$outdir/cpu_$family.json" "$repetitions"
-  fi
-done
+for family in "${families[@]}"; do in_turns "$family"; done
 
 # Cache evidence: every rung once under cachegrind, from the AVX2 profile build.
 profile_json="$outdir/cachegrind.json"

@@ -120,44 +120,10 @@ class Merge(unittest.TestCase):
             self.assertEqual(doc["benchmarks"], [rung, new])
             self.assertEqual(sorted(os.listdir(tmp)), ["cpu_attention.json", "peers.json"])
 
-    def test_combine_keeps_every_turn_and_numbers_the_repetitions(self):
-        rung = "cpu/attention/flash/1x1x8x8x8/causal:0/omp_threads:1/real_time"
-        peer = "cpu/attention/onnxruntime/1x1x8x8x8/causal:0/omp_threads:1/real_time"
-
-        def row(name, t):
-            return {"name": name, "run_type": "iteration", "repetitions": 1,
-                    "repetition_index": 0, "real_time": t}
-        turns = [{"context": {"cpu_model": "x", "git_commit": "a"}, "benchmarks": [row(rung, 1.0)]},
-                 {"context": {"onnxruntime": "v"}, "benchmarks": [row(peer, 2.0)]},
-                 {"context": {"cpu_model": "y"},
-                  "benchmarks": [row(rung, 3.0), dict(row(rung, 2.0), run_type="aggregate")]},
-                 {"context": {}, "benchmarks": [row(peer, 4.0)]}]
-        with tempfile.TemporaryDirectory() as tmp:
-            files = []
-            for i, doc in enumerate(turns):
-                files.append(os.path.join(tmp, f"turn_{i}.json"))
-                with open(files[-1], "w") as f:
-                    json.dump(doc, f)
-            out = os.path.join(tmp, "cpu_attention.json")
-            r = subprocess.run([sys.executable, SCRIPT, "--combine-into", out] + files,
-                               capture_output=True, text=True)
-            self.assertEqual(r.returncode, 0, r.stderr)
-            with open(out) as f:
-                doc = json.load(f)
-        self.assertEqual(doc["context"]["cpu_model"], "x")  # the first turn's
-        self.assertEqual(doc["context"]["onnxruntime"], "v")
-        self.assertIn("4 runs", doc["context"]["locality_turns"])
-        got = [(b["name"], b["real_time"], b["repetition_index"], b["repetitions"])
-               for b in doc["benchmarks"]]
-        self.assertEqual(got, [(rung, 1.0, 0, 2), (peer, 2.0, 0, 2), (rung, 3.0, 1, 2),
-                               (peer, 4.0, 1, 2)])
-
     def test_bad_input_exits_2_with_one_line(self):
         with tempfile.TemporaryDirectory() as tmp:
             missing = os.path.join(tmp, "none.json")
             for args in (["--merge-into", missing, missing], ["--repetitions", "0"],
-                         ["--combine-into", os.path.join(tmp, "out.json")],
-                         ["--combine-into", os.path.join(tmp, "out.json"), missing],
                          ["--bench", os.path.join(tmp, "no-bench")]):
                 r = subprocess.run([sys.executable, SCRIPT] + args, capture_output=True, text=True)
                 self.assertEqual(r.returncode, 2, (args, r.stderr))

@@ -16,6 +16,7 @@ import unittest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REPORT = os.path.join(ROOT, "bench", "report.py")
+RESULTS = os.path.join(ROOT, "bench", "results.py")
 
 MATMUL = {
     "context": {"cpu_model": "test cpu", "num_cpus": 2, "fma_peak_flops_omp_threads_1": "2e11"},
@@ -290,6 +291,72 @@ class ReportTest(unittest.TestCase):
         del doc["context"]["locality_turns"]  # not in turns: the ratio of the medians
         r = self.run_report(json.dumps(doc))
         self.assertIn("| onnxruntime | 170.0 | 0.88 | onednn | 50.0 | 3.00 |", r.stdout)
+
+    def test_combine_keeps_every_turn_and_numbers_the_repetitions(self):
+        rung = "cpu/attention/flash/1x1x8x8x8/causal:0/omp_threads:1/real_time"
+        peer = "cpu/attention/onnxruntime/1x1x8x8x8/causal:0/omp_threads:1/real_time"
+
+        def row(name, t):
+            return {"name": name, "run_type": "iteration", "repetitions": 1,
+                    "repetition_index": 0, "real_time": t}
+        turns = [{"context": {"cpu_model": "x", "git_commit": "a"}, "benchmarks": [row(rung, 1.0)]},
+                 {"context": {"onnxruntime": "v"}, "benchmarks": [row(peer, 2.0)]},
+                 {"context": {"cpu_model": "y"},
+                  "benchmarks": [row(rung, 3.0), dict(row(rung, 2.0), run_type="aggregate")]},
+                 {"context": {}, "benchmarks": [row(peer, 4.0)]}]
+        with tempfile.TemporaryDirectory() as tmp:
+            files = []
+            for i, doc in enumerate(turns):
+                files.append(os.path.join(tmp, f"turn_{i}.json"))
+                with open(files[-1], "w") as f:
+                    json.dump(doc, f)
+            out = os.path.join(tmp, "cpu_attention.json")
+            r = subprocess.run([sys.executable, RESULTS, "combine", out] + files,
+                               capture_output=True, text=True)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            with open(out) as f:
+                doc = json.load(f)
+        self.assertEqual(doc["context"]["cpu_model"], "x")  # the first turn's
+        self.assertEqual(doc["context"]["onnxruntime"], "v")
+        self.assertIn("4 runs", doc["context"]["locality_turns"])
+        got = [(b["name"], b["real_time"], b["repetition_index"], b["repetitions"])
+               for b in doc["benchmarks"]]
+        self.assertEqual(got, [(rung, 1.0, 0, 2), (peer, 2.0, 0, 2), (rung, 3.0, 1, 2),
+                               (peer, 4.0, 1, 2)])
+
+    def test_combine_refuses_bad_input_in_one_line(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            out = os.path.join(tmp, "out.json")
+            bad = os.path.join(tmp, "bad.json")
+            with open(bad, "w") as f:
+                f.write("[1, 2]")
+            for args in (["combine", out], ["merge", out, bad], ["combine", out, bad],
+                         ["combine", out, os.path.join(tmp, "missing.json")]):
+                r = subprocess.run([sys.executable, RESULTS] + args, capture_output=True, text=True)
+                self.assertEqual(r.returncode, 2, (args, r.stderr))
+                self.assertEqual(len(r.stderr.strip().splitlines()), 1, (args, r.stderr))
+            self.assertFalse(os.path.exists(out))
+
+    def test_matmul_runs_in_turns_are_compared_turn_by_turn(self):
+        # parallel at 100 then 200 GFLOP/s, mkl at 90 then 250: medians give
+        # 0.88, turn by turn (1.11 + 0.80) / 2 = 0.96.
+        doc = {"context": {"cpu_model": "test cpu", "num_cpus": 2,
+                           "locality_turns": "2 runs combined, taking turns"}, "benchmarks": []}
+        for v, flops in (("naive", (1e9, 1e9)), ("parallel", (1e11, 2e11)),
+                         ("mkl", (9e10, 2.5e11))):
+            for r, f in enumerate(flops):
+                doc["benchmarks"].append(
+                    {"name": f"cpu/matmul/{v}/1024x1024x1024/omp_threads:1/real_time",
+                     "run_type": "iteration", "repetitions": 2, "repetition_index": r,
+                     "flops": f, "peak_fraction": 0.5, **({} if v == "mkl" else {"rung": 5})})
+        doc["benchmarks"][0]["rung"] = doc["benchmarks"][1]["rung"] = 0
+        r = self.run_report(json.dumps(doc))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("| 1024 | 1 | 150.0 | mkl | 0.96 | 170.0 | 0.96 |", r.stdout)
+        self.assertIn("median of the turn-by-turn ratios", r.stdout)
+        del doc["context"]["locality_turns"]
+        r = self.run_report(json.dumps(doc))
+        self.assertIn("| 1024 | 1 | 150.0 | mkl | 0.88 | 170.0 | 0.88 |", r.stdout)
 
     def test_repetitions_not_a_whole_number(self):
         for bad in ("3", 0, 2.5, None):

@@ -127,12 +127,10 @@ late() {
 }
 
 # `run_family FAMILY OUT REPETITIONS`: one ladder's benchmarks into OUT,
-# written atomically: a run that fails or is interrupted leaves the previous
-# file as it was.
+# written atomically, in a folder of turns that in_turns removes on exit.
 run_family() {
   local family=$1 out=$2 reps=$3 tmp start status=0
   tmp="$(mktemp "$(dirname "$out")/.cpu_$family.json.XXXXXX")"
-  trap 'rm -f "$tmp"' EXIT
   start=$(date +%s)
   ./build/release/bench/locality_bench \
     --locality_family="$family" \
@@ -156,7 +154,6 @@ run_family() {
   fi
   chmod 644 "$tmp"
   mv "$tmp" "$out"
-  trap - EXIT
   echo "locality: wrote $out"
 }
 
@@ -179,7 +176,9 @@ fused_attention_peers() {
 # A ladder runs in turns: one repetition of every benchmark of the family (its
 # rungs and peers, interleaved at random within the turn), then, for the
 # attention ladder, one of its fused peers, as many turns as repetitions;
-# the turns are combined into one file with every repetition kept. On a
+# the turns are combined into one file with every repetition kept, written
+# atomically: a run that fails or is interrupted removes its turns and
+# leaves the previous file as it was. On a
 # machine whose speed drifts over minutes (a shared VM), repetition r of a
 # rung and of a peer then come from the same minutes, and the report
 # compares them turn by turn. A turn of the fused peers that fails ends
@@ -192,7 +191,6 @@ in_turns() {
   start=$(date +%s)
   for ((r = 0; r < repetitions; r++)); do
     run_family "$family" "$turns/ladder_$r.json" 1
-    trap 'rm -rf "$turns"' EXIT  # (run_family cleared it)
     files+=("$turns/ladder_$r.json")
     if ((peers_on)); then
       local before=${#skipped[@]}

@@ -134,9 +134,9 @@ sum_before=$(sha256sum "$out/cpu_matmul.json")
 touch "$out/.cpu_matmul.json.Stale1"
 bash bench/run.sh --quick --family matmul --label fresh --no-profile >/root/interrupted.log 2>&1 &
 job=$!
-for _ in $(seq 600); do  # until the benchmarks write their own temporary
-  [[ ! -e "$out/.cpu_matmul.json.Stale1" ]] && compgen -G "$out/.cpu_matmul.json.??????" >/dev/null &&
-    break
+for _ in $(seq 600); do  # until the benchmarks write their own temporary (in the turns' folder)
+  [[ ! -e "$out/.cpu_matmul.json.Stale1" ]] &&
+    compgen -G "$out/.turns.??????/.cpu_matmul.json.??????" >/dev/null && break
   sleep 0.1
 done
 [[ ! -e "$out/.cpu_matmul.json.Stale1" ]] || fail "a stale temporary survived the next run"

@@ -133,7 +133,9 @@ def mutate_tree(doc, rng):
         key = path[-1]
         action = rng.randrange(5)
         if action == 0:
-            parent[key] = rng.choice(ODD_VALUES)
+            # A copy: the shared [] and {} would otherwise be mutated by later
+            # steps, through every tree that holds them, until one holds itself.
+            parent[key] = copy.deepcopy(rng.choice(ODD_VALUES))
         elif action == 1 and isinstance(parent, dict):
             del parent[key]
         elif action == 2 and isinstance(parent[key], list):

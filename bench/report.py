@@ -166,11 +166,19 @@ def medians(doc, pattern, key, counters):
             max(reps, default=1))
 
 
+def matmul_key(m):
+    """A CPU matmul benchmark's table key: (variant, n, threads)."""
+    return m["variant"], int(m["n"]), int(m["threads"])
+
+
+def attention_key(m):
+    """A CPU attention benchmark's table key: (variant, seq, d, causal, threads)."""
+    return m["variant"], int(m["sq"]), int(m["d"]), int(m["causal"]), int(m["threads"])
+
+
 def collect(doc):
     """{(variant, n, threads): median GFLOP/s} and the same for peak_fraction."""
-    (flops, frac), errors, reps = medians(
-        doc, NAME, lambda m: (m["variant"], int(m["n"]), int(m["threads"])),
-        ["flops", "peak_fraction"])
+    (flops, frac), errors, reps = medians(doc, NAME, matmul_key, ["flops", "peak_fraction"])
     if not flops and not errors:
         raise ReportError("no cpu/matmul benchmark in the file")
     return {k: v / 1e9 for k, v in flops.items()}, frac, errors, reps
@@ -201,13 +209,13 @@ FUSED_PEERS = {"onnxruntime", "torch"}
 
 def collect_attention(doc):
     """{(variant, seq, d, causal, threads): median GFLOP/s}, peak fractions, workspace bytes."""
-    key = lambda m: (m["variant"], int(m["sq"]), int(m["d"]), int(m["causal"]), int(m["threads"]))
-    (flops, frac), errors, reps = medians(doc, ATTENTION, key, ["flops", "peak_fraction"])
+    (flops, frac), errors, reps = medians(doc, ATTENTION, attention_key,
+                                          ["flops", "peak_fraction"])
     unfused = re.compile(r"^cpu/attention/(?!(?:" + "|".join(sorted(FUSED_PEERS)) + r")/).*")
     (workspace,), _, _ = medians(
         {"benchmarks": [b for b in doc["benchmarks"]
                         if unfused.match(b.get("run_name") or b.get("name", ""))]},
-        ATTENTION, key, ["workspace_bytes"])
+        ATTENTION, attention_key, ["workspace_bytes"])
     return {k: v / 1e9 for k, v in flops.items()}, frac, workspace, errors, reps
 
 
@@ -292,9 +300,7 @@ def attention_tables(doc):
              for kind in ("fused", "unfused")]
     kinds = [(kind, ps) for kind, ps in kinds if ps]
     if top and any(k[0] == top for k in med) and kinds:
-        turns = by_turn(doc, ATTENTION, lambda m: (m["variant"], int(m["sq"]), int(m["d"]),
-                                                   int(m["causal"]), int(m["threads"]))
-                        ) if in_turns else {}
+        turns = by_turn(doc, ATTENTION, attention_key) if in_turns else {}
         out += [f"Top rung against the best fused and the best unfused peer at each size "
                 f"(× = {top} / peer" + ("; against the fused peers, which took turns with the "
                                         "ladder, the median of the turn-by-turn ratios"
@@ -424,8 +430,7 @@ def tables(doc):
     top = present[-1] if present else None
     if top:
         in_turns = "locality_turns" in ctx
-        turns = by_turn(doc, NAME, lambda m: (m["variant"], int(m["n"]), int(m["threads"]))
-                        ) if in_turns else {}
+        turns = by_turn(doc, NAME, matmul_key) if in_turns else {}
 
         def x(g, p, n, t):  # the top rung over peer p, turn by turn where the runs took turns
             if in_turns:

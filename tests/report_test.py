@@ -93,6 +93,19 @@ README = ("# r\n\n<!-- cpu-matmul-ladder:begin -->\nold\n<!-- cpu-matmul-ladder:
           "<!-- gpu-attention-bf16-ladder:begin -->\nold\n<!-- gpu-attention-bf16-ladder:end -->\n")
 
 
+def two_turns(name, variants):
+    """A result file of two turns (bench/run.sh's): for each (variant, its
+    flops in turn 0 and turn 1, its other counters), one row per turn."""
+    doc = {"context": {"cpu_model": "test cpu", "num_cpus": 2,
+                       "locality_turns": "2 runs combined, taking turns"}, "benchmarks": []}
+    for v, flops, extra in variants:
+        for r, f in enumerate(flops):
+            doc["benchmarks"].append({"name": name.format(v), "run_type": "iteration",
+                                      "repetitions": 2, "repetition_index": r, "flops": f,
+                                      "peak_fraction": 0.5, **extra})
+    return doc
+
+
 class ReportTest(unittest.TestCase):
     def setUp(self):
         self.dir = tempfile.TemporaryDirectory()
@@ -271,19 +284,10 @@ class ReportTest(unittest.TestCase):
         # Two turns: the rung at 100 then 200 GFLOP/s, the peer at 90 then 250.
         # Medians give 150 / 170 = 0.88; turn by turn 100/90 and 200/250 give
         # a median of (1.11 + 0.80) / 2 = 0.96.
-        doc = {"context": {"cpu_model": "test cpu", "num_cpus": 2,
-                           "locality_turns": "4 runs combined, taking turns"}, "benchmarks": []}
-        for v, flops in (("parallel_flash", (1e11, 2e11)), ("onnxruntime", (9e10, 2.5e11)),
-                         ("onednn", (5e10, 5e10))):
-            for r, f in enumerate(flops):
-                b = {"name": f"cpu/attention/{v}/1x1x4096x4096x64/causal:0/omp_threads:1/real_time",
-                     "run_type": "iteration", "repetitions": 2, "repetition_index": r,
-                     "flops": f, "peak_fraction": 0.5}
-                if v != "onnxruntime":
-                    b["workspace_bytes"] = 1 << 20
-                if v == "parallel_flash":
-                    b["rung"] = 4
-                doc["benchmarks"].append(b)
+        ws = {"workspace_bytes": 1 << 20}
+        doc = two_turns("cpu/attention/{}/1x1x4096x4096x64/causal:0/omp_threads:1/real_time",
+                        [("parallel_flash", (1e11, 2e11), dict(ws, rung=4)),
+                         ("onnxruntime", (9e10, 2.5e11), {}), ("onednn", (5e10, 5e10), ws)])
         r = self.run_report(json.dumps(doc))
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn("| best fused peer | GFLOP/s | × by turn |", r.stdout)
@@ -340,16 +344,9 @@ class ReportTest(unittest.TestCase):
     def test_matmul_runs_in_turns_are_compared_turn_by_turn(self):
         # parallel at 100 then 200 GFLOP/s, mkl at 90 then 250: medians give
         # 0.88, turn by turn (1.11 + 0.80) / 2 = 0.96.
-        doc = {"context": {"cpu_model": "test cpu", "num_cpus": 2,
-                           "locality_turns": "2 runs combined, taking turns"}, "benchmarks": []}
-        for v, flops in (("naive", (1e9, 1e9)), ("parallel", (1e11, 2e11)),
-                         ("mkl", (9e10, 2.5e11))):
-            for r, f in enumerate(flops):
-                doc["benchmarks"].append(
-                    {"name": f"cpu/matmul/{v}/1024x1024x1024/omp_threads:1/real_time",
-                     "run_type": "iteration", "repetitions": 2, "repetition_index": r,
-                     "flops": f, "peak_fraction": 0.5, **({} if v == "mkl" else {"rung": 5})})
-        doc["benchmarks"][0]["rung"] = doc["benchmarks"][1]["rung"] = 0
+        doc = two_turns("cpu/matmul/{}/1024x1024x1024/omp_threads:1/real_time",
+                        [("naive", (1e9, 1e9), {"rung": 0}), ("parallel", (1e11, 2e11), {"rung": 5}),
+                         ("mkl", (9e10, 2.5e11), {})])
         r = self.run_report(json.dumps(doc))
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn("| 1024 | 1 | 150.0 | mkl | 0.96 | 170.0 | 0.96 |", r.stdout)

@@ -1,18 +1,27 @@
 // microkernel_avx512_12x32 and _8x32: an MR x 32 block of C held in 2 MR zmm
 // registers.
 //
-// Per step p: two 16-float loads of packed B, MR broadcasts of packed A,
-// 2 MR independent FMAs. 12 x 32 is the matmul rungs' shape: 24 accumulators
-// cover the 4-cycle FMA latency on both FMA ports (8 needed) three times
-// over, and 24 + 2 B vectors + 1 broadcast leave 5 of the 32 registers free.
-// 8 x 32 (16 accumulators, 10 loads per 16 FMAs instead of 14 per 24) is for
-// products whose row count is a multiple of 8 and not of 12: the flash rungs'
-// P V, with head_dim 64 or 128 rows, where 12-row panels would pad 64 to 72.
+// Per step p: two 16-float loads of packed B and 2 MR independent FMAs, each
+// taking its value of packed A straight from memory, broadcast to 16 lanes
+// by the FMA itself (AVX-512's embedded broadcast, `{1to16}`). 12 x 32 is the
+// matmul rungs' shape: 24 accumulators cover the 4-cycle FMA latency on both
+// FMA ports (8 needed) three times over, and 24 + 2 B vectors leave 6 of the
+// 32 registers free. 8 x 32 (16 accumulators) is for products whose row
+// count is a multiple of 8 and not of 12: the flash rungs' P V, with
+// head_dim 64 or 128 rows, where 12-row panels would pad 64 to 72.
+//
+// Why the FMAs are written in assembly: given the intrinsics, the compiler
+// loads each A value once into a register (a separate broadcast instruction)
+// and feeds both FMAs from it, 3 MR + 2 instructions a step where 2 MR + 2
+// do. The FMA ports stay the limit on a quiet core, but where the core's
+// front end is shared or slowed the extra instructions cost time
+// (docs/cpu-matmul.md has the measurement); the loop over p is unrolled by 4
+// for the same reason. AddressSanitizer does not see into the assembly: the
+// A reads there go unchecked, the B loads beside them are checked.
 //
 // The C tile is prefetched one cache line per step during the first 2 MR
 // steps, not all at once, so the prefetches do not hold the line-fill
-// buffers that the packed A stream needs (docs/cpu-matmul.md has the
-// measurement).
+// buffers that the packed A stream needs.
 #include "microkernel_impl.hpp"
 
 #if defined(__AVX512F__)
@@ -36,9 +45,14 @@ __attribute__((always_inline)) inline void rank1_update(Tile<MR>& acc, const flo
   const __m512 b1 = _mm512_load_ps(b + 16);
 #pragma GCC unroll 12
   for (int r = 0; r < MR; ++r) {
-    const __m512 a_r = _mm512_set1_ps(a[r]);
-    acc[r][0] = _mm512_fmadd_ps(a_r, b0, acc[r][0]);
-    acc[r][1] = _mm512_fmadd_ps(a_r, b1, acc[r][1]);
+    // Copies in and out, so that the compiler keeps acc in registers.
+    __m512 left = acc[r][0], right = acc[r][1];
+    asm("vfmadd231ps %[a]%{1to16%}, %[b0], %[left]\n\t"
+        "vfmadd231ps %[a]%{1to16%}, %[b1], %[right]"
+        : [left] "+v"(left), [right] "+v"(right)
+        : [b0] "v"(b0), [b1] "v"(b1), [a] "m"(a[r]));
+    acc[r][0] = left;
+    acc[r][1] = right;
   }
 }
 
@@ -56,6 +70,7 @@ void microkernel_avx512(std::ptrdiff_t kc, const float* __restrict a, const floa
     _mm_prefetch(reinterpret_cast<const char*>(c + (p >> 1) * ldc + (p & 1) * 16), _MM_HINT_T0);
     rank1_update<MR>(acc, a, b);
   }
+#pragma GCC unroll 4
   for (; p < kc; ++p, a += MR, b += kNR) rank1_update<MR>(acc, a, b);
 
 #pragma GCC unroll 12

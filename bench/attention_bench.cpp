@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <functional>
 #include <limits>
+#include <random>
 #include <sstream>
 #include <string>
 
@@ -117,12 +118,14 @@ void register_attention(const AttentionSweep& sweep, const std::map<int, double>
     entries.push_back(
         {p.name, -1, "peer", p.run, p.workspace_floats, std::numeric_limits<std::int64_t>::max()});
   }
+  std::mt19937_64 rng(sweep.order_seed);
   for (std::int64_t seq : sweep.seqs) {
     for (std::int64_t d : sweep.head_dims) {
       for (bool causal : {false, true}) {
-        for (const AttentionVariant& v : entries) {
-          if (seq > v.largest_timed) continue;
-          for (int t : sweep.threads) {
+        for (int t : sweep.threads) {
+          for (std::size_t i : shuffled_order(entries.size(), rng)) {
+            const AttentionVariant& v = entries[i];
+            if (seq > v.largest_timed) continue;
             const AttentionShape shape{1, attention_heads_for(seq), seq, seq, d};
             const std::string name = attention_name(v.name, shape, causal, t);
             register_guarded(

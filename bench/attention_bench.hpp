@@ -14,6 +14,7 @@ struct AttentionSweep {
   std::vector<std::int64_t> seqs;       // seq_q = seq_kv
   std::vector<std::int64_t> head_dims;  // 64, 128
   std::vector<int> threads;
+  std::uint64_t order_seed = 0;  // the variants' order within each shape (shuffled_order)
 };
 
 // The default, quick and full sweeps of sequence lengths.

@@ -13,7 +13,9 @@
 #include <exception>
 #include <map>
 #include <mutex>
+#include <numeric>
 #include <optional>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -27,6 +29,19 @@ namespace locality::bench {
 inline std::vector<std::ptrdiff_t> matmul_rows_to_check(std::int64_t m, std::int64_t n,
                                                         std::int64_t k) {
   return spread_rows(m, m * n * k <= (std::int64_t{1} << 27) ? m : 64);
+}
+
+// The order in which the variants of one problem (a size and a team, for
+// instance) run: a permutation of [0, count), a fresh draw from `rng` for
+// each problem. locality_bench registers the problems one after another and
+// each problem's variants together in this order, so a rung and the peers it
+// is compared with run seconds apart, not minutes, while no variant always
+// goes first.
+inline std::vector<std::size_t> shuffled_order(std::size_t count, std::mt19937_64& rng) {
+  std::vector<std::size_t> order(count);
+  std::iota(order.begin(), order.end(), std::size_t{0});
+  std::shuffle(order.begin(), order.end(), rng);
+  return order;
 }
 
 // Registers benchmark `name` whose body may throw (a kernel's error, a

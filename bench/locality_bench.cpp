@@ -20,6 +20,14 @@
 //   --locality_seqs=1024,4096       attention sequence lengths instead of the sweep's
 //   --locality_head_dims=64,128     attention head dims (default 64 and 128)
 //   --locality_threads=1,2          OpenMP team sizes (default 1 and 2)
+//   --locality_seed=N               the order of the variants within each problem (default: drawn
+//                                   at random; the JSON context's locality_order says which)
+//
+// The CPU benchmarks are registered problem by problem (a size and a team;
+// a shape, mask and team), each problem's rungs and peers together in a
+// random order (shuffled_order in check_once.hpp), so that Google Benchmark,
+// run without its own random interleaving, times a rung and its peers
+// seconds apart.
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
@@ -30,6 +38,7 @@
 #include <limits>
 #include <map>
 #include <optional>
+#include <random>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -60,6 +69,7 @@ struct Options {
   std::vector<std::int64_t> seqs;
   std::vector<std::int64_t> head_dims{64, 128};
   std::vector<int> threads{1, 2};
+  std::uint64_t order_seed = std::random_device{}();
   std::string sweep = "default";  // default, full or quick
   bool matmul = true, attention = true;
   bool gpu = true;            // the CUDA matmul ladder, where a device is present
@@ -120,6 +130,9 @@ Options parse_own_flags(int& argc, char** argv) {
       for (std::int64_t n : cli::parse_list(*t, 1, kMaxThreads, "--locality_threads entry")) {
         opts.threads.push_back(static_cast<int>(n));
       }
+    } else if (auto r = value("--locality_seed")) {
+      opts.order_seed = static_cast<std::uint64_t>(
+          cli::parse_int(*r, 0, std::numeric_limits<std::int64_t>::max(), "--locality_seed"));
     } else if (arg.substr(0, 11) == "--locality_") {
       throw cli::UsageError{"unknown flag '" + std::string(arg) + "'"};
     } else {
@@ -275,17 +288,20 @@ void register_all(const Options& opts) {
                        v.rung, v.largest_timed});
   }
   if (opts.attention) {
-    register_attention({opts.seqs, opts.head_dims, opts.threads}, peak, g_verification_failed);
+    register_attention({opts.seqs, opts.head_dims, opts.threads, opts.order_seed}, peak,
+                       g_verification_failed);
   }
   if (!opts.matmul) return;
   // Screened in main(), before the probes started an OpenMP team.
   for (const MatmulPeer& p : matmul_peers()) {
     entries.push_back({p.name, p.run, -1, std::numeric_limits<std::int64_t>::max()});
   }
+  std::mt19937_64 rng(opts.order_seed);
   for (std::int64_t n : opts.sizes) {
-    for (const Entry& e : entries) {
-      if (n > e.largest_timed) continue;
-      for (int t : opts.threads) {
+    for (int t : opts.threads) {
+      for (std::size_t i : shuffled_order(entries.size(), rng)) {
+        const Entry& e = entries[i];
+        if (n > e.largest_timed) continue;
         const std::string name = matmul_name(e.name, n, t);
         register_guarded(
             name, e.rung < 0 ? g_peer_failed : g_verification_failed,
@@ -307,17 +323,20 @@ void add_context(const Options& opts) {
   const CacheSizes& caches = machine_cache_sizes();
   benchmark::AddCustomContext("locality_microkernel", std::string(uk.name));
   benchmark::AddCustomContext(
-      "locality_blocks", "kc " + std::to_string(uk.kc) + ", mc " + std::to_string(uk.mc) +
-                             ", nc " + std::to_string(uk.nc) + "; flash kv_block " +
+      "locality_blocks", "kc " + std::to_string(uk.kc) + ", mc " + std::to_string(uk.mc) + ", nc " +
+                             std::to_string(uk.nc) + "; flash kv_block " +
                              std::to_string(cpu::flash_kv_block(uk, caches)) +
                              ", P V kernel at head_dim 64 and 128 " +
                              std::string(cpu::pv_microkernel(uk, 64).name) + ", " +
                              std::string(cpu::pv_microkernel(uk, 128).name));
-  benchmark::AddCustomContext("locality_caches", "L1d " + std::to_string(caches.l1d_bytes >> 10) +
-                                                     " KiB, L2 " +
-                                                     std::to_string(caches.l2_bytes >> 10) +
-                                                     " KiB, from " + caches.source);
+  benchmark::AddCustomContext(
+      "locality_caches", "L1d " + std::to_string(caches.l1d_bytes >> 10) + " KiB, L2 " +
+                             std::to_string(caches.l2_bytes >> 10) + " KiB, from " + caches.source);
   benchmark::AddCustomContext("locality_sweep", opts.sweep);
+  benchmark::AddCustomContext("locality_order",
+                              "problem by problem, the variants of each in a random order "
+                              "(--locality_seed=" +
+                                  std::to_string(opts.order_seed) + ")");
   benchmark::AddCustomContext("locality_family", opts.matmul && opts.attention ? "all"
                                                  : opts.matmul                 ? "matmul"
                                                  : opts.attention              ? "attention"

@@ -136,7 +136,6 @@ run_family() {
     --locality_family="$family" \
     --locality_sweep="$sweep" \
     --benchmark_repetitions="$reps" \
-    --benchmark_enable_random_interleaving=true \
     --benchmark_display_aggregates_only=true \
     --benchmark_min_time="$min_time" \
     --benchmark_out="$tmp" --benchmark_out_format=json \
@@ -174,7 +173,8 @@ fused_attention_peers() {
 }
 
 # A ladder runs in turns: one repetition of every benchmark of the family (its
-# rungs and peers, interleaved at random within the turn), then, for the
+# rungs and peers, problem by problem, each problem's variants one after
+# another in a random order that locality_bench draws), then, for the
 # attention ladder, one of its fused peers, as many turns as repetitions;
 # the turns are combined into one file with every repetition kept, written
 # atomically: a run that fails or is interrupted removes its turns and

@@ -3,9 +3,12 @@
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
+#include <sstream>
 #include <string>
+#include <vector>
 
 #include "locality/gpu.hpp"
 
@@ -248,6 +251,46 @@ TEST(LocalityBench, BadOwnFlags) {
   expect_usage_error(kBench, "--locality_threads=100000", "--locality_threads entry must be");
   expect_usage_error(kBench, "--locality_sizes=", "must be a whole number, got ''");
   expect_usage_error(kBench, "--locality_seqs=64,,128", "must be a whole number, got ''");
+  expect_usage_error(kBench, "--locality_seed=-1", "--locality_seed must be between");
+  expect_usage_error(kBench, "--locality_seed=soon", "must be a whole number, got 'soon'");
+}
+
+// The matmul benchmarks in the order they run: problem by problem (a size
+// and a team), each problem's variants together, in an order the seed draws.
+std::vector<std::string> matmul_order(const std::string& seed) {
+  const Outcome o = run(kBench,
+                        "--locality_family=matmul --locality_sizes=48,64 --locality_threads=1,2 "
+                        "--benchmark_list_tests=true --locality_seed=" +
+                            seed);
+  EXPECT_EQ(o.exit_code, 0) << o.output;
+  std::vector<std::string> names;
+  std::istringstream lines(o.output);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind("cpu/matmul/", 0) == 0) names.push_back(line);
+  }
+  return names;
+}
+
+TEST(LocalityBench, RunsEachProblemsVariantsTogetherInASeededOrder) {
+  const std::vector<std::string> first = matmul_order("1");
+  ASSERT_GT(first.size(), 8u);
+  // The problem of a name: what follows the variant, "48x48x48/omp_threads:1/...".
+  const auto problem = [](const std::string& name) {
+    return name.substr(name.find('/', std::string("cpu/matmul/").size()) + 1);
+  };
+  std::vector<std::string> problems;
+  for (const std::string& name : first) {
+    if (problems.empty() || problems.back() != problem(name)) {
+      EXPECT_EQ(std::find(problems.begin(), problems.end(), problem(name)), problems.end())
+          << problem(name) << " comes back after another problem";
+      problems.push_back(problem(name));
+    }
+  }
+  EXPECT_EQ(problems.size(), 4u);  // 2 sizes x 2 teams
+  EXPECT_EQ(matmul_order("1"), first);
+  const std::vector<std::string> second = matmul_order("2");
+  EXPECT_NE(second, first);
+  EXPECT_TRUE(std::is_permutation(second.begin(), second.end(), first.begin(), first.end()));
 }
 
 TEST(LocalityBench, RunsAndChecksASmallAttentionSweep) {

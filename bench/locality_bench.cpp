@@ -323,15 +323,16 @@ void add_context(const Options& opts) {
   const CacheSizes& caches = machine_cache_sizes();
   benchmark::AddCustomContext("locality_microkernel", std::string(uk.name));
   benchmark::AddCustomContext(
-      "locality_blocks", "kc " + std::to_string(uk.kc) + ", mc " + std::to_string(uk.mc) + ", nc " +
-                             std::to_string(uk.nc) + "; flash kv_block " +
+      "locality_blocks", "kc " + std::to_string(uk.kc) + ", mc " + std::to_string(uk.mc) +
+                             ", nc " + std::to_string(uk.nc) + "; flash kv_block " +
                              std::to_string(cpu::flash_kv_block(uk, caches)) +
                              ", P V kernel at head_dim 64 and 128 " +
                              std::string(cpu::pv_microkernel(uk, 64).name) + ", " +
                              std::string(cpu::pv_microkernel(uk, 128).name));
-  benchmark::AddCustomContext(
-      "locality_caches", "L1d " + std::to_string(caches.l1d_bytes >> 10) + " KiB, L2 " +
-                             std::to_string(caches.l2_bytes >> 10) + " KiB, from " + caches.source);
+  benchmark::AddCustomContext("locality_caches", "L1d " + std::to_string(caches.l1d_bytes >> 10) +
+                                                     " KiB, L2 " +
+                                                     std::to_string(caches.l2_bytes >> 10) +
+                                                     " KiB, from " + caches.source);
   benchmark::AddCustomContext("locality_sweep", opts.sweep);
   benchmark::AddCustomContext("locality_order",
                               "problem by problem, the variants of each in a random order "

@@ -1,24 +1,30 @@
-// Rung 5 -- parallel: rung 4's loops on every core, around one packed panel
-// of B that the whole team shares.
+// Rung 5 -- parallel: rung 4's loops on every core, the B panel kept where
+// the cache it lives in is: a copy per core in a private L2, one shared copy
+// in the L3.
 //
-// Idea: for each kc x nc panel of B, every thread packs a share of its
-//   micro-panels; a barrier; then the threads take blocks of mc rows of C
-//   from a shared counter (OpenMP's dynamic schedule), and each packs that
-//   block of A and runs the macro-kernel on it against the shared panel. The
-//   barrier at the end of the blocks keeps the panel until all are done.
-// Locality: B is packed once for the team and A once (its blocks are handed
-//   out, not repeated per thread), so no core copies what another already
-//   did. Each core keeps its own mc x kc block of A in L1/L2; the panel sits
-//   where rung 4 keeps it (each core's L2 holds the lines it reads, the half
-//   the other core packed arriving once through the L3; where the L2 is too
-//   small, it streams from the L3 as for one thread).
-// Cost: two barriers per kc slice of each panel. Between them the blocks are
-//   handed out as threads come free, so a core slowed by a neighbour (or a
-//   virtual machine's stolen time) takes fewer blocks instead of holding up
-//   the rest.
-// Edges: a C with too few row blocks to keep every thread busy is also cut
-//   into column chunks of the panel (a thread that takes the next chunk of
-//   the block it holds does not pack it again); one thread, or a product too
+// Idea: for each kc x nc panel of B, the threads pack it (each its own copy
+//   if one core's L2 holds it, else each a share of one copy, then a
+//   barrier), then take blocks of C's rows from a shared counter (OpenMP's
+//   dynamic schedule); each packs its block of A and runs the macro-kernel
+//   on it against the panel. The barrier at the end of the blocks keeps a
+//   block's next kc slice from starting before this one is added in (and a
+//   shared panel in place until every block is done).
+// Locality: A is packed once (its blocks are handed out, not repeated per
+//   thread) and each core keeps its block in L1/L2. A panel that fits the
+//   L2 is read from the L2 that packed it, as in rung 4: packing it once for
+//   the team instead leaves each core's share dirty in its own L2, and
+//   fetching those lines across cores costs more than packing them again. A
+//   panel too big for the L2 streams from the L3 either way, so there it is
+//   packed once, each core a share.
+// Cost: a copy of the panel per core (O(kn) per thread, small next to its
+//   O(mnk / threads) multiply-adds), or a barrier per kc slice where shared;
+//   a barrier at the end of each slice's blocks. Blocks go to threads as they
+//   come free, so a core slowed by a neighbour (or a virtual machine's stolen
+//   time) takes fewer of them instead of holding up the rest.
+// Edges: blocks of fewer rows than mc where that shares C's rows more evenly;
+//   a C with too few row blocks to keep every thread busy is also cut into
+//   column chunks of the panel (a thread that takes the next chunk of the
+//   block it holds does not pack it again); one thread, or a product too
 //   small to be worth waking a team, runs rung 4 exactly.
 #include <omp.h>
 
@@ -54,19 +60,34 @@ void parallel_matmul_with(const MicroKernel& uk, ConstView<float> a, ConstView<f
     packed_matmul_with(uk, a, b, c);
     return;
   }
-  // The work items of one panel: row blocks of mc, each cut into `chunks`
-  // column chunks, enough that every thread gets a few items to balance with.
+  // The work items of one panel: row blocks, each cut into `chunks` column
+  // chunks where there are too few blocks for every thread to get a few. A
+  // block is mc rows, or fewer micro-panels of mr rows where that shares C's
+  // rows more evenly: of the heights up to mc, the one whose busiest thread
+  // gets the fewest micro-panels (ties to the taller). The macro-kernel walks
+  // A a micro-panel at a time anyway, so a shorter block costs no reuse.
   constexpr std::ptrdiff_t kItemsPerThread = 4;
-  const std::ptrdiff_t row_blocks = micropanel_count(m, uk.mc);
+  const std::ptrdiff_t wanted_items = kItemsPerThread * threads;
+  const std::ptrdiff_t micropanels = micropanel_count(m, uk.mr);
+  std::ptrdiff_t block_rows = uk.mc, busiest = micropanels + 1;
+  for (std::ptrdiff_t height = uk.mc / uk.mr; height >= 1; --height) {
+    const std::ptrdiff_t most =
+        micropanel_count(micropanel_count(micropanels, height), threads) * height;
+    if (most < busiest) busiest = most, block_rows = height * uk.mr;
+  }
+  const std::ptrdiff_t row_blocks = micropanel_count(m, block_rows);
   const std::ptrdiff_t chunks =
-      std::clamp(micropanel_count(kItemsPerThread * threads, row_blocks), std::ptrdiff_t{1},
+      std::clamp(micropanel_count(wanted_items, row_blocks), std::ptrdiff_t{1},
                  micropanel_count(std::min(uk.nc, n), uk.nr));
+  const std::size_t panel_floats = packed_b_floats(uk, std::min(uk.kc, k), std::min(uk.nc, n));
+  const bool own_panels = static_cast<std::ptrdiff_t>(panel_floats) <= uk.l2_panel_floats;
   thread_local PackBuffer shared_b;  // the caller's; the team writes into it
-  float* packed_b = shared_b.get(packed_b_floats(uk, std::min(uk.kc, k), std::min(uk.nc, n)));
+  float* const team_b = own_panels ? nullptr : shared_b.get(panel_floats);
 
 #pragma omp parallel num_threads(threads)
   {
-    thread_local PackBuffer own_a;
+    thread_local PackBuffer own_a, own_b;
+    float* const packed_b = own_panels ? own_b.get(panel_floats) : team_b;
     float* packed_a = own_a.get(packed_a_floats(uk, std::min(uk.mc, m), std::min(uk.kc, k)));
     const int t = omp_get_thread_num(), team = omp_get_num_threads();
     for (std::ptrdiff_t jc = 0; jc < n; jc += uk.nc) {  // loop 5
@@ -74,15 +95,19 @@ void parallel_matmul_with(const MicroKernel& uk, ConstView<float> a, ConstView<f
       const std::ptrdiff_t panels = micropanel_count(nc, uk.nr);
       for (std::ptrdiff_t pc = 0; pc < k; pc += uk.kc) {  // loop 4
         const std::ptrdiff_t kc = std::min(uk.kc, k - pc);
-        pack_b_share(uk, b.block(pc, jc, kc, nc), packed_b, t, team);
+        if (own_panels) {
+          pack_b_panel(uk, b.block(pc, jc, kc, nc), packed_b);
+        } else {
+          pack_b_share(uk, b.block(pc, jc, kc, nc), packed_b, t, team);
 #pragma omp barrier
+        }
         std::ptrdiff_t packed_block = -1;  // the row block packed_a holds
 #pragma omp for schedule(dynamic)
         for (std::ptrdiff_t item = 0; item < row_blocks * chunks; ++item) {  // loop 3
           const std::ptrdiff_t block = item / chunks, chunk = item % chunks;
           const std::ptrdiff_t q0 = panels * chunk / chunks, q1 = panels * (chunk + 1) / chunks;
           if (q1 <= q0) continue;
-          const std::ptrdiff_t ic = block * uk.mc, mc = std::min(uk.mc, m - ic);
+          const std::ptrdiff_t ic = block * block_rows, mc = std::min(block_rows, m - ic);
           if (block != packed_block) {
             const ConstView<float> a_block = a.block(ic, pc, mc, kc);
             for (std::ptrdiff_t q = 0; q < micropanel_count(mc, uk.mr); ++q) {
@@ -92,15 +117,16 @@ void parallel_matmul_with(const MicroKernel& uk, ConstView<float> a, ConstView<f
           }
           // Prefetch the block this thread is likely to take next: one
           // team's worth of blocks further down, as if handed out in turn.
-          const std::ptrdiff_t next_ic = ic + team * uk.mc;
+          const std::ptrdiff_t next_ic = ic + team * block_rows;
           const bool last_chunk = chunk + 1 == chunks;
-          const ConstView<float> next = last_chunk && next_ic < m
-                                            ? a.block(next_ic, pc, std::min(uk.mc, m - next_ic), kc)
-                                            : ConstView<float>{};
+          const ConstView<float> next =
+              last_chunk && next_ic < m
+                  ? a.block(next_ic, pc, std::min(block_rows, m - next_ic), kc)
+                  : ConstView<float>{};
           const std::ptrdiff_t j0 = q0 * uk.nr, j1 = std::min(nc, q1 * uk.nr);
           macro_kernel(uk, kc, packed_a, packed_b + j0 * kc, c.block(ic, jc + j0, mc, j1 - j0),
                        pc > 0, next);
-        }  // the loop's own barrier: the panel stays until every block is done
+        }  // the loop's own barrier: every block's slice is in before the next
       }
     }
   }

@@ -40,6 +40,9 @@ struct MicroKernel {
   std::ptrdiff_t kc;  // depth: an MR x kc micro-panel of A stays in L1 across the jr loop
   std::ptrdiff_t mc;  // rows of A packed at a time, used while still in L1/L2
   std::ptrdiff_t nc;  // columns: the kc x nc panel of packed B stays in L2
+  // The largest panel of packed B, in floats, that stays in one core's L2
+  // (half of it); a wider panel streams from L3.
+  std::ptrdiff_t l2_panel_floats;
   MicroKernelFn run;
 };
 

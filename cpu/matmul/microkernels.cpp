@@ -13,13 +13,13 @@ namespace {
 // Block sizes are left at 0 here: blocked_for() fills them in.
 constexpr MicroKernel kMicroKernels[] = {
 #if defined(__AVX512F__)
-    {"microkernel_avx512_12x32", "avx512", 12, 32, 0, 0, 0, microkernel_avx512_12x32},
-    {"microkernel_avx512_8x32", "avx512", 8, 32, 0, 0, 0, microkernel_avx512_8x32},
+    {"microkernel_avx512_12x32", "avx512", 12, 32, 0, 0, 0, 0, microkernel_avx512_12x32},
+    {"microkernel_avx512_8x32", "avx512", 8, 32, 0, 0, 0, 0, microkernel_avx512_8x32},
 #endif
 #if defined(__AVX2__) && defined(__FMA__)
-    {"microkernel_avx2_6x16", "avx2", 6, 16, 0, 0, 0, microkernel_avx2_6x16},
+    {"microkernel_avx2_6x16", "avx2", 6, 16, 0, 0, 0, 0, microkernel_avx2_6x16},
 #endif
-    {"microkernel_portable_4x16", "portable", 4, 16, 0, 0, 0, microkernel_portable_4x16},
+    {"microkernel_portable_4x16", "portable", 4, 16, 0, 0, 0, 0, microkernel_portable_4x16},
 };
 
 constexpr bool tiles_fit_scratch() {
@@ -56,6 +56,7 @@ MicroKernel blocked_for(MicroKernel uk, const CacheSizes& caches) {
   const std::ptrdiff_t nc_max = round_down(4096, uk.nr);
   const std::ptrdiff_t nc_l2 = round_down(l2 / 2 / (uk.kc * kFloat), uk.nr);
   uk.nc = nc_l2 >= round_down(1024, uk.nr) ? std::min(nc_l2, nc_max) : nc_max;
+  uk.l2_panel_floats = l2 / 2 / kFloat;
   return uk;
 }
 

@@ -3,6 +3,10 @@
 // the split of a call into per-thread slabs of query rows.
 #pragma once
 
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
 #include <bit>
 #include <cstddef>
 #include <cstdint>
@@ -41,7 +45,27 @@ inline void store_vec(float* p, Vec v) { std::memcpy(p, &v, sizeof v); }
 
 // 2^x for x <= 0 on a float or a vector of them: locality/exp2.hpp.
 inline float exp2_nonpositive(float x) { return exp2_nonpositive_impl<float, std::uint32_t>(x); }
+#if defined(__AVX512F__)
+// With AVX-512 the same steps take its own instructions, 13 to a vector where
+// the compiler made 17 of the generic form: vmaxps for the clamp (it returns
+// its second operand, x, when x is NaN), vrndscaleps for round(x) (to
+// nearest even, as the generic form's shift), vscalefps for p 2^n, and a
+// mask for the flush at n = -127 (NaN kept). Bit for bit the generic
+// form's results.
+// (The all-lanes masked forms: GCC 12 warns that the plain ones' undefined
+// pass-through is uninitialized.)
+inline Vec exp2_nonpositive(Vec x) {
+  constexpr __mmask16 kAll = 0xffff;
+  const __m512 clamped = _mm512_maskz_max_ps(kAll, _mm512_set1_ps(-127.0f), x);
+  const __m512 n =
+      _mm512_maskz_roundscale_ps(kAll, clamped, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  const __m512 p = exp2_reduced(Vec(_mm512_sub_ps(clamped, n)));
+  const __mmask16 normal = _mm512_cmp_ps_mask(n, _mm512_set1_ps(-127.0f), _CMP_NLE_UQ);
+  return _mm512_maskz_scalef_ps(normal, p, n);
+}
+#else
 inline Vec exp2_nonpositive(Vec x) { return exp2_nonpositive_impl<Vec, VecU>(x); }
+#endif
 
 // Softmax of one row of raw scores q . k in place: s[0..visible) become the
 // weights softmax(scale * s), s[visible..cols) (keys the causal mask hides)

@@ -11,6 +11,7 @@
 
 #include "check_once.hpp"
 #include "cli_args.hpp"
+#include "fused_peers.hpp"
 #include "locality/attention.hpp"
 #include "locality/matrix.hpp"
 #include "locality/verify.hpp"
@@ -74,6 +75,36 @@ void attention_benchmark(benchmark::State& state, const std::string& name,
   state.counters["max_error_over_bound"] = check.max_bound_ratio;
 }
 
+// A fused peer's turn: one request to the helper (bench/fused_peers.py),
+// which checks the peer on the problem's first request, then times as many
+// calls as fill `min_time` and answers their mean: one iteration, of that
+// mean (manual time), with the calls it averaged as a counter.
+void fused_peer_benchmark(benchmark::State& state, FusedPeers& fused, const std::string& peer,
+                          const AttentionShape& s, bool causal, int threads, double peak_flops,
+                          double min_time, std::atomic<bool>& failed) {
+  FusedTiming t;
+  for (auto _ : state) {
+    t = fused.time(peer, s, causal, threads, min_time);
+    if (!t.error.empty()) {
+      state.SkipWithError(t.error.c_str());
+      break;
+    }
+    state.SetIterationTime(t.seconds);
+  }
+  if (!t.error.empty()) {
+    failed = true;
+    return;
+  }
+  const double flops = attention_flops(s, causal);
+  using benchmark::Counter;
+  state.counters["flops"] = Counter(flops, Counter::kIsIterationInvariantRate);
+  state.counters["peak_fraction"] = Counter(flops / peak_flops, Counter::kIsIterationInvariantRate);
+  state.counters["omp_threads"] = threads;
+  state.counters["calls"] = static_cast<double>(t.calls);
+  state.counters["max_error_over_bound"] = t.max_error_over_bound;
+  if (!t.label.empty()) state.SetLabel(t.label);
+}
+
 }  // namespace
 
 const std::vector<std::int64_t>& attention_default_seqs() {
@@ -110,7 +141,7 @@ std::uint64_t attention_benchmark_bytes(std::int64_t heads, std::int64_t seq, st
 }
 
 void register_attention(const AttentionSweep& sweep, const std::map<int, double>& peak,
-                        std::atomic<bool>& failed) {
+                        std::atomic<bool>& failed, const FusedSetup& fused) {
   // Peers become variants (rung -1), so that they run through attention() too.
   static std::vector<AttentionVariant> entries;
   entries.assign(cpu::attention_variants().begin(), cpu::attention_variants().end());
@@ -118,15 +149,31 @@ void register_attention(const AttentionSweep& sweep, const std::map<int, double>
     entries.push_back(
         {p.name, -1, "peer", p.run, p.workspace_floats, std::numeric_limits<std::int64_t>::max()});
   }
+  // The fused peers come after them in the order drawn for each problem.
+  const std::vector<std::string> fused_names =
+      fused.peers ? fused.peers->peers() : std::vector<std::string>{};
   std::mt19937_64 rng(sweep.order_seed);
   for (std::int64_t seq : sweep.seqs) {
     for (std::int64_t d : sweep.head_dims) {
       for (bool causal : {false, true}) {
         for (int t : sweep.threads) {
-          for (std::size_t i : shuffled_order(entries.size(), rng)) {
+          const AttentionShape shape{1, attention_heads_for(seq), seq, seq, d};
+          for (std::size_t i : shuffled_order(entries.size() + fused_names.size(), rng)) {
+            if (i >= entries.size()) {
+              const std::string& peer = fused_names[i - entries.size()];
+              register_guarded(
+                  attention_name(peer, shape, causal, t), *fused.failed,
+                  [fused, peer, shape, causal, t, p = peak.at(t)](benchmark::State& state) {
+                    fused_peer_benchmark(state, *fused.peers, peer, shape, causal, t, p,
+                                         fused.min_time, *fused.failed);
+                  })
+                  ->Iterations(1)
+                  ->UseManualTime()
+                  ->Unit(benchmark::kMillisecond);
+              continue;
+            }
             const AttentionVariant& v = entries[i];
             if (seq > v.largest_timed) continue;
-            const AttentionShape shape{1, attention_heads_for(seq), seq, seq, d};
             const std::string name = attention_name(v.name, shape, causal, t);
             register_guarded(
                 name, failed,

@@ -1,49 +1,62 @@
 #!/usr/bin/env python3
 """Fused attention peers: libraries whose attention is one fused kernel, as
-the flash rungs are, timed on the shapes of the attention ladder and written
-as Google Benchmark JSON beside it.
+the flash rungs are, timed on the attention ladder's shapes by
+locality_bench, which runs this script beside it as a helper:
 
-    .venv/bin/python bench/fused_peers.py --sweep default --out peers.json
-    .venv/bin/python bench/fused_peers.py --merge-into results/<machine>/cpu_attention.json peers.json
+    locality_bench --locality_family=attention --locality_fused_peers=onnxruntime \
+        --locality_python=.venv/bin/python
+
+Each attention problem's fused peers then take their turn among its rungs
+and other peers, seconds apart, and their rows sit in the same Google
+Benchmark JSON. The helper's side (--serve, on stdin and stdout) is one
+line per request and per answer, fields separated by tabs:
+
+    at start   context<TAB>KEY<TAB>VALUE ... then ready[<TAB>PEER ...] (the peers that load)
+    request    time<TAB>PEER<TAB>B<TAB>H<TAB>SQ<TAB>SKV<TAB>D<TAB>CAUSAL<TAB>THREADS<TAB>MIN_TIME
+    answer     ok<TAB>SECONDS_PER_CALL<TAB>CALLS<TAB>MAX_ERROR_OVER_BOUND<TAB>KERNEL_PATH
+               or error<TAB>MESSAGE
+
+    .venv/bin/python bench/fused_peers.py --merge-into results/<machine>/gpu_attention.json peers.json
+
+(--merge-into adds a peers file, as gpu/torch_sdpa.py writes, to a results file.)
 
 Peers:
   onnxruntime  ONNX Runtime's CPU MultiHeadAttention (com.microsoft), float32,
                causal through its `unidirectional` attribute (PyPI onnxruntime,
-               the model built with onnx); on by default.
+               the model built with onnx); on by default in bench/run.sh.
   torch        PyTorch's scaled_dot_product_attention on the CPU, float32,
-               is_causal. Opt-in (--peer torch): the default Linux wheel on
-               PyPI carries CUDA libraries (torch 2.15.0 with its
-               dependencies took 5.4 GB in a virtual environment), so the
-               default run never downloads it; install it into the
-               virtual environment yourself (.venv/bin/pip install torch).
+               is_causal. Opt-in (LOCALITY_FUSED_PEERS="onnxruntime torch"):
+               the default Linux wheel on PyPI carries CUDA libraries (torch
+               2.15.0 with its dependencies took 5.4 GB in a virtual
+               environment), so the default run never downloads it; install
+               it into the virtual environment yourself (.venv/bin/pip
+               install torch).
 
 Each peer is first checked against a float64 reference of the same inputs
 (the CPU ladder's derived bound, with the exponential's error allowed to be
 8 times the rungs' own: the peer's exp is not ours), on every shape it is
-timed at, on rows spread over the heads. A peer that fails the check, or
-cannot run, is reported and left out; the run goes on.
+timed at, on rows spread over the heads. A peer that fails the check
+answers an error for that shape; one that cannot load is reported in the
+context (<peer>_left_out) and left out; the run goes on.
 
 Timing leaves Python out: ONNX Runtime's profiler gives each kernel's own
 time (the node's "_kernel_time" event), and the binding's overhead around it
 is measured and recorded (onnxruntime_call_overhead_us in the context).
 PyTorch is timed around the call with the inputs already made, after a
 warm-up; its overhead (a call on a 1-element problem) is recorded likewise.
-The kernel path: PyTorch is asked which backend scaled_dot_product_attention
-picks for each shape (torch._fused_sdp_choice), written as the row's label
-and gathered in <peer>_kernel_paths; ONNX Runtime does not say (see
-ORT_DISABLE_FLASH_ATTENTION in the context).
-Shapes and thread counts come from locality_bench's own list of the
-attention benchmarks (--benchmark_list_tests), so the peers run exactly
-where the rungs run. Exit status 2 with one line for bad input.
+A request times as many calls as fill MIN_TIME (after one to estimate) and
+answers their mean. The kernel path: PyTorch is asked which backend
+scaled_dot_product_attention picks for each shape (torch._fused_sdp_choice),
+written as the row's label; ONNX Runtime does not say (see
+ORT_DISABLE_FLASH_ATTENTION in the context). Exit status 2 with one line
+for bad input.
 """
 
 import argparse
 import json
 import math
 import os
-import re
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -52,35 +65,12 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "bench"))
 import results  # noqa: E402
 
-NAME = re.compile(r"^cpu/attention/(?P<variant>[^/]+)/(?P<b>\d+)x(?P<h>\d+)x(?P<sq>\d+)"
-                  r"x(?P<skv>\d+)x(?P<d>\d+)/causal:(?P<causal>[01])/omp_threads:(?P<t>\d+)"
-                  r"/real_time$")
 UF, UD = 2.0 ** -24, 2.0 ** -53
 PEER_EXP_ERROR = 8 * 2.0 ** -23  # 8x the rungs' exp2 bound (verify.hpp's kExp2MaxRelError)
 
 
 class PeerError(Exception):
     pass
-
-
-def shapes(bench, sweep):
-    """[(b, h, sq, skv, d, causal, threads)] the attention rungs are timed at."""
-    try:
-        out = subprocess.run([bench, "--locality_family=attention", f"--locality_sweep={sweep}",
-                              "--benchmark_list_tests"], capture_output=True, text=True,
-                             check=True, timeout=300).stdout
-    except (OSError, subprocess.SubprocessError) as e:
-        raise PeerError(f"cannot list the attention benchmarks with {bench}: {e}")
-    found = []
-    for line in out.splitlines():
-        m = NAME.fullmatch(line.strip())
-        if m:
-            key = tuple(int(m[g]) for g in ("b", "h", "sq", "skv", "d", "causal", "t"))
-            if key not in found:
-                found.append(key)
-    if not found:
-        raise PeerError(f"{bench} lists no attention benchmark for sweep {sweep}")
-    return found
 
 
 def gamma(n, u):
@@ -298,54 +288,98 @@ class Torch:
 PEERS = {"onnxruntime": OnnxRuntime, "torch": Torch}
 
 
-def measure(peer, shape_list, repetitions, min_time, peaks):
-    """Benchmark rows (Google Benchmark's JSON) for one peer, or an error line."""
-    rows = []
-    checked = {}
-    for b, h, sq, skv, d, causal, threads in shape_list:
-        q, k, v = inputs(b, h, sq, skv, d, 7 + sq + d)
-        name = f"cpu/attention/{peer.name}/{b}x{h}x{sq}x{skv}x{d}/causal:{causal}/omp_threads:{threads}/real_time"
-        key = (b, h, sq, skv, d, causal)
-        if key not in checked:
-            ok, worst = check(q, k, v, peer.run_once(q, k, v, causal, threads), causal,
-                              1.0 / math.sqrt(d))
-            checked[key] = (ok, worst)
-        ok, worst = checked[key]
-        if not ok:
-            rows.append({"name": name, "run_name": name, "run_type": "iteration",
-                         "repetitions": repetitions, "repetition_index": 0, "threads": 1,
-                         "error_occurred": True,
-                         "error_message": f"wrong result: {worst:.3g} of the bound"})
-            print(f"fused_peers: {name}: wrong result ({worst:.3g} of the bound)", file=sys.stderr)
-            continue
-        flops = 4.0 * b * h * sq * skv * d * (0.5 if causal else 1.0)
-        path = peer.kernel_path(q, k, v, causal) if hasattr(peer, "kernel_path") else None
-        first = peer.time(q, k, v, causal, threads, 1)
-        calls = max(1, min(1000, math.ceil(min_time / max(first, 1e-7))))
-        for r in range(repetitions):
-            seconds = peer.time(q, k, v, causal, threads, calls)
-            rows.append({"name": name, "run_name": name, "run_type": "iteration",
-                         "repetitions": repetitions, "repetition_index": r, "threads": 1,
-                         "iterations": calls, "real_time": seconds * 1e3,
-                         "cpu_time": seconds * 1e3, "time_unit": "ms",
-                         "flops": flops / seconds,
-                         "peak_fraction": flops / seconds / peaks[threads] if peaks.get(threads) else 0.0,
-                         "max_error_over_bound": worst, **({"label": path} if path else {})})
-        print(f"fused_peers: {name}: {flops / seconds / 1e9:.1f} GFLOP/s", file=sys.stderr)
-    return rows
+class WrongResult(PeerError):
+    pass
+
+
+def repetition(peer, shape, min_time, checked):
+    """One timing of `peer` on shape (b, h, sq, skv, d, causal, threads):
+    (seconds per call, calls, max error over the bound, kernel path or "").
+    The first on a problem checks the peer's output against the reference
+    (`checked` remembers the verdicts); WrongResult if it fails."""
+    b, h, sq, skv, d, causal, threads = shape
+    q, k, v = inputs(b, h, sq, skv, d, 7 + sq + d)
+    key = shape[:6]
+    if key not in checked:
+        checked[key] = check(q, k, v, peer.run_once(q, k, v, causal, threads), causal,
+                             1.0 / math.sqrt(d))
+    ok, worst = checked[key]
+    if not ok:
+        raise WrongResult(f"wrong result: {worst:.3g} of the bound")
+    path = peer.kernel_path(q, k, v, causal) if hasattr(peer, "kernel_path") else ""
+    first = peer.time(q, k, v, causal, threads, 1)
+    calls = max(1, min(1000, math.ceil(min_time / max(first, 1e-7))))
+    return peer.time(q, k, v, causal, threads, calls), calls, worst, path
+
+
+def one_line(text):
+    return " ".join(str(text).split())[:300]
+
+
+def load(names):
+    """({name: peer} of those that load, context lines) for the peer names."""
+    peers, context = {}, {}
+    for name in names:
+        try:
+            peer = PEERS[name]()
+            context.update(peer.context())
+            context[f"{name}_call_overhead_us"] = f"{peer.overhead():.1f}"
+            peers[name] = peer
+        except PeerError as e:
+            context[f"{name}_left_out"] = one_line(e)
+        except Exception as e:  # a peer's own failure is its own, not the run's
+            context[f"{name}_left_out"] = one_line(f"{type(e).__name__}: {e}")
+        if f"{name}_left_out" in context:
+            print(f"fused_peers: {name} left out: {context[f'{name}_left_out']}", file=sys.stderr)
+    return peers, context
+
+
+def serve(peers, context, requests, answers):
+    """Answers timing requests, one per line, until the input ends (the
+    protocol is in this file's docstring)."""
+    def say(*fields):
+        answers.write("\t".join(one_line(f) for f in fields) + "\n")
+        answers.flush()
+
+    for key, value in context.items():
+        say("context", key, value)
+    say("ready", *peers)
+    checked = {name: {} for name in peers}
+    for line in requests:
+        fields = line.rstrip("\n").split("\t")
+        try:
+            if len(fields) != 10 or fields[0] != "time":
+                raise PeerError(f"not a request: {line.strip()[:100]!r}")
+            if fields[1] not in peers:
+                raise PeerError(f"no peer {fields[1]!r} here")
+            shape = tuple(int(x) for x in fields[2:9])
+            min_time = float(fields[9])
+            if min(shape[:5]) < 1 or shape[5] not in (0, 1) or shape[6] < 1 or \
+                    not 0 < min_time <= 60:
+                raise PeerError(f"bad request: {line.strip()[:100]!r}")
+            seconds, calls, worst, path = repetition(peers[fields[1]], shape, min_time,
+                                                     checked[fields[1]])
+            say("ok", f"{seconds:.9g}", calls, f"{worst:.6g}", path)
+        except ValueError:
+            say("error", f"bad request: {line.strip()[:100]!r}")
+        except PeerError as e:
+            say("error", e)
+        except Exception as e:  # the peer's own failure: this request's answer
+            say("error", f"{type(e).__name__}: {e}")
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, as every other bad input
+        print(f"fused_peers.py: {message}", file=sys.stderr)
+        sys.exit(2)
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--bench", default=os.path.join(ROOT, "build", "release", "bench",
-                                                        "locality_bench"))
-    parser.add_argument("--sweep", default="default")
+    parser = Parser(description=__doc__.split("\n")[0])
+    parser.add_argument("--serve", action="store_true",
+                        help="answer locality_bench's timing requests on stdin and stdout")
     parser.add_argument("--peer", action="append", choices=sorted(PEERS),
-                        help="a peer to run (may be repeated; default: onnxruntime)")
-    parser.add_argument("--repetitions", type=int, default=3)
-    parser.add_argument("--min-time", type=float, default=0.2)
-    parser.add_argument("--peaks-from", help="a locality_bench JSON whose FMA probe to divide by")
-    parser.add_argument("--out", help="write the peers' benchmarks here (JSON)")
+                        help="a peer to load with --serve (may be repeated; default: onnxruntime)")
     parser.add_argument("--merge-into", metavar="FILE",
                         help="with one PEERS file: add its benchmarks and context to FILE")
     parser.add_argument("files", nargs="*")
@@ -362,37 +396,12 @@ def main():
             doc["context"].update(extra["context"])
             results.write_atomically(args.merge_into, json.dumps(doc, indent=2) + "\n")
             return 0
-        if args.repetitions < 1 or not 0 < args.min_time <= 60:
-            raise PeerError("--repetitions must be at least 1 and --min-time in (0, 60]")
-        shape_list = shapes(args.bench, args.sweep)
-        peaks = {}
-        if args.peaks_from:
-            ctx = results.read_json(args.peaks_from)["context"]
-            peaks = {int(k.rsplit("_", 1)[1]): float(v) for k, v in ctx.items()
-                     if k.startswith("fma_peak_flops_omp_threads_")}
-        rows, context = [], {}
-        for name in args.peer or ["onnxruntime"]:
-            try:
-                peer = PEERS[name]()
-                context.update(peer.context())
-                context[f"{name}_call_overhead_us"] = f"{peer.overhead():.1f}"
-                peer_rows = measure(peer, shape_list, args.repetitions, args.min_time, peaks)
-                rows += peer_rows
-                paths = sorted({r["label"] for r in peer_rows if r.get("label")})
-                if paths:  # the kernel each shape ran, where the peer says (labels per row)
-                    context[f"{name}_kernel_paths"] = ", ".join(paths)
-            except PeerError as e:
-                context[f"{name}_left_out"] = str(e)
-                print(f"fused_peers: {name} left out: {e}", file=sys.stderr)
-            except Exception as e:  # a peer's own failure is its own, not the run's
-                context[f"{name}_left_out"] = f"{type(e).__name__}: {' '.join(str(e).split())[:300]}"
-                print(f"fused_peers: {name} left out: {context[f'{name}_left_out']}", file=sys.stderr)
-        doc = {"context": context, "benchmarks": rows}
-        text = json.dumps(doc, indent=2) + "\n"
-        if args.out:
-            results.write_atomically(args.out, text)
-        else:
-            sys.stdout.write(text)
+        if not args.serve or args.files:
+            raise PeerError("give --serve, or --merge-into FILE PEERS")
+        # The answers go to the real stdout; anything a library prints goes to stderr.
+        answers = os.fdopen(os.dup(1), "w")
+        os.dup2(2, 1)
+        serve(*load(args.peer or ["onnxruntime"]), sys.stdin, answers)
         return 0
     except (PeerError, results.ResultError) as e:
         print(f"fused_peers.py: {e}", file=sys.stderr)

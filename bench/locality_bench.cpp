@@ -22,6 +22,11 @@
 //   --locality_threads=1,2          OpenMP team sizes (default 1 and 2)
 //   --locality_seed=N               the order of the variants within each problem (default: drawn
 //                                   at random; the JSON context's locality_order says which)
+//   --locality_fused_peers=onnxruntime,torch   the fused attention peers, timed in each
+//                                   attention problem's turn by bench/fused_peers.py as a helper
+//   --locality_python=PATH          the Python that runs it (default python3; bench/run.sh
+//                                   passes the virtual environment's)
+//   --locality_fused_min_time=S     seconds of calls per fused peer timing (default 0.2)
 //
 // The CPU benchmarks are registered problem by problem (a size and a team;
 // a shape, mask and team), each problem's rungs and peers together in a
@@ -46,15 +51,17 @@
 #include "attention_bench.hpp"
 #include "check_once.hpp"
 #include "cli_args.hpp"
+#include "flash.hpp"
+#include "fused_peers.hpp"
 #include "gpu_bench.hpp"
+#include "locality/caches.hpp"
 #include "locality/gpu.hpp"
 #include "locality/matmul.hpp"
 #include "locality/verify.hpp"
-#include "flash.hpp"
-#include "locality/caches.hpp"
 #include "microkernel.hpp"
 #include "peers.hpp"
 #include "probes.hpp"
+#include "quiet.hpp"
 
 namespace locality::bench {
 namespace {
@@ -72,8 +79,11 @@ struct Options {
   std::uint64_t order_seed = std::random_device{}();
   std::string sweep = "default";  // default, full or quick
   bool matmul = true, attention = true;
-  bool gpu = true;            // the CUDA matmul ladder, where a device is present
-  bool gpu_required = false;  // --locality_family=gpu: no device is an error
+  bool gpu = true;                       // the CUDA matmul ladder, where a device is present
+  bool gpu_required = false;             // --locality_family=gpu: no device is an error
+  std::vector<std::string> fused_peers;  // bench/fused_peers.py's peers (attention)
+  std::string python = "python3";
+  double fused_min_time = 0.2;
 };
 
 // Square sizes, each chosen for the cache level its working set (3 n^2 floats)
@@ -133,6 +143,30 @@ Options parse_own_flags(int& argc, char** argv) {
     } else if (auto r = value("--locality_seed")) {
       opts.order_seed = static_cast<std::uint64_t>(
           cli::parse_int(*r, 0, std::numeric_limits<std::int64_t>::max(), "--locality_seed"));
+    } else if (auto fp = value("--locality_fused_peers")) {
+      opts.fused_peers.clear();
+      for (std::string_view rest = *fp; !rest.empty();) {
+        const std::size_t comma = rest.find(',');
+        const std::string_view peer = rest.substr(0, comma);
+        if (peer != "onnxruntime" && peer != "torch") {
+          throw cli::UsageError{"--locality_fused_peers takes onnxruntime and torch, got '" +
+                                std::string(peer) + "'"};
+        }
+        opts.fused_peers.emplace_back(peer);
+        rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
+      }
+      if (opts.fused_peers.empty()) throw cli::UsageError{"--locality_fused_peers is empty"};
+    } else if (auto py = value("--locality_python")) {
+      opts.python = *py;
+    } else if (auto m = value("--locality_fused_min_time")) {
+      char* end = nullptr;
+      const std::string text(*m);
+      opts.fused_min_time = std::strtod(text.c_str(), &end);
+      if (text.empty() || end != text.c_str() + text.size() || !(opts.fused_min_time > 0) ||
+          opts.fused_min_time > 60) {
+        throw cli::UsageError{"--locality_fused_min_time must be seconds in (0, 60], got '" + text +
+                              "'"};
+      }
     } else if (arg.substr(0, 11) == "--locality_") {
       throw cli::UsageError{"unknown flag '" + std::string(arg) + "'"};
     } else {
@@ -217,7 +251,7 @@ std::string matmul_name(std::string_view variant, std::int64_t n, int threads) {
   return name.str();
 }
 
-void register_all(const Options& opts) {
+void register_all(const Options& opts, FusedPeers* fused) {
   if (opts.gpu) {
     register_gpu_matmul(opts.gpu_required, g_verification_failed);
     register_gpu_attention(g_verification_failed);
@@ -289,7 +323,7 @@ void register_all(const Options& opts) {
   }
   if (opts.attention) {
     register_attention({opts.seqs, opts.head_dims, opts.threads, opts.order_seed}, peak,
-                       g_verification_failed);
+                       g_verification_failed, {fused, opts.fused_min_time, &g_peer_failed});
   }
   if (!opts.matmul) return;
   // Screened in main(), before the probes started an OpenMP team.
@@ -323,16 +357,15 @@ void add_context(const Options& opts) {
   const CacheSizes& caches = machine_cache_sizes();
   benchmark::AddCustomContext("locality_microkernel", std::string(uk.name));
   benchmark::AddCustomContext(
-      "locality_blocks", "kc " + std::to_string(uk.kc) + ", mc " + std::to_string(uk.mc) +
-                             ", nc " + std::to_string(uk.nc) + "; flash kv_block " +
+      "locality_blocks", "kc " + std::to_string(uk.kc) + ", mc " + std::to_string(uk.mc) + ", nc " +
+                             std::to_string(uk.nc) + "; flash kv_block " +
                              std::to_string(cpu::flash_kv_block(uk, caches)) +
                              ", P V kernel at head_dim 64 and 128 " +
                              std::string(cpu::pv_microkernel(uk, 64).name) + ", " +
                              std::string(cpu::pv_microkernel(uk, 128).name));
-  benchmark::AddCustomContext("locality_caches", "L1d " + std::to_string(caches.l1d_bytes >> 10) +
-                                                     " KiB, L2 " +
-                                                     std::to_string(caches.l2_bytes >> 10) +
-                                                     " KiB, from " + caches.source);
+  benchmark::AddCustomContext(
+      "locality_caches", "L1d " + std::to_string(caches.l1d_bytes >> 10) + " KiB, L2 " +
+                             std::to_string(caches.l2_bytes >> 10) + " KiB, from " + caches.source);
   benchmark::AddCustomContext("locality_sweep", opts.sweep);
   benchmark::AddCustomContext("locality_order",
                               "problem by problem, the variants of each in a random order "
@@ -362,8 +395,16 @@ int main(int argc, char** argv) {
     // starts here (a fork inherits no thread pool, only its locks), and
     // after the arguments are known good (a usage error stays one line).
     if (opts.matmul) bench::matmul_peers();
+    // The fused attention peers' helper, started once; its libraries' threads
+    // count as ours when each run waits for quiet.
+    std::optional<bench::FusedPeers> fused;
+    if (opts.attention && !opts.fused_peers.empty()) {
+      fused.emplace(opts.python, LOCALITY_SOURCE_DIR "/bench/fused_peers.py", opts.fused_peers);
+      if (fused->pid() > 0) bench::also_wait_for(fused->pid());
+      for (const auto& [key, value] : fused->context()) benchmark::AddCustomContext(key, value);
+    }
     bench::add_context(opts);
-    bench::register_all(opts);
+    bench::register_all(opts, fused ? &*fused : nullptr);
     benchmark::RunSpecifiedBenchmarks();
     benchmark::Shutdown();
     bench::release_gpu_problems();  // device memory goes back while CUDA is still up

@@ -11,22 +11,26 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
 namespace locality::bench {
 namespace {
 
-// Nanoseconds on the CPU, summed over this process's threads but the
-// caller; nullopt where /proc does not say.
-std::optional<std::uint64_t> other_threads_cpu_ns() {
-  DIR* tasks = opendir("/proc/self/task");
-  if (!tasks) return std::nullopt;
-  const std::string self = std::to_string(static_cast<long>(syscall(SYS_gettid)));
-  std::uint64_t total = 0;
+std::vector<pid_t>& helpers() {
+  static std::vector<pid_t> pids;
+  return pids;
+}
+
+// Nanoseconds on the CPU of the threads listed in `dir` (a /proc/.../task),
+// but `skip`; adds to `total`, and says whether any could be read.
+bool add_threads_cpu_ns(const std::string& dir, const std::string& skip, std::uint64_t& total) {
+  DIR* tasks = opendir(dir.c_str());
+  if (!tasks) return false;
   bool read_any = false;
   while (const dirent* entry = readdir(tasks)) {
     const std::string tid = entry->d_name;
-    if (tid == "." || tid == ".." || tid == self) continue;
-    std::ifstream stat("/proc/self/task/" + tid + "/schedstat");
+    if (tid == "." || tid == ".." || tid == skip) continue;
+    std::ifstream stat(dir + "/" + tid + "/schedstat");
     std::uint64_t on_cpu_ns = 0;
     if (stat >> on_cpu_ns) {
       total += on_cpu_ns;
@@ -34,13 +38,29 @@ std::optional<std::uint64_t> other_threads_cpu_ns() {
     }
   }
   closedir(tasks);
-  // A lone thread has nothing to wait for; a thread that exits between the
-  // listing and the read simply drops out of the sum.
-  if (!read_any) return std::uint64_t{0};
+  return read_any;
+}
+
+// Nanoseconds on the CPU, summed over this process's threads but the
+// caller, and over the helper processes' threads; nullopt where /proc does
+// not say.
+std::optional<std::uint64_t> other_threads_cpu_ns() {
+  const std::string self = std::to_string(static_cast<long>(syscall(SYS_gettid)));
+  std::uint64_t total = 0;
+  if (!add_threads_cpu_ns("/proc/self/task", self, total)) {
+    // A lone thread has nothing to wait for; no /proc, nothing to read.
+    if (access("/proc/self/task", R_OK) != 0) return std::nullopt;
+  }
+  // A thread (or a helper) that exits between the listing and the read
+  // simply drops out of the sum.
+  for (pid_t pid : helpers())
+    add_threads_cpu_ns("/proc/" + std::to_string(pid) + "/task", "", total);
   return total;
 }
 
 }  // namespace
+
+void also_wait_for(pid_t helper) { helpers().push_back(helper); }
 
 void wait_for_idle_threads(const benchmark::State&) {
   using Clock = std::chrono::steady_clock;

@@ -8,13 +8,18 @@
 #pragma once
 
 #include <benchmark/benchmark.h>
+#include <sys/types.h>
 
 namespace locality::bench {
 
-// Waits until every other thread of this process has been off the CPU for a
-// 5 ms window (read from /proc/self/task/*/schedstat), at most one second;
-// where schedstat cannot be read, sleeps 0.25 s. A Google Benchmark Setup
-// hook: it runs before each repetition, outside the timing.
+// Waits until every other thread of this process (and of the helper processes
+// also_wait_for names) has been off the CPU for a 5 ms window (read from
+// /proc/self/task/*/schedstat), at most one second; where schedstat cannot be read, sleeps 0.25 s.
+// A Google Benchmark Setup hook: it runs before each repetition, outside the timing.
 void wait_for_idle_threads(const benchmark::State&);
+
+// Counts `helper`'s threads as this process's own in wait_for_idle_threads
+// (bench/fused_peers.py, whose libraries keep thread pools too).
+void also_wait_for(pid_t helper);
 
 }  // namespace locality::bench

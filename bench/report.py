@@ -37,7 +37,8 @@ NAME = re.compile(r"^cpu/matmul/(?P<variant>[^/]+)/(?P<m>\d{1,9})x(?P<n>\d{1,9})
                   r"/omp_threads:(?P<threads>\d{1,9})(?:/real_time)?$")
 ATTENTION = re.compile(r"^cpu/attention/(?P<variant>[^/]+)/(?P<b>\d{1,9})x(?P<h>\d{1,9})x(?P<sq>\d{1,9})"
                        r"x(?P<skv>\d{1,9})x(?P<d>\d{1,9})/causal:(?P<causal>[01])"
-                       r"/omp_threads:(?P<threads>\d{1,9})(?:/real_time)?$")
+                       r"/omp_threads:(?P<threads>\d{1,9})"
+                       r"(?:/real_time|/iterations:\d{1,9}/manual_time)?$")  # rungs; fused peers
 GPU = re.compile(r"^gpu/matmul/(?P<variant>[^/]+)/(?P<m>\d{1,9})x(?P<n>\d{1,9})x(?P<k>\d{1,9})(?:/manual_time)?$")
 GPU_BF16 = re.compile(r"^gpu/matmul_bf16/(?P<variant>[^/]+)/(?P<m>\d{1,9})x(?P<n>\d{1,9})"
                       r"x(?P<k>\d{1,9})(?:/manual_time)?$")
@@ -302,8 +303,8 @@ def attention_tables(doc):
     if top and any(k[0] == top for k in med) and kinds:
         turns = by_turn(doc, ATTENTION, attention_key) if in_turns else {}
         out += [f"Top rung against the best fused and the best unfused peer at each size "
-                f"(× = {top} / peer" + ("; against the fused peers, which took turns with the "
-                                        "ladder, the median of the turn-by-turn ratios"
+                f"(× = {top} / peer" + ("; against the fused peers, the median of the "
+                                        "turn-by-turn ratios"
                                         if in_turns else "") + "):", ""]
         out.append("| seq | head_dim | causal | threads | " + top + " GFLOP/s | " + " | ".join(
             f"best {kind} peer | GFLOP/s | "

@@ -126,10 +126,25 @@ late() {
   return 0
 }
 
+# The fused attention peers (ONNX Runtime; PyTorch where asked for with
+# LOCALITY_FUSED_PEERS="onnxruntime torch"): locality_bench runs
+# bench/fused_peers.py with the virtual environment's Python as a helper, and
+# each attention problem times them in its own turn, beside its rungs.
+fused_flags=()
+if [[ -x "$LOCALITY_VENV/bin/python" ]]; then
+  fused_list=$(echo ${LOCALITY_FUSED_PEERS:-onnxruntime} | tr ' ' ',')
+  fused_flags=(--locality_fused_peers="$fused_list" --locality_python="$LOCALITY_VENV/bin/python"
+    --locality_fused_min_time="$min_time")
+else
+  echo "locality: no virtual environment at $LOCALITY_VENV (bench/deps.sh makes it);" \
+    "the fused attention peers are left out" >&2
+fi
+
 # `run_family FAMILY OUT REPETITIONS`: one ladder's benchmarks into OUT,
 # written atomically, in a folder of turns that in_turns removes on exit.
 run_family() {
-  local family=$1 out=$2 reps=$3 tmp start status=0
+  local family=$1 out=$2 reps=$3 tmp start status=0 family_flags=()
+  [[ "$family" == attention ]] && family_flags=("${fused_flags[@]}")
   tmp="$(mktemp "$(dirname "$out")/.cpu_$family.json.XXXXXX")"
   start=$(date +%s)
   ./build/release/bench/locality_bench \
@@ -142,7 +157,7 @@ run_family() {
     --benchmark_context=git_commit="$commit" \
     --benchmark_context=machine_label="$label" --benchmark_context=cpu_id="${cpu_id:-unknown}" \
     --benchmark_context=cpu_model="${model:-unknown}" \
-    "${extra[@]}" &
+    "${family_flags[@]}" "${extra[@]}" &
   bench_pid=$!  # in the background, so that a signal reaches the traps at once
   wait "$bench_pid" || status=$?
   bench_pid=""
@@ -156,48 +171,23 @@ run_family() {
   echo "locality: wrote $out"
 }
 
-# The fused attention peers (ONNX Runtime; PyTorch where asked for with
-# LOCALITY_FUSED_PEERS="onnxruntime torch"), from the virtual environment, on
-# the attention ladder's shapes: `fused_attention_peers LADDER OUT`, one
-# repetition, the FMA probe read from LADDER.
-fused_attention_peers() {
-  local py="$LOCALITY_VENV/bin/python" ladder=$1 out=$2
-  if [[ ! -x "$py" ]]; then
-    echo "no virtual environment at $LOCALITY_VENV (bench/deps.sh makes it)" >&2
-    return 1
-  fi
-  local peers=()
-  for p in ${LOCALITY_FUSED_PEERS:-onnxruntime}; do peers+=(--peer "$p"); done
-  "$py" bench/fused_peers.py --sweep "$sweep" --repetitions 1 --min-time "$min_time" \
-    --peaks-from "$ladder" "${peers[@]}" --out "$out"
-}
-
 # A ladder runs in turns: one repetition of every benchmark of the family (its
-# rungs and peers, problem by problem, each problem's variants one after
-# another in a random order that locality_bench draws), then, for the
-# attention ladder, one of its fused peers, as many turns as repetitions;
-# the turns are combined into one file with every repetition kept, written
-# atomically: a run that fails or is interrupted removes its turns and
-# leaves the previous file as it was. On a
-# machine whose speed drifts over minutes (a shared VM), repetition r of a
-# rung and of a peer then come from the same minutes, and the report
-# compares them turn by turn. A turn of the fused peers that fails ends
-# their turns (one line says why); the ladder's go on.
+# rungs and peers, the fused attention peers among them, problem by problem,
+# each problem's variants one after another in a random order that
+# locality_bench draws), as many turns as repetitions; the turns are combined
+# into one file with every repetition kept, written atomically: a run that
+# fails or is interrupted removes its turns and leaves the previous file as it
+# was. On a machine whose speed drifts over minutes (a shared VM), repetition
+# r of a rung and of a peer then come from the same minutes, and the report
+# compares them turn by turn.
 in_turns() {
-  local family=$1 turns start peers_on=0 files=() r
-  [[ "$family" == attention ]] && peers_on=1
+  local family=$1 turns start files=() r
   turns=$(mktemp -d "$outdir/.turns.XXXXXX")
   trap 'rm -rf "$turns"' EXIT
   start=$(date +%s)
   for ((r = 0; r < repetitions; r++)); do
     run_family "$family" "$turns/ladder_$r.json" 1
     files+=("$turns/ladder_$r.json")
-    if ((peers_on)); then
-      local before=${#skipped[@]}
-      late "the fused attention peers" fused_attention_peers "$turns/ladder_$r.json" \
-        "$turns/peers_$r.json"
-      if ((${#skipped[@]} > before)); then peers_on=0; else files+=("$turns/peers_$r.json"); fi
-    fi
   done
   "$LOCALITY_PYTHON" bench/results.py combine "$outdir/cpu_$family.json" "${files[@]}"
   rm -rf "$turns"

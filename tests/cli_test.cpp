@@ -6,6 +6,9 @@
 #include <algorithm>
 #include <array>
 #include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -253,6 +256,13 @@ TEST(LocalityBench, BadOwnFlags) {
   expect_usage_error(kBench, "--locality_seqs=64,,128", "must be a whole number, got ''");
   expect_usage_error(kBench, "--locality_seed=-1", "--locality_seed must be between");
   expect_usage_error(kBench, "--locality_seed=soon", "must be a whole number, got 'soon'");
+  expect_usage_error(kBench, "--locality_fused_peers=onnxruntime,mlas",
+                     "--locality_fused_peers takes onnxruntime and torch, got 'mlas'");
+  expect_usage_error(kBench, "--locality_fused_peers=", "--locality_fused_peers is empty");
+  expect_usage_error(kBench, "--locality_fused_min_time=0",
+                     "--locality_fused_min_time must be seconds in (0, 60], got '0'");
+  expect_usage_error(kBench, "--locality_fused_min_time=1s",
+                     "--locality_fused_min_time must be seconds in (0, 60], got '1s'");
 }
 
 // The matmul benchmarks in the order they run: problem by problem (a size
@@ -304,6 +314,91 @@ TEST(LocalityBench, RunsAndChecksASmallAttentionSweep) {
     EXPECT_NE(o.output.find(name), std::string::npos) << name << "\n" << o.output;
   }
   EXPECT_EQ(o.output.find("cpu/matmul/"), std::string::npos) << o.output;
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// The fused peers through their helper's protocol (bench/fused_peers.py's
+// docstring), with a stand-in helper: a shell script that loads
+// "onnxruntime", answers 2 ms a call over 7 calls on problems without the
+// mask and a wrong result on those with it. Its answers become the peer's
+// rows (one iteration of manual time, the calls, the error, the kernel path
+// as the label); the wrong result an error row; the run still succeeds.
+TEST(LocalityBench, FusedPeersAnswerThroughTheirHelper) {
+  const std::filesystem::path dir = testing::TempDir();
+  const std::string helper = (dir / "fake_fused_peers.sh").string();
+  {
+    std::ofstream script(helper);
+    script << "#!/bin/sh\n"
+              "printf 'context\\tonnxruntime\\tstand-in helper\\n'\n"
+              "printf 'ready\\tonnxruntime\\n'\n"
+              "while IFS= read -r line; do\n"
+              "  set -- $line\n"
+              "  if [ \"$8\" = 1 ]; then printf 'error\\twrong result: 2 of the bound\\n';\n"
+              "  else printf 'ok\\t0.002\\t7\\t0.25\\tSTAND_IN_PATH\\n'; fi\n"
+              "done\n";
+  }
+  std::filesystem::permissions(helper, std::filesystem::perms::owner_all);
+  const std::string out = (dir / "fused_peers.json").string();
+  const Outcome o = run(kBench,
+                        "--locality_family=attention --locality_seqs=96 --locality_head_dims=24 "
+                        "--locality_threads=1 --locality_fused_peers=onnxruntime "
+                        "--locality_python='" +
+                            helper +
+                            "' --locality_fused_min_time=0.01 "
+                            "--benchmark_filter='cpu/attention/(onnxruntime|parallel_flash)/' "
+                            "--benchmark_min_time=0.01 --benchmark_out='" +
+                            out + "'");
+  EXPECT_EQ(o.exit_code, 0) << o.output;
+  EXPECT_NE(o.output.find("a peer failed"), std::string::npos) << o.output;
+  const std::string json = read_file(out);
+  EXPECT_NE(json.find("\"onnxruntime\": \"stand-in helper\""), std::string::npos) << json;
+  const std::string row =
+      "\"name\": \"cpu/attention/onnxruntime/1x441x96x96x24/causal:0/omp_threads:1/"
+      "iterations:1/manual_time\"";
+  const std::size_t at = json.find(row);
+  ASSERT_NE(at, std::string::npos) << json;
+  const std::string rest = json.substr(at, json.find('}', at) - at);
+  const auto number = [&rest](const std::string& field) {
+    const std::size_t where = rest.find("\"" + field + "\": ");
+    return where == std::string::npos
+               ? -1.0
+               : std::strtod(rest.c_str() + where + field.size() + 4, nullptr);
+  };
+  EXPECT_DOUBLE_EQ(number("real_time"), 2.0) << rest;  // milliseconds, a call's mean
+  EXPECT_DOUBLE_EQ(number("calls"), 7.0) << rest;
+  EXPECT_DOUBLE_EQ(number("max_error_over_bound"), 0.25) << rest;
+  EXPECT_NE(rest.find("\"label\": \"STAND_IN_PATH\""), std::string::npos) << rest;
+  const std::size_t wrong = json.find(
+      "cpu/attention/onnxruntime/1x441x96x96x24/causal:1/omp_threads:1/iterations:1/manual_time");
+  ASSERT_NE(wrong, std::string::npos) << json;
+  EXPECT_NE(json.find("wrong result: 2 of the bound", wrong), std::string::npos) << json;
+  EXPECT_NE(json.find("cpu/attention/parallel_flash/1x441x96x96x24/causal:1"), std::string::npos);
+}
+
+// A helper that cannot start leaves the fused peers out, says why in the
+// context, and the rungs run as ever.
+TEST(LocalityBench, AFusedPeersHelperThatCannotStartIsLeftOut) {
+  const std::string out = (std::filesystem::path(testing::TempDir()) / "no_helper.json").string();
+  const Outcome o = run(kBench,
+                        "--locality_family=attention --locality_seqs=96 --locality_head_dims=24 "
+                        "--locality_threads=1 --locality_fused_peers=onnxruntime "
+                        "--locality_python=/nonexistent/python "
+                        "--benchmark_filter=cpu/attention/parallel_flash/ "
+                        "--benchmark_min_time=0.01 --benchmark_out='" +
+                            out + "'");
+  EXPECT_EQ(o.exit_code, 0) << o.output;
+  const std::string json = read_file(out);
+  EXPECT_NE(json.find("\"fused_peers_left_out\": \"cannot start /nonexistent/python"),
+            std::string::npos)
+      << json;
+  EXPECT_EQ(json.find("cpu/attention/onnxruntime/"), std::string::npos) << json;
+  EXPECT_NE(json.find("cpu/attention/parallel_flash/1x441x96x96x24/causal:0"), std::string::npos);
 }
 
 // A peer on kernels below the CPU's is left out, with the reason, and the run

@@ -1,9 +1,13 @@
 #!/usr/bin/env python3
-"""bench/fused_peers.py's check, measure and merge: the bound accepts a
+"""bench/fused_peers.py's check, helper and merge: the bound accepts a
 float32 answer computed the honest way and refuses one off by a little,
-causal rows included; a peer's rows carry its speed, error and kernel path,
-and a wrong peer gets an error row instead of a timing; merging into a result file replaces the peer's rows and
-keeps everything else; bad input exits 2 with one line."""
+causal rows included; the helper answers a timing with the peer's speed,
+calls, error and kernel path, a wrong peer with an error instead of a
+timing, and a bad request with an error, going on after each; merging into a
+result file replaces the peer's rows and keeps everything else; bad input
+exits 2 with one line."""
+
+import io
 
 import json
 import os
@@ -79,22 +83,54 @@ class NumpyPeer:
         return "NUMPY"
 
 
-class Measure(unittest.TestCase):
-    def test_rows_carry_the_speed_error_and_kernel_path(self):
-        rows = fused_peers.measure(NumpyPeer(), [(1, 2, 16, 24, 8, 1, 1)], 2, 0.01, {1: 1e9})
-        self.assertEqual(len(rows), 2)
-        for r in rows:
-            self.assertEqual(r["name"], "cpu/attention/numpy/1x2x16x24x8/causal:1/omp_threads:1/real_time")
-            self.assertEqual(r["label"], "NUMPY")
-            self.assertAlmostEqual(r["flops"], 4.0 * 2 * 16 * 24 * 8 * 0.5 / 1e-3)
-            self.assertLess(r["max_error_over_bound"], 1.0)
-            self.assertFalse(r.get("error_occurred", False))
+def serve(peers, requests):
+    """The helper's answers to `requests` (lines), split into fields."""
+    answers = io.StringIO()
+    fused_peers.serve(peers, {"numpy": "v"}, io.StringIO("".join(r + "\n" for r in requests)),
+                      answers)
+    return [line.split("\t") for line in answers.getvalue().splitlines()]
 
-    def test_a_wrong_peer_gets_an_error_row_and_no_timing(self):
-        rows = fused_peers.measure(NumpyPeer(wrong=True), [(1, 1, 16, 16, 8, 0, 1)], 3, 0.01, {})
-        self.assertEqual(len(rows), 1)
-        self.assertTrue(rows[0]["error_occurred"])
-        self.assertIn("wrong result", rows[0]["error_message"])
+
+class Serve(unittest.TestCase):
+    def test_answers_carry_the_speed_calls_error_and_kernel_path(self):
+        lines = serve({"numpy": NumpyPeer()}, ["time\tnumpy\t1\t2\t16\t24\t8\t1\t1\t0.01"] * 2)
+        self.assertEqual(lines[:2], [["context", "numpy", "v"], ["ready", "numpy"]])
+        self.assertEqual(len(lines), 4)
+        for fields in lines[2:]:
+            self.assertEqual(fields[0], "ok", fields)
+            self.assertEqual(float(fields[1]), 1e-3)
+            self.assertEqual(int(fields[2]), 10)  # 0.01 s of calls at 1 ms each
+            self.assertLess(float(fields[3]), 1.0)
+            self.assertEqual(fields[4], "NUMPY")
+
+    def test_a_wrong_peer_or_a_bad_request_gets_an_error_and_the_helper_goes_on(self):
+        lines = serve({"numpy": NumpyPeer(wrong=True), "right": NumpyPeer()},
+                      ["time\tnumpy\t1\t1\t16\t16\t8\t0\t1\t0.01",
+                       "time\tnumpy\t1\t1\t16\t16\t8\t0\t1\t0.01",
+                       "time\tnone\t1\t1\t16\t16\t8\t0\t1\t0.01",
+                       "time\tright\t1\t1\t0\t16\t8\t0\t1\t0.01",
+                       "time\tright\t1\t1\tx\t16\t8\t0\t1\t0.01",
+                       "hello",
+                       "time\tright\t1\t1\t16\t16\t8\t0\t1\t0.01"])
+        self.assertEqual(lines[1], ["ready", "numpy", "right"])
+        answers = lines[2:]
+        self.assertEqual(len(answers), 7)
+        for fields in answers[:2]:
+            self.assertEqual(fields[0], "error")
+            self.assertIn("wrong result", fields[1])
+        for fields in answers[2:6]:
+            self.assertEqual(fields[0], "error", fields)
+        self.assertEqual(answers[6][0], "ok")
+
+    def test_the_helper_process_reports_a_peer_that_does_not_load(self):
+        # torch is opt-in and usually absent; where it is installed, it loads.
+        r = subprocess.run([sys.executable, SCRIPT, "--serve", "--peer", "torch"],
+                           input="", capture_output=True, text=True, timeout=600)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        lines = [line.split("\t") for line in r.stdout.splitlines()]
+        self.assertEqual(lines[-1][0], "ready")
+        if lines[-1] == ["ready"]:
+            self.assertTrue(any(f[:2] == ["context", "torch_left_out"] for f in lines), lines)
 
 
 class Merge(unittest.TestCase):
@@ -123,8 +159,8 @@ class Merge(unittest.TestCase):
     def test_bad_input_exits_2_with_one_line(self):
         with tempfile.TemporaryDirectory() as tmp:
             missing = os.path.join(tmp, "none.json")
-            for args in (["--merge-into", missing, missing], ["--repetitions", "0"],
-                         ["--bench", os.path.join(tmp, "no-bench")]):
+            for args in (["--merge-into", missing, missing], ["--serve", "extra"], [],
+                         ["--peer", "nobody"]):
                 r = subprocess.run([sys.executable, SCRIPT] + args, capture_output=True, text=True)
                 self.assertEqual(r.returncode, 2, (args, r.stderr))
                 self.assertEqual(len(r.stderr.strip().splitlines()), 1, (args, r.stderr))

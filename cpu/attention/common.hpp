@@ -46,8 +46,8 @@ inline void store_vec(float* p, Vec v) { std::memcpy(p, &v, sizeof v); }
 // 2^x for x <= 0 on a float or a vector of them: locality/exp2.hpp.
 inline float exp2_nonpositive(float x) { return exp2_nonpositive_impl<float, std::uint32_t>(x); }
 #if defined(__AVX512F__)
-// With AVX-512 the same steps take its own instructions, 13 to a vector where
-// the compiler made 17 of the generic form: vmaxps for the clamp (it returns
+// With AVX-512 the same steps take its own instructions, 12 to a vector where
+// the compiler made 15 of the generic form: vmaxps for the clamp (it returns
 // its second operand, x, when x is NaN), vrndscaleps for round(x) (to
 // nearest even, as the generic form's shift), vscalefps for p 2^n, and a
 // mask for the flush at n = -127 (NaN kept). Bit for bit the generic

@@ -27,6 +27,10 @@
 //   --locality_python=PATH          the Python that runs it (default python3; bench/run.sh
 //                                   passes the virtual environment's)
 //   --locality_fused_min_time=S     seconds of calls per fused peer timing (default 0.2)
+//   --locality_pairs=N              also time the top matmul rung against each BLAS peer call
+//                                   by call, N rounds per problem:
+//                                   cpu/pairs/matmul/<rung>_vs_<peer>/ <m>x<n>x<k>/omp_threads:<t>
+//                                   (default 0: not)
 //
 // The CPU benchmarks are registered problem by problem (a size and a team;
 // a shape, mask and team), each problem's rungs and peers together in a
@@ -37,6 +41,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <functional>
 #include <iostream>
@@ -46,6 +51,7 @@
 #include <random>
 #include <sstream>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "attention_bench.hpp"
@@ -84,6 +90,7 @@ struct Options {
   std::vector<std::string> fused_peers;  // bench/fused_peers.py's peers (attention)
   std::string python = "python3";
   double fused_min_time = 0.2;
+  int pairs = 0;  // rounds of the call-by-call comparison (0: none)
 };
 
 // Square sizes, each chosen for the cache level its working set (3 n^2 floats)
@@ -167,6 +174,8 @@ Options parse_own_flags(int& argc, char** argv) {
         throw cli::UsageError{"--locality_fused_min_time must be seconds in (0, 60], got '" + text +
                               "'"};
       }
+    } else if (auto n = value("--locality_pairs")) {
+      opts.pairs = static_cast<int>(cli::parse_int(*n, 0, 1000, "--locality_pairs"));
     } else if (arg.substr(0, 11) == "--locality_") {
       throw cli::UsageError{"unknown flag '" + std::string(arg) + "'"};
     } else {
@@ -202,6 +211,18 @@ Options parse_own_flags(int& argc, char** argv) {
 
 using Kernel = std::function<void(ConstView<float>, ConstView<float>, View<float>, int)>;
 
+// The check before timing, once per benchmark name (check_once.hpp): the
+// kernel's C against the reference on matmul_rows_to_check's rows.
+VerifyResult checked(const std::string& name, const Kernel& kernel, const Matrix<float>& a,
+                     const Matrix<float>& b, Matrix<float>& c, int threads) {
+  if (std::optional<VerifyResult> earlier = CheckOnce::earlier(name)) return *earlier;
+  kernel(a.cview(), b.cview(), c.view(), threads);  // also the warm-up
+  const VerifyResult verdict = verify_matmul_rows(
+      a.cview(), b.cview(), c.cview(), matmul_rows_to_check(a.rows(), b.cols(), a.cols()));
+  CheckOnce::remember(name, verdict);
+  return verdict;
+}
+
 // `rung` is the kernel's place on the ladder, -1 for a peer.
 void matmul_benchmark(benchmark::State& state, const std::string& name, const Kernel& kernel,
                       int rung, std::int64_t n, int threads, double peak_flops) {
@@ -211,13 +232,7 @@ void matmul_benchmark(benchmark::State& state, const std::string& name, const Ke
   fill_random(b.view(), 2);
   poison(c.view());
 
-  std::optional<VerifyResult> earlier = CheckOnce::earlier(name);
-  if (!earlier) {
-    kernel(a.cview(), b.cview(), c.view(), threads);  // also the warm-up
-    earlier = verify_matmul_rows(a.cview(), b.cview(), c.cview(), matmul_rows_to_check(m, n, k));
-    CheckOnce::remember(name, *earlier);
-  }
-  const VerifyResult& check = *earlier;
+  const VerifyResult check = checked(name, kernel, a, b, c, threads);
   if (!check.ok) {
     (rung < 0 ? g_peer_failed : g_verification_failed) = true;
     state.SkipWithError(("wrong result: " + check.message).c_str());
@@ -242,6 +257,63 @@ void matmul_benchmark(benchmark::State& state, const std::string& name, const Ke
   // The rung's place on the ladder travels with its numbers, so the report
   // and the plots order the rungs without a list of their own (peers: none).
   if (rung >= 0) state.counters["rung"] = rung;
+}
+
+// The top rung against one peer, call by call: `pairs` rounds of one call of
+// each, the order alternating from round to round, each call started once
+// the threads are idle (quiet.hpp), on the same inputs, after both are
+// checked. The counters: the median, lowest and highest over the rounds of
+// the peer's time over the rung's (the rung's speed as a multiple of the
+// peer's). On a machine whose speed drifts within seconds, this is the
+// closest comparison a benchmark can make: each ratio is of two calls made
+// one after the other.
+void matmul_pair_benchmark(benchmark::State& state, const std::string& rung_name,
+                           const Kernel& rung, const std::string& peer_name, const Kernel& peer,
+                           std::int64_t n, int threads, int pairs) {
+  Matrix<float> a(n, n), b(n, n), c(n, n);
+  fill_random(a.view(), 1);
+  fill_random(b.view(), 2);
+  poison(c.view());
+  for (const auto& [name, kernel, failed] : {std::tuple{&rung_name, &rung, &g_verification_failed},
+                                             std::tuple{&peer_name, &peer, &g_peer_failed}}) {
+    const VerifyResult check = checked(*name, *kernel, a, b, c, threads);
+    if (!check.ok) {
+      *failed = true;
+      state.SkipWithError((*name + ": wrong result: " + check.message).c_str());
+      return;
+    }
+  }
+  const auto timed = [&](const Kernel& kernel) {
+    wait_for_idle_threads(state);
+    const auto start = std::chrono::steady_clock::now();
+    kernel(a.cview(), b.cview(), c.view(), threads);
+    benchmark::ClobberMemory();
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  };
+  std::vector<double> ratios;
+  double total = 0;
+  for (auto _ : state) {
+    for (int r = 0; r < pairs; ++r) {
+      double rung_s = 0, peer_s = 0;
+      if (r % 2 == 0) {
+        rung_s = timed(rung);
+        peer_s = timed(peer);
+      } else {
+        peer_s = timed(peer);
+        rung_s = timed(rung);
+      }
+      ratios.push_back(peer_s / rung_s);
+      total += rung_s + peer_s;
+    }
+    state.SetIterationTime(total);
+  }
+  std::sort(ratios.begin(), ratios.end());
+  const std::size_t mid = ratios.size() / 2;
+  state.counters["ratio"] = ratios.size() % 2 ? ratios[mid] : 0.5 * (ratios[mid - 1] + ratios[mid]);
+  state.counters["ratio_low"] = ratios.front();
+  state.counters["ratio_high"] = ratios.back();
+  state.counters["pairs"] = pairs;
+  state.counters["omp_threads"] = threads;
 }
 
 std::string matmul_name(std::string_view variant, std::int64_t n, int threads) {
@@ -343,6 +415,26 @@ void register_all(const Options& opts, FusedPeers* fused) {
               matmul_benchmark(s, name, kernel, rung, n, t, p);
             })
             ->UseRealTime()
+            ->Unit(benchmark::kMillisecond);
+      }
+      if (opts.pairs == 0) continue;
+      const Entry& top =
+          *std::max_element(entries.begin(), entries.end(),
+                            [](const Entry& x, const Entry& y) { return x.rung < y.rung; });
+      for (const Entry& e : entries) {
+        if (e.rung >= 0) continue;
+        register_guarded(
+            "cpu/pairs/matmul/" + std::string(top.name) + "_vs_" + std::string(e.name) + "/" +
+                std::to_string(n) + "x" + std::to_string(n) + "x" + std::to_string(n) +
+                "/omp_threads:" + std::to_string(t),
+            g_verification_failed,
+            [top_name = matmul_name(top.name, n, t), top_kernel = top.kernel,
+             peer_name = matmul_name(e.name, n, t), peer_kernel = e.kernel, n, t,
+             pairs = opts.pairs](benchmark::State& s) {
+              matmul_pair_benchmark(s, top_name, top_kernel, peer_name, peer_kernel, n, t, pairs);
+            })
+            ->Iterations(1)
+            ->UseManualTime()
             ->Unit(benchmark::kMillisecond);
       }
     }

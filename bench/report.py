@@ -39,6 +39,10 @@ ATTENTION = re.compile(r"^cpu/attention/(?P<variant>[^/]+)/(?P<b>\d{1,9})x(?P<h>
                        r"x(?P<skv>\d{1,9})x(?P<d>\d{1,9})/causal:(?P<causal>[01])"
                        r"/omp_threads:(?P<threads>\d{1,9})"
                        r"(?:/real_time|/iterations:\d{1,9}/manual_time)?$")  # rungs; fused peers
+# The top matmul rung against each peer, call by call (locality_bench --locality_pairs).
+PAIRS = re.compile(r"^cpu/pairs/matmul/(?P<rung>[^/]+)_vs_(?P<peer>[^/]+)/(?P<m>\d{1,9})"
+                   r"x(?P<n>\d{1,9})x(?P<k>\d{1,9})/omp_threads:(?P<threads>\d{1,9})"
+                   r"(?:/iterations:\d{1,9}/manual_time)?$")
 GPU = re.compile(r"^gpu/matmul/(?P<variant>[^/]+)/(?P<m>\d{1,9})x(?P<n>\d{1,9})x(?P<k>\d{1,9})(?:/manual_time)?$")
 GPU_BF16 = re.compile(r"^gpu/matmul_bf16/(?P<variant>[^/]+)/(?P<m>\d{1,9})x(?P<n>\d{1,9})"
                       r"x(?P<k>\d{1,9})(?:/manual_time)?$")
@@ -218,6 +222,37 @@ def collect_attention(doc):
                         if unfused.match(b.get("run_name") or b.get("name", ""))]},
         ATTENTION, attention_key, ["workspace_bytes"])
     return {k: v / 1e9 for k, v in flops.items()}, frac, workspace, errors, reps
+
+
+def pairs_table(doc, bad):
+    """Lines of the call-by-call table (cpu/pairs/ rows), or none."""
+    rows, errors = {}, []
+    for b, name, m in repetitions(doc, PAIRS, errors):
+        if m["peer"] in bad or "ratio" not in b:
+            continue
+        key = (int(m["n"]), int(m["threads"]))
+        rows.setdefault(key, {})[m["peer"]] = (
+            number(b["ratio"], f"{name} ratio"), number(b["ratio_low"], f"{name} ratio_low"),
+            number(b["ratio_high"], f"{name} ratio_high"), int(number(b["pairs"], f"{name} pairs")))
+    if not rows:
+        return []
+    rung = next(PAIRS.fullmatch(b.get("run_name") or b.get("name", ""))["rung"]
+                for b in doc["benchmarks"] if PAIRS.fullmatch(b.get("run_name") or b.get("name", "")))
+    peers = sorted({p for r in rows.values() for p in r})
+    out = [f"{rung} against each peer call by call (locality_bench --locality_pairs: rounds of one "
+           f"call of each, the order alternating; the median [lowest, highest] over the rounds of "
+           f"the peer's time over {rung}'s, so above 1 is faster than the peer; the lowest of "
+           "the medians is the closest peer):", "",
+           "| n | threads | rounds | closest peer | × | " + " | ".join(f"×{p}" for p in peers) + " |",
+           "|" + "---|" * (5 + len(peers))]
+    for (n, t), r in sorted(rows.items()):
+        closest = min(r, key=lambda p: r[p][0])
+        cells = [f"{fmt(r[p][0], 2)} [{fmt(r[p][1], 2)}, {fmt(r[p][2], 2)}]" if p in r else "—"
+                 for p in peers]
+        out.append(f"| {n} | {t} | {r[closest][3]} | {closest} | {fmt(r[closest][0], 2)} | "
+                   + " | ".join(cells) + " |")
+    return out + [""] + (["Comparisons that stopped with an error:", ""]
+                         + [f"- {e}" for e in errors] + [""] if errors else [])
 
 
 def by_turn(doc, pattern, key):
@@ -457,6 +492,8 @@ def tables(doc):
                            f"{fmt(x(g, best[1], n, t) if ran else None, 2)} | "
                            + " | ".join(cells) + " |")
         out.append("")
+
+    out += pairs_table(doc, bad)
 
     for t in threads:
         out += [f"GFLOP/s by size, {t} thread(s) (— : not run at that size):", ""]

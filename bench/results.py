@@ -161,8 +161,8 @@ def update_readme(readme, body, which):
 
 def combine_turns(docs):
     """One Google Benchmark document from runs that took turns (bench/run.sh:
-    a repetition of a whole ladder, then one of the attention ladder's fused
-    peers, and again): the context of the first with what the later ones add,
+    a repetition of a whole ladder, and again; then, for matmul, the
+    call-by-call pairs): the context of the first with what the later ones add,
     and every repetition of every run, numbered again per benchmark, so that
     repetition r of every benchmark comes from turn r. Aggregates are left
     out; the report and compare.py recompute what they need."""
@@ -184,7 +184,7 @@ def combine_turns(docs):
     for b in rows:
         b["repetitions"] = count[str(b.get("name"))]
     context["locality_turns"] = (f"{len(docs)} runs combined, taking turns "
-                                 "(bench/run.sh: the ladder, then the fused attention peers)")
+                                 "(bench/run.sh: a repetition of the ladder in each)")
     return {"context": context, "benchmarks": rows}
 
 

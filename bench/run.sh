@@ -11,6 +11,8 @@
 #   bash bench/run.sh --full     every size (matmul 64..4096, attention 256..8192), 5 repetitions
 #   bash bench/run.sh --family attention   one ladder only
 #   bash bench/run.sh --repetitions 5   more interleaved repetitions (default 3), for a noisy machine
+#   bash bench/run.sh --pairs 20 rounds of the top matmul rung against each BLAS peer, call by
+#                                call (default 10, 2 with --quick; 0: none)
 #   bash bench/run.sh --label X  store under results/X/ (default: from the CPU model)
 #   bash bench/run.sh --no-profile      skip the cachegrind profile (bench/cachegrind.py)
 #   bash bench/run.sh --save-baseline   make this run the machine's baseline
@@ -27,6 +29,7 @@ cd "$(dirname "$0")/.."
 
 sweep=default
 repetitions=3
+pairs=10
 min_time=0.2
 update_readme=0
 profile=1
@@ -37,7 +40,7 @@ extra=()
 while (($#)); do
   case "$1" in
     --full) sweep=full; repetitions=5 ;;
-    --quick) sweep=quick; repetitions=1; min_time=0.05 ;;
+    --quick) sweep=quick; repetitions=1; pairs=2; min_time=0.05 ;;
     --update-readme) update_readme=1 ;;
     --label) label="${2:?--label needs a name}"; shift ;;
     --label=*) label="${1#--label=}" ;;
@@ -45,10 +48,12 @@ while (($#)); do
     --family=*) families=("${1#--family=}") ;;
     --repetitions) repetitions="${2:?--repetitions needs a count}"; shift ;;
     --repetitions=*) repetitions="${1#--repetitions=}" ;;
+    --pairs) pairs="${2:?--pairs needs a count}"; shift ;;
+    --pairs=*) pairs="${1#--pairs=}" ;;
     --no-profile) profile=0 ;;
     --save-baseline) save_baseline=1 ;;
     --) shift; extra=("$@"); break ;;
-    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
     *) echo "bench/run.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -56,6 +61,10 @@ done
 
 if [[ ! "$repetitions" =~ ^[1-9][0-9]{0,2}$ ]]; then
   echo "bench/run.sh: --repetitions must be a whole number from 1 to 999, got '$repetitions'" >&2
+  exit 2
+fi
+if [[ ! "$pairs" =~ ^(0|[1-9][0-9]{0,2})$ ]]; then
+  echo "bench/run.sh: --pairs must be a whole number from 0 to 999, got '$pairs'" >&2
   exit 2
 fi
 for family in "${families[@]}"; do
@@ -140,10 +149,11 @@ else
     "the fused attention peers are left out" >&2
 fi
 
-# `run_family FAMILY OUT REPETITIONS`: one ladder's benchmarks into OUT,
+# `run_family FAMILY OUT REPETITIONS [FLAG...]`: one ladder's benchmarks into OUT,
 # written atomically, in a folder of turns that in_turns removes on exit.
 run_family() {
   local family=$1 out=$2 reps=$3 tmp start status=0 family_flags=()
+  shift 3
   [[ "$family" == attention ]] && family_flags=("${fused_flags[@]}")
   tmp="$(mktemp "$(dirname "$out")/.cpu_$family.json.XXXXXX")"
   start=$(date +%s)
@@ -157,7 +167,7 @@ run_family() {
     --benchmark_context=git_commit="$commit" \
     --benchmark_context=machine_label="$label" --benchmark_context=cpu_id="${cpu_id:-unknown}" \
     --benchmark_context=cpu_model="${model:-unknown}" \
-    "${family_flags[@]}" "${extra[@]}" &
+    "${family_flags[@]}" "${extra[@]}" "$@" &
   bench_pid=$!  # in the background, so that a signal reaches the traps at once
   wait "$bench_pid" || status=$?
   bench_pid=""
@@ -189,6 +199,14 @@ in_turns() {
     run_family "$family" "$turns/ladder_$r.json" 1
     files+=("$turns/ladder_$r.json")
   done
+  # The top matmul rung against each BLAS peer, call by call: $pairs rounds
+  # per problem, once, after the turns (each ratio is of two calls made one
+  # after the other, so it needs no turns); its rows join the ladder's file.
+  if [[ "$family" == matmul ]] && ((pairs > 0)); then
+    run_family "$family" "$turns/pairs.json" 1 --locality_pairs="$pairs" \
+      --benchmark_filter='^cpu/pairs/'
+    files+=("$turns/pairs.json")
+  fi
   "$LOCALITY_PYTHON" bench/results.py combine "$outdir/cpu_$family.json" "${files[@]}"
   rm -rf "$turns"
   trap - EXIT

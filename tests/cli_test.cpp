@@ -261,6 +261,8 @@ TEST(LocalityBench, BadOwnFlags) {
   expect_usage_error(kBench, "--locality_fused_peers=", "--locality_fused_peers is empty");
   expect_usage_error(kBench, "--locality_fused_min_time=0",
                      "--locality_fused_min_time must be seconds in (0, 60], got '0'");
+  expect_usage_error(kBench, "--locality_pairs=-1", "--locality_pairs must be between");
+  expect_usage_error(kBench, "--locality_pairs=1001", "--locality_pairs must be between");
   expect_usage_error(kBench, "--locality_fused_min_time=1s",
                      "--locality_fused_min_time must be seconds in (0, 60], got '1s'");
 }
@@ -314,6 +316,24 @@ TEST(LocalityBench, RunsAndChecksASmallAttentionSweep) {
     EXPECT_NE(o.output.find(name), std::string::npos) << name << "\n" << o.output;
   }
   EXPECT_EQ(o.output.find("cpu/matmul/"), std::string::npos) << o.output;
+}
+
+// The call-by-call comparison: a row per BLAS peer, with the rounds' median,
+// lowest and highest ratio, none for the rungs.
+TEST(LocalityBench, PairsTimeTheTopRungAgainstEachPeerCallByCall) {
+  const Outcome o = run(kBench,
+                        "--locality_family=matmul --locality_sizes=48 --locality_threads=1 "
+                        "--locality_pairs=3 --benchmark_filter=cpu/pairs/");
+  EXPECT_EQ(o.exit_code, 0) << o.output;
+  const std::string row =
+      "cpu/pairs/matmul/parallel_vs_eigen/48x48x48/omp_threads:1/iterations:1/manual_time";
+  const std::size_t at = o.output.find(row);
+  ASSERT_NE(at, std::string::npos) << o.output;
+  const std::string line = o.output.substr(at, o.output.find('\n', at) - at);
+  for (const char* counter : {"pairs=3", "ratio=", "ratio_high=", "ratio_low="}) {
+    EXPECT_NE(line.find(counter), std::string::npos) << counter << "\n" << line;
+  }
+  EXPECT_EQ(o.output.find("parallel_vs_packed"), std::string::npos) << o.output;
 }
 
 std::string read_file(const std::string& path) {

@@ -355,6 +355,25 @@ class ReportTest(unittest.TestCase):
         r = self.run_report(json.dumps(doc))
         self.assertIn("| 1024 | 1 | 150.0 | mkl | 0.88 | 170.0 | 0.88 |", r.stdout)
 
+    def test_call_by_call_pairs_get_their_own_table(self):
+        doc = json.loads(json.dumps(MATMUL))
+        for peer, ratios in (("mkl", (0.97, 0.9, 1.02)), ("onednn", (1.01, 0.95, 1.1))):
+            name = f"cpu/pairs/matmul/parallel_vs_{peer}/1024x1024x1024/omp_threads:1/iterations:1/manual_time"
+            doc["benchmarks"].append({"name": name, "run_name": name, "run_type": "iteration",
+                                      "repetitions": 1, "real_time": 5.0, "ratio": ratios[0],
+                                      "ratio_low": ratios[1], "ratio_high": ratios[2], "pairs": 10})
+        r = self.run_report(json.dumps(doc))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("parallel against each peer call by call", r.stdout)
+        self.assertIn("| 1024 | 1 | 10 | mkl | 0.97 | 0.97 [0.90, 1.02] | 1.01 [0.95, 1.10] |",
+                      r.stdout)
+        # The ladder's own tables do not take the pairs for variants.
+        self.assertNotIn("parallel_vs_mkl", r.stdout)
+        with open(self.readme, "w", encoding="utf-8") as f:
+            f.write(README)
+        doc["benchmarks"][-1]["ratio"] = "x"
+        self.assert_refused(json.dumps(doc), "ratio")
+
     def test_repetitions_not_a_whole_number(self):
         for bad in ("3", 0, 2.5, None):
             doc = json.loads(json.dumps(ATTENTION))

@@ -88,7 +88,6 @@ FusedPeers::FusedPeers(const std::string& python, const std::string& script,
       context_[f[1]] = f[2];
     } else if (f[0] == "ready") {
       ready_.assign(f.begin() + 1, f.end());
-      if (ready_.size() == 1 && ready_[0].empty()) ready_.clear();
       return;
     } else {
       fail("the helper said '" + line.substr(0, 200) + "'");

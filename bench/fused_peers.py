@@ -312,10 +312,6 @@ def repetition(peer, shape, min_time, checked):
     return peer.time(q, k, v, causal, threads, calls), calls, worst, path
 
 
-def one_line(text):
-    return " ".join(str(text).split())[:300]
-
-
 def load(names):
     """({name: peer} of those that load, context lines) for the peer names."""
     peers, context = {}, {}
@@ -326,9 +322,9 @@ def load(names):
             context[f"{name}_call_overhead_us"] = f"{peer.overhead():.1f}"
             peers[name] = peer
         except PeerError as e:
-            context[f"{name}_left_out"] = one_line(e)
+            context[f"{name}_left_out"] = results.one_line(e)
         except Exception as e:  # a peer's own failure is its own, not the run's
-            context[f"{name}_left_out"] = one_line(f"{type(e).__name__}: {e}")
+            context[f"{name}_left_out"] = results.one_line(f"{type(e).__name__}: {e}")
         if f"{name}_left_out" in context:
             print(f"fused_peers: {name} left out: {context[f'{name}_left_out']}", file=sys.stderr)
     return peers, context
@@ -338,7 +334,7 @@ def serve(peers, context, requests, answers):
     """Answers timing requests, one per line, until the input ends (the
     protocol is in this file's docstring)."""
     def say(*fields):
-        answers.write("\t".join(one_line(f) for f in fields) + "\n")
+        answers.write("\t".join(results.one_line(f) for f in fields) + "\n")
         answers.flush()
 
     for key, value in context.items():

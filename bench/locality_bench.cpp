@@ -28,9 +28,8 @@
 //                                   passes the virtual environment's)
 //   --locality_fused_min_time=S     seconds of calls per fused peer timing (default 0.2)
 //   --locality_pairs=N              also time the top matmul rung against each BLAS peer call
-//                                   by call, N rounds per problem:
-//                                   cpu/pairs/matmul/<rung>_vs_<peer>/ <m>x<n>x<k>/omp_threads:<t>
-//                                   (default 0: not)
+//                                   by call, N rounds per problem (default 0: not), as
+//                                   cpu/pairs/matmul/<rung>_vs_<peer>/<m>x<n>x<k>/omp_threads:<t>
 //
 // The CPU benchmarks are registered problem by problem (a size and a team;
 // a shape, mask and team), each problem's rungs and peers together in a
@@ -51,7 +50,6 @@
 #include <random>
 #include <sstream>
 #include <string>
-#include <tuple>
 #include <vector>
 
 #include "attention_bench.hpp"
@@ -166,13 +164,10 @@ Options parse_own_flags(int& argc, char** argv) {
     } else if (auto py = value("--locality_python")) {
       opts.python = *py;
     } else if (auto m = value("--locality_fused_min_time")) {
-      char* end = nullptr;
-      const std::string text(*m);
-      opts.fused_min_time = std::strtod(text.c_str(), &end);
-      if (text.empty() || end != text.c_str() + text.size() || !(opts.fused_min_time > 0) ||
-          opts.fused_min_time > 60) {
-        throw cli::UsageError{"--locality_fused_min_time must be seconds in (0, 60], got '" + text +
-                              "'"};
+      opts.fused_min_time = cli::parse_float(*m, "--locality_fused_min_time");
+      if (!(opts.fused_min_time > 0) || opts.fused_min_time > 60) {
+        throw cli::UsageError{"--locality_fused_min_time must be seconds in (0, 60], got '" +
+                              std::string(*m) + "'"};
       }
     } else if (auto n = value("--locality_pairs")) {
       opts.pairs = static_cast<int>(cli::parse_int(*n, 0, 1000, "--locality_pairs"));
@@ -274,14 +269,17 @@ void matmul_pair_benchmark(benchmark::State& state, const std::string& rung_name
   fill_random(a.view(), 1);
   fill_random(b.view(), 2);
   poison(c.view());
-  for (const auto& [name, kernel, failed] : {std::tuple{&rung_name, &rung, &g_verification_failed},
-                                             std::tuple{&peer_name, &peer, &g_peer_failed}}) {
-    const VerifyResult check = checked(*name, *kernel, a, b, c, threads);
+  const auto passes = [&](const std::string& name, const Kernel& kernel,
+                          std::atomic<bool>& failed) {
+    const VerifyResult check = checked(name, kernel, a, b, c, threads);
     if (!check.ok) {
-      *failed = true;
-      state.SkipWithError((*name + ": wrong result: " + check.message).c_str());
-      return;
+      failed = true;
+      state.SkipWithError((name + ": wrong result: " + check.message).c_str());
     }
+    return check.ok;
+  };
+  if (!passes(rung_name, rung, g_verification_failed) || !passes(peer_name, peer, g_peer_failed)) {
+    return;
   }
   const auto timed = [&](const Kernel& kernel) {
     wait_for_idle_threads(state);

@@ -264,7 +264,9 @@ TEST(LocalityBench, BadOwnFlags) {
   expect_usage_error(kBench, "--locality_pairs=-1", "--locality_pairs must be between");
   expect_usage_error(kBench, "--locality_pairs=1001", "--locality_pairs must be between");
   expect_usage_error(kBench, "--locality_fused_min_time=1s",
-                     "--locality_fused_min_time must be seconds in (0, 60], got '1s'");
+                     "--locality_fused_min_time must be a finite number, got '1s'");
+  expect_usage_error(kBench, "--locality_fused_min_time=61",
+                     "--locality_fused_min_time must be seconds in (0, 60], got '61'");
 }
 
 // The matmul benchmarks in the order they run: problem by problem (a size

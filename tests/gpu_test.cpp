@@ -391,7 +391,7 @@ TEST(Bf16Verify, AcceptsHonestSumsRefusesWrongOnesAndNonBf16Inputs) {
 
 TEST(GpuRegistry, Bf16RungsInOrderWithRulesAndLessons) {
 #ifdef LOCALITY_HAVE_CUDA
-  ASSERT_EQ(gpu::bf16_matmul_variants().size(), 2u);
+  ASSERT_EQ(gpu::bf16_matmul_variants().size(), 4u);
 #else
   EXPECT_TRUE(gpu::bf16_matmul_variants().empty()) << "a build without CUDA has no GPU rungs";
 #endif

@@ -18,6 +18,12 @@
   RUNG(2, mma_sync, 8, 80,                                                                    \
        "PTX mma.sync fed by ldmatrix from swizzled shared memory, cp.async three stages "     \
        "ahead, fragments a step ahead")                                                       \
+  RUNG(3, wgmma, 8, 90,                                                                       \
+       "Hopper's warpgroup MMA reading tiles the tensor memory accelerator lays out with a "  \
+       "128-byte swizzle, four stages counted in bytes on mbarriers")                         \
+  RUNG(4, wgmma_ws, 8, 90,                                                                    \
+       "wgmma with the work split by role: a copying warpgroup and two multiplying ones on "  \
+       "full/empty mbarriers, registers moved by setmaxnreg, persistent blocks in L2 order")  \
   /* a new rung: one line above this one */
 
 namespace locality::gpu {

@@ -25,6 +25,7 @@
 #define __forceinline__ inline
 #define __launch_bounds__(...)
 #define __align__(n) alignas(n)
+#define __grid_constant__
 
 struct dim3 {
   unsigned x = 1, y = 1, z = 1;
@@ -57,7 +58,7 @@ namespace locality::emu {
 // A block's shared memory (the dynamic part; static __shared__ arrays become
 // function statics, shared by the block's threads the same way).
 inline constexpr std::size_t kSharedBytes = 228 * 1024;
-struct alignas(128) Shared {
+struct alignas(1024) Shared {  // as the swizzles' atoms need
   unsigned char bytes[kSharedBytes];
 };
 inline Shared shared;
@@ -161,6 +162,17 @@ inline float __uint_as_float(unsigned x) {
   float f;
   std::memcpy(&f, &x, 4);
   return f;
+}
+
+inline int min(int a, int b) { return a < b ? a : b; }
+
+// The device's multiprocessor count, small, so that a persistent grid's
+// blocks each take several tiles.
+enum cudaDeviceAttr { cudaDevAttrMultiProcessorCount };
+inline constexpr int kEmulatedMultiprocessors = 3;
+inline cudaError_t cudaDeviceGetAttribute(int* value, cudaDeviceAttr, int) {
+  *value = kEmulatedMultiprocessors;
+  return cudaSuccess;
 }
 
 template <typename Kernel>

@@ -38,6 +38,10 @@ void wmma_bf16_matmul(const std::uint16_t* a, const std::uint16_t* b, float* c, 
                       int k);
 void mma_sync_bf16_matmul(const std::uint16_t* a, const std::uint16_t* b, float* c, int m, int n,
                           int k);
+void wgmma_bf16_matmul(const std::uint16_t* a, const std::uint16_t* b, float* c, int m, int n,
+                       int k);
+void wgmma_ws_bf16_matmul(const std::uint16_t* a, const std::uint16_t* b, float* c, int m, int n,
+                          int k);
 void flash2_mma_bf16_attention(const Bf16AttentionArgs& args);
 }  // namespace locality::gpu
 
@@ -214,6 +218,7 @@ TEST_P(EmulatedBf16Matmul, NotMultiplesOfAnyTile) {
   check(129, ok(136), ok(72), 2);
   check(130, ok(264), ok(200), 3);
   check(129, ok(8), ok(520), 6);
+  check(1100, ok(264), ok(16), 7);  // more tile-rows than one group of wgmma_ws's order
 }
 
 TEST_P(EmulatedBf16Matmul, AnySizeWhereItTakesAny) {
@@ -227,7 +232,9 @@ TEST_P(EmulatedBf16Matmul, NaNPropagatesToItsRow) { check(64, 64, 64, 10, true);
 
 INSTANTIATE_TEST_SUITE_P(Emulated, EmulatedBf16Matmul,
                          ::testing::Values(Bf16Case{"wmma", gpu::wmma_bf16_matmul, 1},
-                                           Bf16Case{"mma_sync", gpu::mma_sync_bf16_matmul, 8}),
+                                           Bf16Case{"mma_sync", gpu::mma_sync_bf16_matmul, 8},
+                                           Bf16Case{"wgmma", gpu::wgmma_bf16_matmul, 8},
+                                           Bf16Case{"wgmma_ws", gpu::wgmma_ws_bf16_matmul, 8}),
                          [](const auto& p) { return std::string(p.param.name); });
 
 // The bf16 attention rungs: Q, K and V rounded to bf16, O written in bf16,

@@ -8,7 +8,8 @@ becomes `locality::emu::launch(grid, block, bytes, [&] { kernel(args); });`;
 dynamic shared memory (`extern __shared__ ... T name[];`) becomes a pointer
 into the emulated block's shared buffer, static `__shared__` arrays function
 statics; and quoted includes of files beside the source are resolved against
-its folder, except ptx.cuh (from any folder), for which the emulation has its own. Exit status 2 if the source has
+its folder, except ptx.cuh and hopper.cuh (from any folder), for which the
+emulation has its own. Exit status 2 if the source has
 none of the launches it expects."""
 
 import os
@@ -57,8 +58,8 @@ def main():
 
     def include(m):
         beside = os.path.normpath(os.path.join(here, m.group(1)))
-        if os.path.basename(m.group(1)) == "ptx.cuh":
-            return '#include "ptx.cuh"'  # the emulation's own
+        if os.path.basename(m.group(1)) in ("ptx.cuh", "hopper.cuh"):
+            return f'#include "{os.path.basename(m.group(1))}"'  # the emulation's own
         if not os.path.exists(beside):
             return m.group(0)  # one the include path finds
         return f'#include "{beside}"'

@@ -1,0 +1,185 @@
+// gpu/matmul_bf16/hopper.cuh for the emulation: each instruction computed from
+// the semantics that file documents. The copy engine copies at once and
+// swizzles as CU_TENSOR_MAP_SWIZZLE_128B does (16-byte chunk c of each
+// 128-byte row r at chunk c xor (r mod 8), by the address's bits); mbarriers
+// count arrivals and bytes and flip their phase; wgmma reads its operands
+// through the descriptors by the PTX ISA's canonical 128-byte-swizzled
+// layouts (K-major: rows of 128 bytes, 8-row atoms SBO apart; N-major: rows
+// along n, 8-row atoms along k SBO apart, 64-column slices LBO apart) and
+// computes at once, so the fences and waits have nothing left to order
+// (they only bring the warp's threads together, as .sync.aligned does).
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+#include <mutex>
+#include <stdexcept>
+#include <thread>
+
+#include "cuda.h"
+#include "cuda_bf16.h"
+#include "cuda_runtime.h"
+
+namespace locality::gpu::hopper {
+
+namespace detail {
+
+inline std::mutex barrier_lock;
+
+// An mbarrier's state in its 8 bytes of shared memory.
+struct Barrier {
+  std::uint16_t expected, pending;
+  std::uint32_t phase_and_tx;  // bit 31 the phase, bits 0-30 bytes still to come
+};
+static_assert(sizeof(Barrier) == 8);
+
+inline Barrier load(const std::uint64_t* bar) {
+  Barrier b;
+  std::memcpy(&b, bar, 8);
+  return b;
+}
+inline void store(std::uint64_t* bar, Barrier b) { std::memcpy(bar, &b, 8); }
+
+// The phase completes when every arrival and every byte is in.
+inline void maybe_complete(Barrier& b) {
+  if (b.pending == 0 && (b.phase_and_tx & 0x7fffffffu) == 0) {
+    b.phase_and_tx ^= 0x80000000u;
+    b.pending = b.expected;
+  }
+}
+
+// The 128-byte swizzle, a function of the shared-memory address.
+inline unsigned char* swizzled(unsigned char* p) {
+  const std::uintptr_t offset = static_cast<std::uintptr_t>(p - emu::shared.bytes);
+  return emu::shared.bytes + (offset ^ (((offset >> 7) & 7) << 4));
+}
+
+inline float bf16_at(const unsigned char* p) {
+  std::uint16_t h;
+  std::memcpy(&h, p, 2);
+  return from_bf16_bits(h);
+}
+
+}  // namespace detail
+
+inline void mbarrier_init(std::uint64_t* bar, unsigned count) {
+  std::lock_guard<std::mutex> hold(detail::barrier_lock);
+  detail::store(bar, {static_cast<std::uint16_t>(count), static_cast<std::uint16_t>(count), 0});
+}
+inline void fence_barrier_init() {}
+
+inline void mbarrier_arrive_expect_tx(std::uint64_t* bar, unsigned bytes) {
+  std::lock_guard<std::mutex> hold(detail::barrier_lock);
+  detail::Barrier b = detail::load(bar);
+  b.phase_and_tx += bytes;
+  --b.pending;
+  detail::maybe_complete(b);
+  detail::store(bar, b);
+}
+
+inline void mbarrier_arrive(std::uint64_t* bar) { mbarrier_arrive_expect_tx(bar, 0); }
+
+inline void mbarrier_wait(std::uint64_t* bar, unsigned parity) {
+  for (;;) {
+    {
+      std::lock_guard<std::mutex> hold(detail::barrier_lock);
+      if ((detail::load(bar).phase_and_tx >> 31) != parity) return;
+    }
+    std::this_thread::yield();
+  }
+}
+
+inline void tma_load_2d(void* smem, const CUtensorMap* map, std::uint64_t* bar, int x, int y) {
+  auto* dst = static_cast<unsigned char*>(smem);
+  const auto* src = static_cast<const std::uint16_t*>(map->base);
+  if (map->box_cols * 2 > 128 || (dst - emu::shared.bytes) % 1024 != 0) std::abort();
+  for (int r = 0; r < map->box_rows; ++r) {
+    for (int c = 0; c < map->box_cols; ++c) {
+      const int gr = y + r, gc = x + c;
+      const std::uint16_t v =
+          gr < map->rows && gc < map->cols ? src[std::int64_t{gr} * map->cols + gc] : 0;
+      std::memcpy(detail::swizzled(dst + r * map->box_cols * 2 + c * 2), &v, 2);
+    }
+  }
+  std::lock_guard<std::mutex> hold(detail::barrier_lock);
+  detail::Barrier b = detail::load(bar);
+  b.phase_and_tx -= static_cast<std::uint32_t>(map->box_rows * map->box_cols * 2);
+  detail::maybe_complete(b);
+  detail::store(bar, b);
+}
+
+// The descriptor's fields as the real one packs them, the start address as
+// an offset into the emulated shared memory.
+inline std::uint64_t smem_descriptor(const void* start, unsigned leading_bytes,
+                                     unsigned stride_bytes) {
+  const auto offset =
+      static_cast<std::uint64_t>(static_cast<const unsigned char*>(start) - emu::shared.bytes);
+  return ((offset & 0x3FFFF) >> 4) | (std::uint64_t{leading_bytes >> 4} << 16) |
+         (std::uint64_t{stride_bytes >> 4} << 32) | (std::uint64_t{1} << 62);
+}
+
+// The warpgroup instructions are .sync.aligned: no thread of a warp passes
+// one until every thread of the warp has reached it. Without that, lane 0
+// could release a stage (after its wait) while another lane of its warp
+// still waits for the stage's previous fill.
+inline void warp_converges() { emu::my_warp().barrier.arrive_and_wait(); }
+
+inline void wgmma_fence() { warp_converges(); }
+inline void wgmma_commit() { warp_converges(); }
+template <int kPending>
+void wgmma_wait() {
+  warp_converges();
+}
+
+template <int N>
+void wgmma_m64nk16(float (&d)[N / 2], std::uint64_t a_desc, std::uint64_t b_desc) {
+  const auto field = [](std::uint64_t desc, int shift) {
+    return static_cast<std::ptrdiff_t>(((desc >> shift) & 0x3FFF) << 4);
+  };
+  if ((a_desc >> 62) != 1 || (b_desc >> 62) != 1) std::abort();  // only the 128-byte swizzle
+  unsigned char* a = emu::shared.bytes + field(a_desc, 0);
+  unsigned char* b = emu::shared.bytes + field(b_desc, 0);
+  const std::ptrdiff_t a_sbo = field(a_desc, 32), b_lbo = field(b_desc, 16),
+                       b_sbo = field(b_desc, 32);
+  const auto a_at = [&](int row, int k) {  // K-major
+    return detail::bf16_at(detail::swizzled(a + (row / 8) * a_sbo + (row % 8) * 128 + 2 * k));
+  };
+  const auto b_at = [&](int k, int col) {  // N-major
+    return detail::bf16_at(detail::swizzled(b + (col / 64) * b_lbo + (k / 8) * b_sbo +
+                                            (k % 8) * 128 + 2 * (col % 64)));
+  };
+  warp_converges();
+  const int t = static_cast<int>(threadIdx.x % 128), warp = t / 32, lane = t % 32;
+  for (int j = 0; j < N / 8; ++j) {
+    for (int h = 0; h < 2; ++h) {
+      for (int e = 0; e < 2; ++e) {
+        const int row = 16 * warp + lane / 4 + 8 * h, col = 8 * j + 2 * (lane % 4) + e;
+        float s = d[4 * j + 2 * h + e];
+        for (int k = 0; k < 16; ++k) s += a_at(row, k) * b_at(k, col);
+        d[4 * j + 2 * h + e] = s;
+      }
+    }
+  }
+}
+inline void wgmma_m64n128k16(float (&d)[64], std::uint64_t a_desc, std::uint64_t b_desc) {
+  wgmma_m64nk16<128>(d, a_desc, b_desc);
+}
+inline void wgmma_m64n256k16(float (&d)[128], std::uint64_t a_desc, std::uint64_t b_desc) {
+  wgmma_m64nk16<256>(d, a_desc, b_desc);
+}
+
+template <int kRegs>
+void setmaxnreg_dec() {
+  warp_converges();
+}
+template <int kRegs>
+void setmaxnreg_inc() {
+  warp_converges();
+}
+
+inline CUtensorMap bf16_tensor_map(const void* base, int rows, int cols, int box_rows,
+                                   int box_cols) {
+  return {base, rows, cols, box_rows, box_cols};
+}
+
+}  // namespace locality::gpu::hopper

@@ -12,6 +12,9 @@
   RUNG(1, flash2_mma, 80,                                                                    \
        "FlashAttention-2 on mma.sync: both products on the tensor cores, P handed from one " \
        "to the other in registers, K and V double-buffered by cp.async")                     \
+  RUNG(2, flash_hopper, 90,                                                                  \
+       "Hopper's path: K and V by the tensor memory accelerator on full/empty mbarriers, a "  \
+       "copying warpgroup and two computing ones, both products on wgmma, P from registers")  \
   /* a new rung: one line above this one */
 
 namespace locality::gpu {

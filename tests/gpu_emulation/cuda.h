@@ -4,7 +4,8 @@
 #pragma once
 
 struct CUtensorMap {
-  const void* base = nullptr;  // a row-major rows x cols bf16 matrix
+  const void* base = nullptr;  // `planes` row-major rows x cols bf16 matrices
+  long long planes = 1;
   int rows = 0, cols = 0;
   int box_rows = 0, box_cols = 0;  // one copy's box; 128-byte swizzle
 };

@@ -43,6 +43,7 @@ void wgmma_bf16_matmul(const std::uint16_t* a, const std::uint16_t* b, float* c,
 void wgmma_ws_bf16_matmul(const std::uint16_t* a, const std::uint16_t* b, float* c, int m, int n,
                           int k);
 void flash2_mma_bf16_attention(const Bf16AttentionArgs& args);
+void flash_hopper_bf16_attention(const Bf16AttentionArgs& args);
 }  // namespace locality::gpu
 
 namespace locality {
@@ -294,7 +295,9 @@ TEST_P(EmulatedBf16Attention, ManyTilesLargeScoresAndNonFiniteInputs) {
 
 INSTANTIATE_TEST_SUITE_P(Emulated, EmulatedBf16Attention,
                          ::testing::Values(Bf16AttentionCase{"flash2_mma",
-                                                             gpu::flash2_mma_bf16_attention}),
+                                                             gpu::flash2_mma_bf16_attention},
+                                           Bf16AttentionCase{"flash_hopper",
+                                                             gpu::flash_hopper_bf16_attention}),
                          [](const auto& p) { return std::string(p.param.name); });
 
 }  // namespace

@@ -19,6 +19,7 @@
 #include "cuda.h"
 #include "cuda_bf16.h"
 #include "cuda_runtime.h"
+#include "ptx.cuh"
 
 namespace locality::gpu::hopper {
 
@@ -46,6 +47,11 @@ inline void maybe_complete(Barrier& b) {
     b.phase_and_tx ^= 0x80000000u;
     b.pending = b.expected;
   }
+}
+
+// A descriptor's 14-bit field at `shift`, in bytes.
+inline std::ptrdiff_t field(std::uint64_t desc, int shift) {
+  return static_cast<std::ptrdiff_t>(((desc >> shift) & 0x3FFF) << 4);
 }
 
 // The 128-byte swizzle, a function of the shared-memory address.
@@ -89,15 +95,19 @@ inline void mbarrier_wait(std::uint64_t* bar, unsigned parity) {
   }
 }
 
-inline void tma_load_2d(void* smem, const CUtensorMap* map, std::uint64_t* bar, int x, int y) {
+inline void tma_load_3d(void* smem, const CUtensorMap* map, std::uint64_t* bar, int x, int y,
+                        int z) {
   auto* dst = static_cast<unsigned char*>(smem);
-  const auto* src = static_cast<const std::uint16_t*>(map->base);
-  if (map->box_cols * 2 > 128 || (dst - emu::shared.bytes) % 1024 != 0) std::abort();
+  const auto* plane =
+      static_cast<const std::uint16_t*>(map->base) + std::int64_t{z} * map->rows * map->cols;
+  if (map->box_cols * 2 > 128 || (dst - emu::shared.bytes) % 1024 != 0 || z >= map->planes) {
+    std::abort();
+  }
   for (int r = 0; r < map->box_rows; ++r) {
     for (int c = 0; c < map->box_cols; ++c) {
       const int gr = y + r, gc = x + c;
       const std::uint16_t v =
-          gr < map->rows && gc < map->cols ? src[std::int64_t{gr} * map->cols + gc] : 0;
+          gr < map->rows && gc < map->cols ? plane[std::int64_t{gr} * map->cols + gc] : 0;
       std::memcpy(detail::swizzled(dst + r * map->box_cols * 2 + c * 2), &v, 2);
     }
   }
@@ -106,6 +116,9 @@ inline void tma_load_2d(void* smem, const CUtensorMap* map, std::uint64_t* bar, 
   b.phase_and_tx -= static_cast<std::uint32_t>(map->box_rows * map->box_cols * 2);
   detail::maybe_complete(b);
   detail::store(bar, b);
+}
+inline void tma_load_2d(void* smem, const CUtensorMap* map, std::uint64_t* bar, int x, int y) {
+  tma_load_3d(smem, map, bar, x, y, 0);
 }
 
 // The descriptor's fields as the real one packs them, the start address as
@@ -131,41 +144,76 @@ void wgmma_wait() {
   warp_converges();
 }
 
-template <int N>
-void wgmma_m64nk16(float (&d)[N / 2], std::uint64_t a_desc, std::uint64_t b_desc) {
-  const auto field = [](std::uint64_t desc, int shift) {
-    return static_cast<std::ptrdiff_t>(((desc >> shift) & 0x3FFF) << 4);
-  };
-  if ((a_desc >> 62) != 1 || (b_desc >> 62) != 1) std::abort();  // only the 128-byte swizzle
-  unsigned char* a = emu::shared.bytes + field(a_desc, 0);
-  unsigned char* b = emu::shared.bytes + field(b_desc, 0);
-  const std::ptrdiff_t a_sbo = field(a_desc, 32), b_lbo = field(b_desc, 16),
-                       b_sbo = field(b_desc, 32);
-  const auto a_at = [&](int row, int k) {  // K-major
-    return detail::bf16_at(detail::swizzled(a + (row / 8) * a_sbo + (row % 8) * 128 + 2 * k));
-  };
-  const auto b_at = [&](int k, int col) {  // N-major
+// d += A B for the calling thread's accumulators (the layout hopper.cuh
+// documents). `a_at(row, k)` gives A (64 x 16); B is read through its
+// descriptor, N-major (rows along n) or K-major (`b_kmajor`: columns along k).
+template <int N, typename AAt>
+void wgmma_m64nk16(float (&d)[N / 2], AAt a_at, std::uint64_t b_desc, bool b_kmajor) {
+  if ((b_desc >> 62) != 1) std::abort();  // only the 128-byte swizzle
+  unsigned char* b = emu::shared.bytes + detail::field(b_desc, 0);
+  const std::ptrdiff_t b_lbo = detail::field(b_desc, 16), b_sbo = detail::field(b_desc, 32);
+  const auto b_at = [&](int k, int col) {
+    if (b_kmajor) {  // column col is row col of a K-major tile: 8-row atoms SBO apart
+      return detail::bf16_at(detail::swizzled(b + (col / 8) * b_sbo + (col % 8) * 128 + 2 * k));
+    }
     return detail::bf16_at(detail::swizzled(b + (col / 64) * b_lbo + (k / 8) * b_sbo +
                                             (k % 8) * 128 + 2 * (col % 64)));
   };
-  warp_converges();
   const int t = static_cast<int>(threadIdx.x % 128), warp = t / 32, lane = t % 32;
   for (int j = 0; j < N / 8; ++j) {
     for (int h = 0; h < 2; ++h) {
       for (int e = 0; e < 2; ++e) {
-        const int row = 16 * warp + lane / 4 + 8 * h, col = 8 * j + 2 * (lane % 4) + e;
+        const int row = lane / 4 + 8 * h, col = 8 * j + 2 * (lane % 4) + e;
         float s = d[4 * j + 2 * h + e];
-        for (int k = 0; k < 16; ++k) s += a_at(row, k) * b_at(k, col);
+        for (int k = 0; k < 16; ++k) s += a_at(16 * warp + row, row, k) * b_at(k, col);
         d[4 * j + 2 * h + e] = s;
       }
     }
   }
 }
-inline void wgmma_m64n128k16(float (&d)[64], std::uint64_t a_desc, std::uint64_t b_desc) {
-  wgmma_m64nk16<128>(d, a_desc, b_desc);
+
+// A from shared memory, K-major: row r of the 64 in 8-row atoms SBO apart.
+template <int N>
+void wgmma_ss(float (&d)[N / 2], std::uint64_t a_desc, std::uint64_t b_desc, bool b_kmajor) {
+  warp_converges();
+  if ((a_desc >> 62) != 1) std::abort();
+  unsigned char* a = emu::shared.bytes + detail::field(a_desc, 0);
+  const std::ptrdiff_t a_sbo = detail::field(a_desc, 32);
+  wgmma_m64nk16<N>(
+      d,
+      [&](int row, int, int k) {
+        return detail::bf16_at(detail::swizzled(a + (row / 8) * a_sbo + (row % 8) * 128 + 2 * k));
+      },
+      b_desc, b_kmajor);
 }
-inline void wgmma_m64n256k16(float (&d)[128], std::uint64_t a_desc, std::uint64_t b_desc) {
-  wgmma_m64nk16<256>(d, a_desc, b_desc);
+
+// A from registers: the warp's 16 rows in the m16n8k16 A-fragment layout,
+// gathered from the warp's lanes.
+template <int N>
+void wgmma_rs(float (&d)[N / 2], const std::uint32_t (&a)[4], std::uint64_t b_desc) {
+  float am[16][16];
+  ptx::gather_a_16x16(a, am);
+  wgmma_m64nk16<N>(
+      d, [&](int, int row, int k) { return am[row][k]; }, b_desc, false);
+}
+
+inline void wgmma_m64n128k16(float (&d)[64], std::uint64_t a, std::uint64_t b) {
+  wgmma_ss<128>(d, a, b, false);
+}
+inline void wgmma_m64n256k16(float (&d)[128], std::uint64_t a, std::uint64_t b) {
+  wgmma_ss<256>(d, a, b, false);
+}
+inline void wgmma_m64n64k16_bk(float (&d)[32], std::uint64_t a, std::uint64_t b) {
+  wgmma_ss<64>(d, a, b, true);
+}
+inline void wgmma_m64n128k16_bk(float (&d)[64], std::uint64_t a, std::uint64_t b) {
+  wgmma_ss<128>(d, a, b, true);
+}
+inline void wgmma_m64n64k16_ra(float (&d)[32], const std::uint32_t (&a)[4], std::uint64_t b) {
+  wgmma_rs<64>(d, a, b);
+}
+inline void wgmma_m64n128k16_ra(float (&d)[64], const std::uint32_t (&a)[4], std::uint64_t b) {
+  wgmma_rs<128>(d, a, b);
 }
 
 template <int kRegs>
@@ -179,7 +227,11 @@ void setmaxnreg_inc() {
 
 inline CUtensorMap bf16_tensor_map(const void* base, int rows, int cols, int box_rows,
                                    int box_cols) {
-  return {base, rows, cols, box_rows, box_cols};
+  return {base, 1, rows, cols, box_rows, box_cols};
+}
+inline CUtensorMap bf16_tensor_map_3d(const void* base, long long planes, int rows, int cols,
+                                      int box_rows, int box_cols) {
+  return {base, planes, rows, cols, box_rows, box_cols};
 }
 
 }  // namespace locality::gpu::hopper

@@ -57,12 +57,11 @@ inline void ldmatrix_x4_trans(std::uint32_t (&r)[4], const void* row) {
   }
 }
 
-inline void mma_bf16_16816(float (&d)[4], const std::uint32_t (&a)[4],
-                           const std::uint32_t (&b)[2]) {
+// The warp's 16 x 16 A operand from each lane's four registers in the
+// m16n8k16 A-fragment layout (all 32 lanes must call it).
+inline void gather_a_16x16(const std::uint32_t (&a)[4], float (&am)[16][16]) {
   const auto a01 = emu::exchange((std::uint64_t{a[1]} << 32) | a[0]);
   const auto a23 = emu::exchange((std::uint64_t{a[3]} << 32) | a[2]);
-  const auto b01 = emu::exchange((std::uint64_t{b[1]} << 32) | b[0]);
-  float am[16][16], bm[16][8];
   for (int l = 0; l < 32; ++l) {
     const int g = l / 4, t = l % 4;
     const std::uint32_t r[4] = {
@@ -73,6 +72,16 @@ inline void mma_bf16_16816(float (&d)[4], const std::uint32_t (&a)[4],
       am[row][col] = detail::bf16(r[i] & 0xffff);
       am[row][col + 1] = detail::bf16(r[i] >> 16);
     }
+  }
+}
+
+inline void mma_bf16_16816(float (&d)[4], const std::uint32_t (&a)[4],
+                           const std::uint32_t (&b)[2]) {
+  float am[16][16], bm[16][8];
+  gather_a_16x16(a, am);
+  const auto b01 = emu::exchange((std::uint64_t{b[1]} << 32) | b[0]);
+  for (int l = 0; l < 32; ++l) {
+    const int g = l / 4, t = l % 4;
     for (int i = 0; i < 2; ++i) {  // b[i]: rows 2t, 2t+1 (+8 for i = 1), column g
       const auto bits = static_cast<std::uint32_t>(b01[l] >> (32 * i));
       bm[2 * t + 8 * i][g] = detail::bf16(bits & 0xffff);

@@ -41,6 +41,7 @@
 #include <string>
 
 #include "../cuda_check.cuh"
+#include "../matmul/rungs.cuh"
 #include "../matmul_bf16/hopper.cuh"
 #include "locality/exp2.hpp"
 #include "locality/gpu.hpp"
@@ -349,8 +350,7 @@ void flash_hopper_bf16_attention(const Bf16AttentionArgs& args) {
     throw ShapeError("the flash_hopper rung takes head_dim 64 or 128 (got " + std::to_string(d) +
                      ")");
   }
-  const auto aligned = [](const void* p) { return reinterpret_cast<std::uintptr_t>(p) % 16 == 0; };
-  if (!aligned(args.q) || !aligned(args.k) || !aligned(args.v) || !aligned(args.o)) {
+  if (!aligned16(args.q) || !aligned16(args.k) || !aligned16(args.v) || !aligned16(args.o)) {
     throw ShapeError("the flash_hopper rung needs 16-byte aligned tensors");
   }
   if (args.shape.batch * args.shape.heads * args.shape.seq_q == 0) return;

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <string>
 
+#include "../matmul/rungs.cuh"
 #include "locality/matrix.hpp"
 
 namespace locality::gpu::hopper {
@@ -17,8 +18,7 @@ namespace locality::gpu::hopper {
 // (k x n bf16) and C (m x n float); ShapeError otherwise.
 inline void check_tma_operands(const char* rung, const void* a, const void* b, const void* c, int k,
                                int n) {
-  const auto aligned = [](const void* p) { return reinterpret_cast<std::uintptr_t>(p) % 16 == 0; };
-  if (k % 8 != 0 || n % 8 != 0 || !aligned(a) || !aligned(b) || !aligned(c)) {
+  if (k % 8 != 0 || n % 8 != 0 || !aligned16(a) || !aligned16(b) || !aligned16(c)) {
     throw ShapeError(std::string("the ") + rung +
                      " bf16 rung needs k and n multiples of 8 and 16-byte aligned matrices "
                      "(got k = " +

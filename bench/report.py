@@ -405,18 +405,32 @@ def misconfigured_peers(ctx):
     return out
 
 
+def mkl_text(described):
+    """MKL's version, code path and threading layer out of the long text
+    locality_bench records (the JSON keeps the whole of it)."""
+    version = re.search(r"Library Version ([0-9.]+)", str(described))
+    path = re.search(r"code path (\S+)", str(described))
+    layer = re.search(r"(\S+ OpenMP) threading layer", str(described))
+    if not version or not path:
+        return str(described)
+    return f"{version.group(1)}, code path {path.group(1)}" + (
+        f", {layer.group(1)} threading" if layer else "")
+
+
 def peers_text(ctx):
     """How each peer ran, from the context locality_bench recorded."""
-    parts = [f"oneDNN {text(ctx, 'onednn_version')} ({text(ctx, 'onednn_isa')})",
-             f"OpenBLAS (Debian) core {text(ctx, 'openblas_corename')} "
-             f"(OPENBLAS_CORETYPE {text(ctx, 'openblas_coretype_env')})"]
+    left_out = {k.removesuffix("_left_out"): ctx[k] for k in ctx if k.endswith("_left_out")}
+    for peer, why in misconfigured_peers(ctx).items():
+        left_out.setdefault(peer, why)  # said once, by locality_bench where it did
+    parts = [f"oneDNN {text(ctx, 'onednn_version')} ({text(ctx, 'onednn_isa')})"]
+    if "openblas" not in left_out:
+        parts.append(f"OpenBLAS (Debian) core {text(ctx, 'openblas_corename')} "
+                     f"(OPENBLAS_CORETYPE {text(ctx, 'openblas_coretype_env')})")
     for key, name in (("scipy_openblas", "OpenBLAS (PyPI)"), ("mkl", "MKL"), ("blis", "BLIS")):
         if key in ctx:
-            parts.append(f"{name}: {text(ctx, key)}")
+            parts.append(f"{name}: {mkl_text(ctx[key]) if key == 'mkl' else text(ctx, key)}")
     parts.append(f"Eigen {text(ctx, 'eigen_version')}")
-    left_out = [f"{k.removesuffix('_left_out')} ({ctx[k]})" for k in sorted(ctx)
-                if k.endswith("_left_out")]
-    left_out += [f"{p} ({why})" for p, why in sorted(misconfigured_peers(ctx).items())]
+    left_out = [f"{peer} ({why})" for peer, why in sorted(left_out.items())]
     return "; ".join(parts) + (". Left out: " + "; ".join(left_out) if left_out else "")
 
 

@@ -261,9 +261,26 @@ class ReportTest(unittest.TestCase):
         self.assertIn("| peer | onednn |", r.stdout)
         self.assertIn("Left out: openblas (OpenBLAS ran its Prescott kernels", r.stdout)
         self.assertIn("| 1024 | 1 | 150.0 | onednn | 0.94 |", r.stdout)  # the best peer, named
+        # Where locality_bench already left it out (and said why), it is named once.
+        doc["context"]["openblas_left_out"] = "OpenBLAS runs its Prescott kernels"
+        out = self.run_report(json.dumps(doc)).stdout
+        self.assertIn("Left out: openblas (OpenBLAS runs its Prescott kernels).", out)
+        self.assertEqual(out.count("openblas (OpenBLAS ran"), 0)
+        del doc["context"]["openblas_left_out"]
         # The same core on a machine whose kernel is portable is not called misconfigured.
         doc["context"]["locality_microkernel"] = "microkernel_portable_4x16"
         self.assertIn("| peer | openblas |", self.run_report(json.dumps(doc)).stdout)
+
+    def test_mkl_is_described_in_a_few_words(self):
+        doc = json.loads(json.dumps(MATMUL))
+        doc["context"]["mkl"] = ("Intel(R) oneAPI Math Kernel Library Version 2026.2-Product Build "
+                                 "20260915; code path avx512_e1 (branch 14); its verbose mode "
+                                 "says: long text; GNU OpenMP threading layer; /x/libmkl_rt.so.3")
+        self.assertIn("MKL: 2026.2, code path avx512_e1, GNU OpenMP threading;",
+                      self.run_report(json.dumps(doc)).stdout)
+        doc["context"]["mkl"] = "a build that says something else"  # passed on whole
+        self.assertIn("MKL: a build that says something else;",
+                      self.run_report(json.dumps(doc)).stdout)
 
     def test_fused_peer_needs_no_workspace(self):
         doc = json.loads(json.dumps(ATTENTION))

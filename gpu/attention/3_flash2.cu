@@ -1,6 +1,5 @@
-// Rung 3 -- flash2: FlashAttention-2's order: the query tile stays on chip
-//   for the whole pass over K and V, each thread keeps its piece of O in
-//   registers, and the row sums are divided out once, at the end.
+// Rung 3 -- flash2: FlashAttention-2's order: the query tile on chip for the
+//   whole pass, O in registers, the row sums divided out once at the end.
 //
 // Idea: a block of 4 warps takes a tile of query rows; each warp owns a
 //   quarter of the rows, and each thread a micro-tile of TM rows (4, or 2 at
@@ -21,10 +20,9 @@
 //   banks (Q's rows are broadcasts). Device memory sees Q, K, V and O only:
 //   no workspace at all.
 // Cost: per 4 steps along head_dim, TM + BC/8 128-bit shared loads feed
-//   TM x BC/8 x 4 multiply-adds for S, and per key 1 + d/32 feed TM x d/8 for
+//   TM x BC/8 x 4 multiply-adds for S, per key 1 + d/32 feed TM x d/8 for
 //   P V. K and V are not double-buffered: the 2-3 blocks an SM holds hide
-//   each other's loads. Without the tensor cores this is float32 on CUDA
-//   cores: a matmul-bound kernel at the matmul ladder's speed, at most.
+//   each other's loads. At most the float matmul ladder's speed.
 // Edges: any seq_q and seq_kv; head_dim 1..256, padded on chip to 32, 64,
 //   128 or 256 with zeros (128-bit loads when head_dim is a multiple of 4 and
 //   the tensors are 16-byte aligned). A key its row does not see is never

@@ -1,6 +1,5 @@
-// bf16 attention rung 1 -- flash2_mma: FlashAttention-2's structure with both
-//   products on the tensor cores, the weights handed from one product to the
-//   next in registers.
+// bf16 attention rung 1 -- flash2_mma: FlashAttention-2 with both products on
+//   the tensor cores, the weights handed between them in registers.
 //
 // Idea: a block of 4 warps takes 128 query rows, 32 per warp (two 16-row
 //   tiles). Per tile of keys, each warp computes its rows' scores with
@@ -17,13 +16,11 @@
 //   swizzled as in the bf16 matmul ladder (16-byte chunk c of row r at c XOR
 //   (r mod 8)), so every ldmatrix is free of bank conflicts. Two 16-row tiles
 //   per warp let each fragment of K and V serve two multiplies.
-// Cost: per thread 64 accumulators of O and 64 of S (head_dim 64, tiles of
-//   64 keys) or 128 and 32 (head_dim 128, tiles of 32 keys), 4 row maxima
-//   and sums: 255 registers, two blocks per SM; 48 or 64 KiB of shared
-//   memory per block. The softmax (scaling, masking, 2^x) runs on the CUDA
-//   cores, one exponential per score, while mma.sync issues from each warp
-//   alone: on Hopper the wgmma of the next rung gets more from the same
-//   tensor cores.
+// Cost: per thread 64 accumulators of O and 64 of S (head_dim 64, 64-key
+//   tiles) or 128 and 32 (128, 32-key tiles): 255 registers, two blocks per
+//   SM, 48 or 64 KiB of shared memory per block. The softmax runs on the CUDA
+//   cores, one exponential per score; mma.sync issues warp by warp, which on
+//   Hopper leaves tensor-core throughput to the next rung's wgmma.
 // Edges: head_dim 64 or 128 (other sizes are refused with ShapeError), any
 //   seq_q and seq_kv, 16-byte aligned tensors. Causal: tiles wholly above the
 //   diagonal are never loaded, a warp skips tiles none of its rows sees, and

@@ -1,6 +1,5 @@
-// bf16 attention rung 2 -- flash_hopper: FlashAttention on Hopper's own
-//   path. The copy engine brings K and V, warpgroups multiply with wgmma,
-//   and the weights go from one product to the next in registers.
+// bf16 attention rung 2 -- flash_hopper: FlashAttention on Hopper's own path:
+//   the copy engine brings K and V, warpgroups multiply with wgmma.
 //
 // Idea: three warpgroups per block of 128 query rows. One thread of the
 //   first (the producer, setmaxnreg down to 40 registers) asks the tensor
@@ -19,19 +18,16 @@
 //   once per block and used by its 128 rows; S and P live in registers only.
 //   The 128-byte swizzle the copy engine writes is the layout wgmma reads
 //   without bank conflicts, for both products.
-// Cost: 16 KiB (head_dim 64) or 32 KiB (128) of Q, 2 stages of 32 KiB of K
-//   and V. Each product waits for its own MMAs (wait_group 0): the softmax of
-//   one tile does not yet overlap the MMAs of the next (FlashAttention-3's
-//   ping-pong between warpgroups and intra-warpgroup pipelining), the next
-//   measurements' question.
+// Cost: 16 or 32 KiB of Q (head_dim 64, 128), 2 stages of 32 KiB of K and V.
+//   Each product waits for its own MMAs (wait_group 0): one tile's softmax
+//   does not overlap the next tile's MMAs (FlashAttention-3's ping-pong).
 // Edges: sm_90a only (registered for compute capability 9.0). head_dim 64 or
 //   128 (others refused with ShapeError), any seq_q and seq_kv, 16-byte
 //   aligned tensors; the copy engine zero-fills rows past a head's sequence,
 //   which are then masked. Causal: tiles no row of the block sees are never
 //   loaded, a warpgroup skips the products of tiles none of its rows sees,
-//   and where a tile holds keys some of its rows see and others do not and
-//   V's rows there hold a NaN or an infinity, P V for that tile is summed on
-//   the CUDA cores key by key, so a hidden key's V never reaches O.
+//   and a partly hidden tile whose V rows hold a NaN or an infinity has its
+//   P V summed key by key on the CUDA cores: a hidden key's V never reaches O.
 #include <cuda.h>
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>

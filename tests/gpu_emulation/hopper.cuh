@@ -5,14 +5,21 @@
 // count arrivals and bytes and flip their phase; wgmma reads its operands
 // through the descriptors by the PTX ISA's canonical 128-byte-swizzled
 // layouts (K-major: rows of 128 bytes, 8-row atoms SBO apart; N-major: rows
-// along n, 8-row atoms along k SBO apart, 64-column slices LBO apart) and
-// computes at once, so the fences and waits have nothing left to order
-// (they only bring the warp's threads together, as .sync.aligned does).
+// along n, 8-row atoms along k SBO apart, 64-column slices LBO apart). A
+// wgmma is asynchronous as on the GPU, at its latest: it reads its operands
+// and writes its accumulators only when a wait_group retires its group, so a
+// kernel that reads accumulators before the wait, changes an A register in
+// flight, or lets a stage be refilled while an MMA still reads it computes
+// wrong answers here too (fences and commits also bring the warp's threads
+// together, as .sync.aligned does).
 #pragma once
 
 #include <cstdint>
 #include <cstring>
+#include <deque>
+#include <functional>
 #include <mutex>
+#include <vector>
 #include <stdexcept>
 #include <thread>
 
@@ -137,10 +144,34 @@ inline std::uint64_t smem_descriptor(const void* start, unsigned leading_bytes,
 // still waits for the stage's previous fill.
 inline void warp_converges() { emu::my_warp().barrier.arrive_and_wait(); }
 
+namespace detail {
+// The calling thread's wgmmas issued since its last commit, and its
+// committed groups not yet retired, oldest first.
+struct InFlight {
+  std::vector<std::function<void()>> open;
+  std::deque<std::vector<std::function<void()>>> groups;
+};
+inline thread_local InFlight in_flight;
+}  // namespace detail
+
 inline void wgmma_fence() { warp_converges(); }
-inline void wgmma_commit() { warp_converges(); }
+inline void wgmma_commit() {
+  warp_converges();
+  detail::in_flight.groups.push_back(std::move(detail::in_flight.open));
+  detail::in_flight.open.clear();
+}
+// Retires the oldest groups until at most kPending remain in flight: their
+// MMAs happen now, reading shared memory and the A registers as they are.
+// The wait ends for the whole warp at once, so no lane goes on (to release a
+// stage, say) while another still reads it.
 template <int kPending>
 void wgmma_wait() {
+  warp_converges();
+  auto& groups = detail::in_flight.groups;
+  while (groups.size() > static_cast<std::size_t>(kPending)) {
+    for (auto& mma : groups.front()) mma();
+    groups.pop_front();
+  }
   warp_converges();
 }
 
@@ -177,24 +208,30 @@ template <int N>
 void wgmma_ss(float (&d)[N / 2], std::uint64_t a_desc, std::uint64_t b_desc, bool b_kmajor) {
   warp_converges();
   if ((a_desc >> 62) != 1) std::abort();
-  unsigned char* a = emu::shared.bytes + detail::field(a_desc, 0);
-  const std::ptrdiff_t a_sbo = detail::field(a_desc, 32);
-  wgmma_m64nk16<N>(
-      d,
-      [&](int row, int, int k) {
-        return detail::bf16_at(detail::swizzled(a + (row / 8) * a_sbo + (row % 8) * 128 + 2 * k));
-      },
-      b_desc, b_kmajor);
+  detail::in_flight.open.push_back([&d, a_desc, b_desc, b_kmajor] {
+    unsigned char* a = emu::shared.bytes + detail::field(a_desc, 0);
+    const std::ptrdiff_t a_sbo = detail::field(a_desc, 32);
+    wgmma_m64nk16<N>(
+        d,
+        [&](int row, int, int k) {
+          return detail::bf16_at(
+              detail::swizzled(a + (row / 8) * a_sbo + (row % 8) * 128 + 2 * k));
+        },
+        b_desc, b_kmajor);
+  });
 }
 
 // A from registers: the warp's 16 rows in the m16n8k16 A-fragment layout,
 // gathered from the warp's lanes.
 template <int N>
 void wgmma_rs(float (&d)[N / 2], const std::uint32_t (&a)[4], std::uint64_t b_desc) {
-  float am[16][16];
-  ptx::gather_a_16x16(a, am);
-  wgmma_m64nk16<N>(
-      d, [&](int, int row, int k) { return am[row][k]; }, b_desc, false);
+  warp_converges();
+  detail::in_flight.open.push_back([&d, &a, b_desc] {
+    float am[16][16];
+    ptx::gather_a_16x16(a, am);
+    wgmma_m64nk16<N>(
+        d, [&](int, int row, int k) { return am[row][k]; }, b_desc, false);
+  });
 }
 
 inline void wgmma_m64n128k16(float (&d)[64], std::uint64_t a, std::uint64_t b) {

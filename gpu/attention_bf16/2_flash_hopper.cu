@@ -2,11 +2,11 @@
 //   the copy engine brings K and V, warpgroups multiply with wgmma.
 //
 // Idea: three warpgroups per block of 128 query rows. One thread of the
-//   first (the producer, setmaxnreg down to 40 registers) asks the tensor
+//   first (the producer, setmaxnreg down to 24 registers) asks the tensor
 //   memory accelerator for Q once and then for each tile of keys (128 at
 //   head_dim 64, 64 at 128) and its values, into a ring of 2 stages; `full`
 //   mbarriers count each stage's bytes, `empty` ones the 8 consumer warps done
-//   with it. The two consumer warpgroups (up to 232 registers) own 64 rows
+//   with it. The two consumer warpgroups (up to 240 registers) own 64 rows
 //   each: S = Q K^T with one wgmma per 16 of head_dim (Q and K both read from
 //   shared memory, K's rows as B's columns: K-major), the online softmax in
 //   float on S's accumulators (a row's scores sit in the 4 lanes of a quad),
@@ -63,7 +63,7 @@ __global__ void __launch_bounds__(kThreads, 1)
     return;
   }
 
-  hopper::setmaxnreg_inc<232>();
+  hopper::setmaxnreg_inc<kConsumerRegs>();
   Rows r;
   r.lane = tid % 32, r.g = r.lane / 4, r.tq = r.lane % 4;
   r.wg_r0 = b.r0 + 64 * (warpgroup - 1);  // this warpgroup's first row
@@ -115,8 +115,8 @@ void launch(const Bf16AttentionArgs& args) {
                                      cudaFuncAttributeMaxDynamicSharedMemorySize, T::kSharedBytes));
   flash_hopper_kernel<D><<<m.blocks, kThreads, T::kSharedBytes>>>(
       m.q, m.k, m.v, reinterpret_cast<__nv_bfloat16*>(args.o), m.heads,
-      static_cast<int>(args.shape.seq_q), static_cast<int>(args.shape.seq_kv),
-      args.scale * kLog2e, args.causal);
+      static_cast<int>(args.shape.seq_q), static_cast<int>(args.shape.seq_kv), args.scale * kLog2e,
+      args.causal);
   LOCALITY_CUDA_LAUNCHED();
 }
 

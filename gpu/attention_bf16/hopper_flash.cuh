@@ -24,8 +24,12 @@
 namespace locality::gpu::hopper_flash {
 
 using Index = std::int64_t;
-// 128 query rows a block: a producer warpgroup and two consumers of 64 rows.
+// 128 query rows a block: a producer warpgroup and two consumers of 64 rows,
+// the registers moved from the first to the others (setmaxnreg: 24 + 2 x 240
+// per thread of a warpgroup fit the 512 of the 384 threads' 170 each).
 constexpr int kBR = 128, kConsumers = 2, kThreads = 128 * (1 + kConsumers);
+constexpr int kProducerRegs = 24, kConsumerRegs = 240;
+static_assert(128 * (kProducerRegs + kConsumers * kConsumerRegs) <= 65536);
 constexpr unsigned kAll = 0xffffffffu;
 
 template <int D, int kStages>
@@ -51,8 +55,8 @@ struct Layout {
 
   __device__ explicit Layout(std::uint8_t* smem_raw) {
     using T = Tiles<D, kStages>;
-    qs = reinterpret_cast<std::uint8_t*>(
-        (reinterpret_cast<std::uintptr_t>(smem_raw) + 1023) & ~std::uintptr_t{1023});
+    qs = reinterpret_cast<std::uint8_t*>((reinterpret_cast<std::uintptr_t>(smem_raw) + 1023) &
+                                         ~std::uintptr_t{1023});
     ring = qs + T::kQBytes;
     q_full = reinterpret_cast<std::uint64_t*>(ring + kStages * T::kStageBytes);
     full = q_full + 1;
@@ -102,14 +106,14 @@ __device__ __forceinline__ void init_barriers(const Layout<D, kStages>& l) {
   __syncthreads();
 }
 
-// The producer warpgroup: 40 registers, one thread asking the tensor memory
+// The producer warpgroup: kProducerRegs registers, one thread asking the tensor memory
 // accelerator for Q, then for each tile's K and V as its stage comes free.
 template <int D, int kStages>
 __device__ __forceinline__ void produce(const Layout<D, kStages>& l, const Block& b,
                                         const CUtensorMap* q_map, const CUtensorMap* k_map,
                                         const CUtensorMap* v_map) {
   using T = Tiles<D, kStages>;
-  hopper::setmaxnreg_dec<40>();
+  hopper::setmaxnreg_dec<kProducerRegs>();
   if (threadIdx.x != 0) return;
   hopper::mbarrier_arrive_expect_tx(l.q_full, T::kQBytes);
   for (int slab = 0; slab < T::kSlabs; ++slab) {
@@ -248,7 +252,8 @@ __device__ __forceinline__ void pack_weights(const float (&sc)[kBC / 2],
 #pragma unroll
   for (int kk = 0; kk < kBC / 16; ++kk) {
 #pragma unroll
-    for (int i = 0; i < 4; ++i) pa[kk][i] = ptx::pack_bf16x2(sc[8 * kk + 2 * i], sc[8 * kk + 2 * i + 1]);
+    for (int i = 0; i < 4; ++i)
+      pa[kk][i] = ptx::pack_bf16x2(sc[8 * kk + 2 * i], sc[8 * kk + 2 * i + 1]);
   }
 }
 
@@ -307,8 +312,7 @@ __device__ __forceinline__ void weighted_values_by_key(float (&acc)[D / 2],
 // O = acc / row sum, in bf16; the sum's four quarters sit in the quad.
 template <int D>
 __device__ __forceinline__ void store_output(const float (&acc)[D / 2], const float (&row_sum)[2],
-                                             __nv_bfloat16* o, const Rows& r, int head,
-                                             int seq_q) {
+                                             __nv_bfloat16* o, const Rows& r, int head, int seq_q) {
 #pragma unroll
   for (int h = 0; h < 2; ++h) {
     float l = row_sum[h];

@@ -15,6 +15,9 @@
   RUNG(2, flash_hopper, 90,                                                                  \
        "Hopper's path: K and V by the tensor memory accelerator on full/empty mbarriers, a "  \
        "copying warpgroup and two computing ones, both products on wgmma, P from registers")  \
+  RUNG(3, flash_overlap, 90,                                                                 \
+       "FlashAttention-3's intra-warpgroup pipelining: the next tile's Q K^T and this "       \
+       "tile's P V on the tensor cores while the CUDA cores do the softmax")                   \
   /* a new rung: one line above this one */
 
 namespace locality::gpu {

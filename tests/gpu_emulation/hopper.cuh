@@ -19,9 +19,9 @@
 #include <deque>
 #include <functional>
 #include <mutex>
-#include <vector>
 #include <stdexcept>
 #include <thread>
+#include <vector>
 
 #include "cuda.h"
 #include "cuda_bf16.h"
@@ -214,8 +214,7 @@ void wgmma_ss(float (&d)[N / 2], std::uint64_t a_desc, std::uint64_t b_desc, boo
     wgmma_m64nk16<N>(
         d,
         [&](int row, int, int k) {
-          return detail::bf16_at(
-              detail::swizzled(a + (row / 8) * a_sbo + (row % 8) * 128 + 2 * k));
+          return detail::bf16_at(detail::swizzled(a + (row / 8) * a_sbo + (row % 8) * 128 + 2 * k));
         },
         b_desc, b_kmajor);
   });

@@ -56,19 +56,10 @@ __global__ void __launch_bounds__(kThreads, 1)
   extern __shared__ __align__(1024) std::uint8_t smem_raw[];
   const Layout<D, kStages> l(smem_raw);
   const Block b = block_of<kBC>(heads, seq_q, seq_kv, causal);
-  const int tid = threadIdx.x, warpgroup = tid / 128;
-  init_barriers(l);
-  if (warpgroup == 0) {
-    produce(l, b, &q_map, &k_map, &v_map);
-    return;
-  }
+  if (produced(l, b, &q_map, &k_map, &v_map)) return;
 
-  hopper::setmaxnreg_inc<kConsumerRegs>();
-  Rows r;
-  r.lane = tid % 32, r.g = r.lane / 4, r.tq = r.lane % 4;
-  r.wg_r0 = b.r0 + 64 * (warpgroup - 1);  // this warpgroup's first row
-  r.warp_r0 = r.wg_r0 + 16 * ((tid % 128) / 32);
-  const std::uint8_t* q_rows = l.qs + 64 * (warpgroup - 1) * 128;
+  const Rows r = consumer_rows(b);
+  const std::uint8_t* q_rows = l.qs + (r.wg_r0 - b.r0) * 128;
   hopper::mbarrier_wait(l.q_full, 0);
 
   float acc[D / 2];                        // O: n8 slice n at acc[4 n ..]
@@ -109,22 +100,17 @@ __global__ void __launch_bounds__(kThreads, 1)
 
 template <int D>
 void launch(const Bf16AttentionArgs& args) {
-  using T = Tiles<D, kStages>;
-  const Maps m = maps_for<D, T::kBC>(args, "flash_hopper");
-  LOCALITY_CUDA(cudaFuncSetAttribute(flash_hopper_kernel<D>,
-                                     cudaFuncAttributeMaxDynamicSharedMemorySize, T::kSharedBytes));
-  flash_hopper_kernel<D><<<m.blocks, kThreads, T::kSharedBytes>>>(
-      m.q, m.k, m.v, reinterpret_cast<__nv_bfloat16*>(args.o), m.heads,
-      static_cast<int>(args.shape.seq_q), static_cast<int>(args.shape.seq_kv), args.scale * kLog2e,
-      args.causal);
+  constexpr int kBytes = Tiles<D, kStages>::kSharedBytes;
+  const Launch p = prepare<D, kStages>(args, flash_hopper_kernel<D>, "flash_hopper");
+  flash_hopper_kernel<D><<<p.blocks, kThreads, kBytes>>>(p.q, p.k, p.v, p.o, p.heads, p.seq_q,
+                                                         p.seq_kv, p.scale_log2, args.causal);
   LOCALITY_CUDA_LAUNCHED();
 }
 
 }  // namespace
 
 void flash_hopper_bf16_attention(const Bf16AttentionArgs& args) {
-  check(args, "flash_hopper");
-  if (args.shape.batch * args.shape.heads * args.shape.seq_q == 0) return;
+  if (!check(args, "flash_hopper")) return;
   args.shape.head_dim == 64 ? launch<64>(args) : launch<128>(args);
 }
 

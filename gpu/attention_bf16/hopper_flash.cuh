@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <string>
 
+#include "../cuda_check.cuh"
 #include "../matmul/rungs.cuh"
 #include "locality/exp2.hpp"
 #include "locality/gpu.hpp"
@@ -133,6 +134,18 @@ __device__ __forceinline__ void produce(const Layout<D, kStages>& l, const Block
   }
 }
 
+// The block's start: mbarriers set up, then the producer warpgroup produces
+// (true: the thread is done) and the consumers go on (false).
+template <int D, int kStages>
+__device__ __forceinline__ bool produced(const Layout<D, kStages>& l, const Block& b,
+                                         const CUtensorMap* q_map, const CUtensorMap* k_map,
+                                         const CUtensorMap* v_map) {
+  init_barriers(l);
+  if (threadIdx.x >= 128) return false;
+  produce(l, b, q_map, k_map, v_map);
+  return true;
+}
+
 __device__ __forceinline__ float exp2_np(float x) {
   return exp2_nonpositive_impl<float, std::uint32_t>(x);
 }
@@ -191,6 +204,17 @@ __device__ __forceinline__ void issue_weighted_values(float (&o)[D / 2],
 struct Rows {
   int lane, g, tq, wg_r0, warp_r0;
 };
+
+// A consumer warpgroup takes its registers; its thread's rows.
+__device__ __forceinline__ Rows consumer_rows(const Block& b) {
+  hopper::setmaxnreg_inc<kConsumerRegs>();
+  const int tid = threadIdx.x;
+  Rows r;
+  r.lane = tid % 32, r.g = r.lane / 4, r.tq = r.lane % 4;
+  r.wg_r0 = b.r0 + 64 * (tid / 128 - 1);  // its warpgroup's first row
+  r.warp_r0 = r.wg_r0 + 16 * ((tid % 128) / 32);
+  return r;
+}
 
 // The online softmax of one tile's scores, as flash2_mma's: scale to log2
 // units, mask, new maximum (quad-wide), weights 2^(x - max) in place of the
@@ -329,9 +353,11 @@ __device__ __forceinline__ void store_output(const float (&acc)[D / 2], const fl
   }
 }
 
-// The host side: the rung's checks, and the three tensor maps (a plane per
-// head) with the grid size.
-inline void check(const Bf16AttentionArgs& args, const char* rung) {
+// The host side: the rung's checks; then the three tensor maps (a plane per
+// head), the grid and the kernel's arguments, with the kernel allowed its
+// shared memory. The rung launches it.
+// `check` is false where there is nothing to compute.
+inline bool check(const Bf16AttentionArgs& args, const char* rung) {
   const std::ptrdiff_t d = args.shape.head_dim;
   if (d != 64 && d != 128) {
     throw ShapeError(std::string("the ") + rung + " rung takes head_dim 64 or 128 (got " +
@@ -340,14 +366,18 @@ inline void check(const Bf16AttentionArgs& args, const char* rung) {
   if (!aligned16(args.q) || !aligned16(args.k) || !aligned16(args.v) || !aligned16(args.o)) {
     throw ShapeError(std::string("the ") + rung + " rung needs 16-byte aligned tensors");
   }
+  return args.shape.batch * args.shape.heads * args.shape.seq_q > 0;
 }
-struct Maps {
+struct Launch {
   CUtensorMap q, k, v;
   unsigned blocks;
-  int heads;
+  __nv_bfloat16* o;
+  int heads, seq_q, seq_kv;
+  float scale_log2;
 };
-template <int D, int kBC>
-Maps maps_for(const Bf16AttentionArgs& args, const char* rung) {
+template <int D, int kStages, typename Kernel>
+Launch prepare(const Bf16AttentionArgs& args, Kernel* kernel, const char* rung) {
+  using T = Tiles<D, kStages>;
   const AttentionShape& s = args.shape;
   const Index heads = s.batch * s.heads, row_blocks = (s.seq_q + kBR - 1) / kBR;
   if (heads * row_blocks > 0x7fffffff || s.seq_q > 0x7fffffff - kBR ||
@@ -356,10 +386,17 @@ Maps maps_for(const Bf16AttentionArgs& args, const char* rung) {
                      " rung takes at most 2^31 - 1 blocks of 128 query rows and sequences "
                      "under 2^31 - 128");
   }
+  LOCALITY_CUDA(
+      cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, T::kSharedBytes));
   return {hopper::bf16_tensor_map_3d(args.q, heads, static_cast<int>(s.seq_q), D, kBR, 64),
-          hopper::bf16_tensor_map_3d(args.k, heads, static_cast<int>(s.seq_kv), D, kBC, 64),
-          hopper::bf16_tensor_map_3d(args.v, heads, static_cast<int>(s.seq_kv), D, kBC, 64),
-          static_cast<unsigned>(heads * row_blocks), static_cast<int>(heads)};
+          hopper::bf16_tensor_map_3d(args.k, heads, static_cast<int>(s.seq_kv), D, T::kBC, 64),
+          hopper::bf16_tensor_map_3d(args.v, heads, static_cast<int>(s.seq_kv), D, T::kBC, 64),
+          static_cast<unsigned>(heads * row_blocks),
+          reinterpret_cast<__nv_bfloat16*>(args.o),
+          static_cast<int>(heads),
+          static_cast<int>(s.seq_q),
+          static_cast<int>(s.seq_kv),
+          args.scale * kLog2e};
 }
 
 }  // namespace locality::gpu::hopper_flash

@@ -2,27 +2,25 @@
 //   softmax running while its tensor cores work (FlashAttention-3's
 //   intra-warpgroup pipelining).
 //
-// Idea: in rung 2 a consumer warpgroup waits for S = Q K^T, then does the
-//   softmax while its MMAs sit idle, then waits for P V. Here it asks for the
-//   next tile's scores before the softmax of this one: the tensor cores
-//   compute S(t+1) while the CUDA cores compute the weights of tile t, then
-//   P(t) V(t) is issued and left running into the next step. Only the
-//   rescaling of O and the packing of P wait for the previous P V (its
-//   accumulators and its A registers are the ones they change); the scores
-//   alternate between two register arrays.
+// Idea: in rung 2 a consumer warpgroup waits for S = Q K^T, does the softmax
+//   while its MMAs sit idle, then waits for P V. Here, per tile t: P(t) is
+//   packed out of S's registers, then S(t+1) = Q K(t+1)^T and P(t) V(t) are
+//   issued together; the first wait retires S(t+1) alone, and its softmax
+//   runs on the CUDA cores while P(t) V(t) runs on the tensor cores; the
+//   second wait retires P(t) V(t) and frees tile t's stage.
 // Locality: as rung 2: Q read once per block, each K and V tile once per
-//   block and used by its 128 rows, S and P in registers only. A ring of 3
-//   stages: a stage is released only when its P V retires, a step after its
-//   S, while the next-but-one tile must already be on its way.
-// Cost: a second array of scores (kBC / 2 floats a thread) and a third stage
-//   of K and V (32 KiB); the waits count groups (one in flight across each
-//   softmax), which ptxas must not serialize (gpu/wgmma_guard.sh fails the
-//   build if it does).
+//   block and used by its 128 rows, S and P in registers only, 2 stages
+//   (nothing is in flight from one step to the next).
+// Cost: the same registers as rung 2 (one array of scores, P, O); the waits
+//   count groups, which ptxas must not serialize (gpu/wgmma_guard.sh fails
+//   the build if it does). The packing of P and the rescaling of O still
+//   wait for the previous P V, with the warpgroup's tensor cores idle.
 // Edges: as rung 2 (sm_90a only; head_dim 64 or 128, else ShapeError; any
-//   seq_q and seq_kv; 16-byte aligned tensors). Under the causal mask a
-//   warpgroup computes a prefix of the tiles and only waits for and releases
-//   the rest; a partly hidden tile whose V rows hold a NaN or an infinity
-//   has its P V summed key by key on the CUDA cores, with nothing to overlap.
+//   seq_q and seq_kv; 16-byte aligned tensors). Under the causal mask the
+//   pipelined loop takes the tiles every row of the warpgroup sees whole;
+//   the tiles crossing its diagonal follow, in rung 2's order (no wgmma in
+//   a branch of the pipelined loop, and a partly hidden tile whose V holds a
+//   NaN or an infinity summed key by key); the rest are only released.
 #include <cuda.h>
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>

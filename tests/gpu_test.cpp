@@ -552,7 +552,7 @@ TEST(Bf16AttentionVerify, AcceptsRoundedWeightsRefusesADroppedKey) {
 
 TEST(GpuRegistry, Bf16AttentionRungsInOrderWithLessons) {
 #ifdef LOCALITY_HAVE_CUDA
-  ASSERT_EQ(gpu::bf16_attention_variants().size(), 3u);
+  ASSERT_EQ(gpu::bf16_attention_variants().size(), 4u);
 #else
   EXPECT_TRUE(gpu::bf16_attention_variants().empty()) << "a build without CUDA has no GPU rungs";
 #endif

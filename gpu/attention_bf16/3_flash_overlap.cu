@@ -7,7 +7,8 @@
 //   packed out of S's registers, then S(t+1) = Q K(t+1)^T and P(t) V(t) are
 //   issued together; the first wait retires S(t+1) alone, and its softmax
 //   runs on the CUDA cores while P(t) V(t) runs on the tensor cores; the
-//   second wait retires P(t) V(t) and frees tile t's stage.
+//   second wait retires P(t) V(t) and frees tile t's stage. (The loop is
+//   overlapped_consumer in hopper_flash.cuh, which rung 4 runs with turns.)
 // Locality: as rung 2: Q read once per block, each K and V tile once per
 //   block and used by its 128 rows, S and P in registers only, 2 stages
 //   (nothing is in flight from one step to the next).
@@ -51,82 +52,7 @@ __global__ void __launch_bounds__(kThreads, 1)
   const Block b = block_of<kBC>(heads, seq_q, seq_kv, causal);
   if (produced(l, b, &q_map, &k_map, &v_map)) return;
 
-  const Rows r = consumer_rows(b);
-  const std::uint8_t* q_rows = l.qs + (r.wg_r0 - b.r0) * 128;
-  // Tiles [0, clean) every row of this warpgroup sees whole: pipelined. Then,
-  // under the causal mask, [clean, mine) cross its diagonal (rung 2's order,
-  // key-by-key P V where V is not finite), and [mine, tiles) it does not see.
-  const int last = (r.wg_r0 + 63) / kBC + 1, whole = (r.wg_r0 + 1) / kBC;
-  const int mine = causal && last < b.tiles ? last : b.tiles;
-  const int clean = causal && whole < mine ? whole : mine;
-  hopper::mbarrier_wait(l.q_full, 0);
-
-  float acc[D / 2];
-  float row_max[2], row_sum[2], alpha[2];
-  float sc[kBC / 2];
-  std::uint32_t pa[kBC / 16][4];  // P: the A operand of P V
-#pragma unroll
-  for (int i = 0; i < D / 2; ++i) acc[i] = 0.0f;
-  for (int h = 0; h < 2; ++h) row_max[h] = -INFINITY, row_sum[h] = 0.0f;
-
-  const auto issue_scores_of = [&](int t) {  // S(t) = Q K(t)^T, committed
-    l.wait_full(t);
-#pragma unroll
-    for (int i = 0; i < kBC / 2; ++i) sc[i] = 0.0f;
-    hopper::wgmma_fence();
-    issue_scores<D, kBC>(sc, q_rows, l.k_tile(t));
-    hopper::wgmma_commit();
-  };
-  const auto issue_values_of = [&](int t) {  // O = alpha O + P(t) V(t), committed
-    rescale<D>(acc, alpha);
-    hopper::wgmma_fence();
-    issue_weighted_values<D, kBC>(acc, pa, l.v_tile(t));
-    hopper::wgmma_commit();
-  };
-
-  if (clean > 0) {
-    issue_scores_of(0);
-    hopper::wgmma_wait<0>();
-    softmax<kBC>(sc, row_max, row_sum, alpha, r, 0, seq_kv, causal, scale_log2);
-  }
-#pragma unroll 1
-  for (int t = 0; t + 1 < clean; ++t) {
-    pack_weights<kBC>(sc, pa);  // P(t), out of S's registers before S(t+1) lands there
-    issue_scores_of(t + 1);
-    issue_values_of(t);
-    hopper::wgmma_wait<1>();  // S(t+1) retired; P(t) V(t) runs during its softmax
-    softmax<kBC>(sc, row_max, row_sum, alpha, r, (t + 1) * kBC, seq_kv, causal, scale_log2);
-    hopper::wgmma_wait<0>();
-    l.release(t, r.lane);
-  }
-  if (clean > 0) {
-    pack_weights<kBC>(sc, pa);
-    issue_values_of(clean - 1);
-    hopper::wgmma_wait<0>();
-    l.release(clean - 1, r.lane);
-  }
-
-#pragma unroll 1
-  for (int t = clean; t < mine; ++t) {  // the diagonal's tiles, one MMA at a time
-    const int kv0 = t * kBC;
-    issue_scores_of(t);
-    hopper::wgmma_wait<0>();
-    softmax<kBC>(sc, row_max, row_sum, alpha, r, kv0, seq_kv, causal, scale_log2);
-    pack_weights<kBC>(sc, pa);
-    if (!values_by_key<D, kBC>(l.v_tile(t), r, kv0, seq_kv, causal)) {
-      issue_values_of(t);
-      hopper::wgmma_wait<0>();
-    } else {
-      rescale<D>(acc, alpha);
-      weighted_values_by_key<D, kBC>(acc, pa, l.v_tile(t), r, kv0, seq_kv);
-    }
-    l.release(t, r.lane);
-  }
-  for (int t = mine; t < b.tiles; ++t) {
-    l.wait_full(t);
-    l.release(t, r.lane);
-  }
-  store_output<D>(acc, row_sum, o, r, b.head, seq_q);
+  overlapped_consumer(l, b, o, seq_q, seq_kv, scale_log2, causal, NoTurns{});
 }
 
 template <int D>

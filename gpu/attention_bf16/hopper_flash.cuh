@@ -1,9 +1,10 @@
-// What the Hopper flash rungs (2_flash_hopper, 3_flash_overlap) share: the
-// block's shared-memory layout and mbarriers, the producer warpgroup, the two
-// products on wgmma, the online softmax on S's accumulators, the key-by-key
-// P V for a partly hidden tile with a non-finite V, the final store, and the
-// host-side checks and tensor maps. The rungs differ in how a consumer
-// warpgroup orders its MMAs and its softmax.
+// What the Hopper flash rungs (2_flash_hopper, 3_flash_overlap,
+// 4_flash_pingpong) share: the block's shared-memory layout and mbarriers,
+// the producer warpgroup, the two products on wgmma, the online softmax on
+// S's accumulators, the key-by-key P V for a partly hidden tile with a
+// non-finite V, the final store, and the host-side checks and tensor maps;
+// rungs 3 and 4 also the pipelined consumer. The rungs differ in how a
+// consumer warpgroup orders its MMAs and its softmax.
 //
 // Include it after ../matmul_bf16/hopper.cuh (the CPU emulation substitutes
 // its own hopper.cuh and ptx.cuh, which a header beside this one could not).
@@ -351,6 +352,104 @@ __device__ __forceinline__ void store_output(const float (&acc)[D / 2], const fl
           ptx::pack_bf16x2(acc[4 * n + 2 * h] / l, acc[4 * n + 2 * h + 1] / l);
     }
   }
+}
+
+// What a consumer warpgroup does in the overlapped rungs (3_flash_overlap,
+// 4_flash_pingpong): their header comments say why. Per tile t of the
+// pipelined loop the two products are issued together, between
+// `turns.take(t)` and `turns.give(t)`: nothing for flash_overlap, the
+// warpgroups' alternation for flash_pingpong. `turns.begin` is called once,
+// before the loop.
+struct NoTurns {
+  __device__ void begin(const Block&, const Rows&, int, bool) {}
+  __device__ void take(int) {}
+  __device__ void give(int) {}
+};
+template <int D, int kStages, typename Turns>
+__device__ __forceinline__ void overlapped_consumer(const Layout<D, kStages>& l, const Block& b,
+                                                    __nv_bfloat16* o, int seq_q, int seq_kv,
+                                                    float scale_log2, bool causal, Turns turns) {
+  constexpr int kBC = Tiles<D, kStages>::kBC;
+  const Rows r = consumer_rows(b);
+  const std::uint8_t* q_rows = l.qs + (r.wg_r0 - b.r0) * 128;
+  // Tiles [0, clean) every row of this warpgroup sees whole: pipelined. Then,
+  // under the causal mask, [clean, mine) cross its diagonal (rung 2's order,
+  // key-by-key P V where V is not finite), and [mine, tiles) it does not see.
+  const int last = (r.wg_r0 + 63) / kBC + 1, whole = (r.wg_r0 + 1) / kBC;
+  const int mine = causal && last < b.tiles ? last : b.tiles;
+  const int clean = causal && whole < mine ? whole : mine;
+  turns.begin(b, r, kBC, causal);
+  hopper::mbarrier_wait(l.q_full, 0);
+
+  float acc[D / 2];
+  float row_max[2], row_sum[2], alpha[2];
+  float sc[kBC / 2];
+  std::uint32_t pa[kBC / 16][4];  // P: the A operand of P V
+#pragma unroll
+  for (int i = 0; i < D / 2; ++i) acc[i] = 0.0f;
+  for (int h = 0; h < 2; ++h) row_max[h] = -INFINITY, row_sum[h] = 0.0f;
+
+  const auto issue_scores_of = [&](int t) {  // S(t) = Q K(t)^T, committed
+    l.wait_full(t);
+#pragma unroll
+    for (int i = 0; i < kBC / 2; ++i) sc[i] = 0.0f;
+    hopper::wgmma_fence();
+    issue_scores<D, kBC>(sc, q_rows, l.k_tile(t));
+    hopper::wgmma_commit();
+  };
+  const auto issue_values_of = [&](int t) {  // O = alpha O + P(t) V(t), committed
+    rescale<D>(acc, alpha);
+    hopper::wgmma_fence();
+    issue_weighted_values<D, kBC>(acc, pa, l.v_tile(t));
+    hopper::wgmma_commit();
+  };
+
+  if (clean > 0) {
+    issue_scores_of(0);
+    hopper::wgmma_wait<0>();
+    softmax<kBC>(sc, row_max, row_sum, alpha, r, 0, seq_kv, causal, scale_log2);
+  }
+#pragma unroll 1
+  for (int t = 0; t + 1 < clean; ++t) {
+    pack_weights<kBC>(sc, pa);  // P(t), out of S's registers before S(t+1) lands there
+    l.wait_full(t + 1);
+    turns.take(t);
+    issue_scores_of(t + 1);
+    issue_values_of(t);
+    turns.give(t);
+    hopper::wgmma_wait<1>();  // S(t+1) retired; P(t) V(t) runs during its softmax
+    softmax<kBC>(sc, row_max, row_sum, alpha, r, (t + 1) * kBC, seq_kv, causal, scale_log2);
+    hopper::wgmma_wait<0>();
+    l.release(t, r.lane);
+  }
+  if (clean > 0) {
+    pack_weights<kBC>(sc, pa);
+    issue_values_of(clean - 1);
+    hopper::wgmma_wait<0>();
+    l.release(clean - 1, r.lane);
+  }
+
+#pragma unroll 1
+  for (int t = clean; t < mine; ++t) {  // the diagonal's tiles, one MMA at a time
+    const int kv0 = t * kBC;
+    issue_scores_of(t);
+    hopper::wgmma_wait<0>();
+    softmax<kBC>(sc, row_max, row_sum, alpha, r, kv0, seq_kv, causal, scale_log2);
+    pack_weights<kBC>(sc, pa);
+    if (!values_by_key<D, kBC>(l.v_tile(t), r, kv0, seq_kv, causal)) {
+      issue_values_of(t);
+      hopper::wgmma_wait<0>();
+    } else {
+      rescale<D>(acc, alpha);
+      weighted_values_by_key<D, kBC>(acc, pa, l.v_tile(t), r, kv0, seq_kv);
+    }
+    l.release(t, r.lane);
+  }
+  for (int t = mine; t < b.tiles; ++t) {
+    l.wait_full(t);
+    l.release(t, r.lane);
+  }
+  store_output<D>(acc, row_sum, o, r, b.head, seq_q);
 }
 
 // The host side: the rung's checks; then the three tensor maps (a plane per

@@ -18,6 +18,9 @@
   RUNG(3, flash_overlap, 90,                                                                 \
        "FlashAttention-3's intra-warpgroup pipelining: the next tile's Q K^T and this "       \
        "tile's P V on the tensor cores while the CUDA cores do the softmax")                   \
+  RUNG(4, flash_pingpong, 90,                                                                \
+       "FlashAttention-3's ping-pong: the two computing warpgroups take turns at the tensor " \
+       "cores, one's softmax hidden behind the other's products")                             \
   /* a new rung: one line above this one */
 
 namespace locality::gpu {

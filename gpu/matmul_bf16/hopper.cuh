@@ -57,6 +57,17 @@ __device__ __forceinline__ void mbarrier_wait(std::uint64_t* bar, unsigned parit
       : "memory");
 }
 
+// ---- Named barriers (bar.sync / bar.arrive with an id and a thread count):
+// a barrier of some of the block's warps, id 0 being __syncthreads'. sync
+// waits for `threads` arrivals in all, arrive adds the calling warp's
+// without waiting.
+__device__ __forceinline__ void named_barrier_sync(int id, int threads) {
+  asm volatile("bar.sync %0, %1;\n" ::"r"(id), "r"(threads) : "memory");
+}
+__device__ __forceinline__ void named_barrier_arrive(int id, int threads) {
+  asm volatile("bar.arrive %0, %1;\n" ::"r"(id), "r"(threads) : "memory");
+}
+
 // ---- The tensor memory accelerator: one thread asks for a whole box of a
 // 2-D tensor (described on the host by a CUtensorMap) to be copied into
 // shared memory, laid out and swizzled as the map says; elements outside the

@@ -68,6 +68,10 @@ struct Warp {
   std::uint64_t slots[32];
 };
 inline std::barrier<>* block_barrier = nullptr;
+// Checks run between blocks, when every thread has finished the last one
+// (the emulated instructions register theirs: a named barrier left half
+// arrived, say).
+inline std::vector<void (*)()> between_blocks;
 inline std::vector<std::unique_ptr<Warp>> warps;
 
 inline Warp& my_warp() { return *warps[threadIdx.x / 32]; }
@@ -97,6 +101,7 @@ inline void launch(dim3 grid, unsigned block, std::size_t shared_bytes,
   bool done = false;
   // Runs once per round, after every thread finished the previous block.
   auto start_block = [&]() noexcept {
+    for (auto check : between_blocks) check();
     done = next == blocks;
     if (!done) std::memset(shared.bytes, 0xff, sizeof shared.bytes);
     ++next;

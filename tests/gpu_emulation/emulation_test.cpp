@@ -45,6 +45,7 @@ void wgmma_ws_bf16_matmul(const std::uint16_t* a, const std::uint16_t* b, float*
 void flash2_mma_bf16_attention(const Bf16AttentionArgs& args);
 void flash_hopper_bf16_attention(const Bf16AttentionArgs& args);
 void flash_overlap_bf16_attention(const Bf16AttentionArgs& args);
+void flash_pingpong_bf16_attention(const Bf16AttentionArgs& args);
 }  // namespace locality::gpu
 
 namespace locality {
@@ -298,7 +299,8 @@ INSTANTIATE_TEST_SUITE_P(
     Emulated, EmulatedBf16Attention,
     ::testing::Values(Bf16AttentionCase{"flash2_mma", gpu::flash2_mma_bf16_attention},
                       Bf16AttentionCase{"flash_hopper", gpu::flash_hopper_bf16_attention},
-                      Bf16AttentionCase{"flash_overlap", gpu::flash_overlap_bf16_attention}),
+                      Bf16AttentionCase{"flash_overlap", gpu::flash_overlap_bf16_attention},
+                      Bf16AttentionCase{"flash_pingpong", gpu::flash_pingpong_bf16_attention}),
     [](const auto& p) { return std::string(p.param.name); });
 
 }  // namespace

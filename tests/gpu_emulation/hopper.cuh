@@ -14,7 +14,9 @@
 // together, as .sync.aligned does).
 #pragma once
 
+#include <condition_variable>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <deque>
 #include <functional>
@@ -91,6 +93,53 @@ inline void mbarrier_arrive_expect_tx(std::uint64_t* bar, unsigned bytes) {
 }
 
 inline void mbarrier_arrive(std::uint64_t* bar) { mbarrier_arrive_expect_tx(bar, 0); }
+
+// Named barriers, counted thread by thread (every thread of the warps that
+// take part calls them, as the kernels do): a phase completes at `threads`
+// arrivals; sync waits for the phase it arrived in.
+namespace detail {
+struct NamedBarrier {
+  std::mutex lock;
+  std::condition_variable done;
+  int count = 0;
+  unsigned phase = 0;
+};
+inline NamedBarrier named_barriers[16];
+// A block must leave every named barrier as it found it: as many arrivals
+// as each phase needs, none left over.
+inline void named_barriers_settled() noexcept {
+  for (const NamedBarrier& b : named_barriers) {
+    if (b.count != 0) {
+      std::fprintf(stderr, "emulation: a block ended with a named barrier half arrived\n");
+      std::abort();
+    }
+  }
+}
+inline const bool named_barriers_checked =
+    (emu::between_blocks.push_back(named_barriers_settled), true);
+inline unsigned named_arrive(int id, int threads) {
+  NamedBarrier& b = named_barriers[id];
+  std::lock_guard<std::mutex> hold(b.lock);
+  const unsigned mine = b.phase;
+  if (++b.count == threads) {
+    b.count = 0;
+    ++b.phase;
+    b.done.notify_all();
+  }
+  return mine;
+}
+}  // namespace detail
+inline void named_barrier_arrive(int id, int threads) {
+  if (id <= 0 || id >= 16 || threads % 32 != 0) std::abort();
+  detail::named_arrive(id, threads);
+}
+inline void named_barrier_sync(int id, int threads) {
+  if (id <= 0 || id >= 16 || threads % 32 != 0) std::abort();
+  const unsigned mine = detail::named_arrive(id, threads);
+  detail::NamedBarrier& b = detail::named_barriers[id];
+  std::unique_lock<std::mutex> hold(b.lock);
+  b.done.wait(hold, [&] { return b.phase != mine; });
+}
 
 inline void mbarrier_wait(std::uint64_t* bar, unsigned parity) {
   for (;;) {

@@ -47,6 +47,7 @@ TEST_P(MatmulRung, NotMultiplesOfAnyTile) {
 TEST_P(MatmulRung, WiderThanTheBPanel) {  // n > nc = 1024: several panels of B
   check({13, 1025, 5}, 9);
   check({13, 4100, 5}, 19);
+  check({61, 1100, 300, 3}, 20);  // A packed a kc slice at a time: blocks, slices, edges
 }
 
 TEST_P(MatmulRung, TallSkinnyAndShortWide) {

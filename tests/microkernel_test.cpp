@@ -87,6 +87,9 @@ class MicroKernelTest : public ::testing::TestWithParam<const Blocked*> {
         {3 * uk.mc + 7, 17, 100},                          // several mc blocks
         {uk.mc + 5, 8 * uk.nr + 5, 50},                    // two row blocks, chunked
         {uk.mr, 128 * uk.nr + 5, 2 * uk.kc + 1},           // one row block, three kc slices
+        // several panels of B, so A is packed a kc slice at a time: ragged
+        // row blocks, panels and slices
+        {2 * uk.mc + uk.mr + 1, uk.nc + uk.nr + 3, uk.kc + 7, 2},
     };
   }
 };

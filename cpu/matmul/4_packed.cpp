@@ -8,14 +8,18 @@
 //   loop); L1 holds one MR x kc micro-panel of A across the jr loop, while the
 //   kc x NR micro-panels of B stream past it from L2, where the whole kc x nc
 //   panel of B stays across the ic loop (or from L3, where the L2 is too
-//   small for a panel wide enough to be worth packing A for). A is packed a
-//   few micro-panels at a time (mc rows), just before use, so the kernel
-//   finds it in L1/L2; the macro-kernel prefetches the next rows of A into
-//   L2 a few lines per call.
+//   small for a panel wide enough to be worth packing A for). Where one
+//   panel covers all of B, A is packed a few micro-panels at a time (mc
+//   rows), just before use, so the kernel finds it in L1/L2. Where there are
+//   several, each kc slice of A is packed once, all m rows, and every panel
+//   reads it from there, contiguous: packing A again per panel would repeat
+//   its strided reads from memory, a new page for every row. Either way the
+//   macro-kernel prefetches the next block of A into L2 a few lines per call.
 //   Packed panels are read at unit stride, aligned, with no TLB misses from
 //   walking down a column. (BLIS's order: the broadcast operand's micro-panel
 //   in L1, the vector operand's streaming.)
 // Cost: two copies (O(mk + kn) per block, small next to O(mnk) work), a
+//   buffer for a kc slice of A (at most the size of A) where it is kept, a
 //   ragged-edge path for tiles that overhang C, and a kernel per ISA
 //   (microkernels.cpp picks it; the block sizes travel with the kernel).
 // Edges: ragged tiles are packed with zero padding and written back through
@@ -30,53 +34,66 @@
 namespace locality::cpu {
 
 namespace {
-// Floats of packed A, rounded up to whole cache lines so packed B is aligned too.
-std::size_t packed_a_span(const MicroKernel& uk, std::ptrdiff_t m, std::ptrdiff_t k) {
-  constexpr std::size_t kLine = kCacheLineBytes / sizeof(float);
-  return (packed_a_floats(uk, std::min(uk.mc, m), std::min(uk.kc, k)) + kLine - 1) / kLine * kLine;
-}
-// The block of A that loop 3 packs after the one at (ic, pc) of the panel at
-// column jc: the next mc rows, else the first rows of the next kc slice (of
-// this panel or the next); empty after the last.
-ConstView<float> next_a_block(const MicroKernel& uk, ConstView<float> a, std::ptrdiff_t ic,
-                              std::ptrdiff_t pc, std::ptrdiff_t jc, std::ptrdiff_t n) {
-  const std::ptrdiff_t m = a.rows(), k = a.cols();
-  std::ptrdiff_t i = ic + uk.mc, p = pc;
-  if (i >= m) i = 0, p += uk.kc;
-  if (p >= k) {
-    if (jc + uk.nc >= n) return {};
-    p = 0;
-  }
-  return a.block(i, p, std::min(uk.mc, m - i), std::min(uk.kc, k - p));
+// Floats of packed A, rounded up to whole cache lines so packed B is aligned
+// too: one block (mc rows), or all m rows of a kc slice where A is reused
+// by several panels of B.
+std::size_t packed_a_span(const MicroKernel& uk, std::ptrdiff_t m, std::ptrdiff_t n,
+                          std::ptrdiff_t k) {
+  constexpr std::size_t line = kCacheLineBytes / sizeof(float);
+  const std::ptrdiff_t rows = packs_a_slice(uk, n) ? m : std::min(uk.mc, m);
+  return (packed_a_floats(uk, rows, std::min(uk.kc, k)) + line - 1) / line * line;
 }
 }  // namespace
 
+bool packs_a_slice(const MicroKernel& uk, std::ptrdiff_t n) { return n > uk.nc; }
+
 std::size_t packed_matmul_buffer_floats(const MicroKernel& uk, std::ptrdiff_t m, std::ptrdiff_t n,
                                         std::ptrdiff_t k) {
-  return packed_a_span(uk, m, k) + packed_b_floats(uk, std::min(uk.kc, k), std::min(uk.nc, n));
+  return packed_a_span(uk, m, n, k) + packed_b_floats(uk, std::min(uk.kc, k), std::min(uk.nc, n));
 }
 
 void packed_matmul_into(const MicroKernel& uk, ConstView<float> a, ConstView<float> b,
                         View<float> c, float* buffer) {
   const std::ptrdiff_t m = a.rows(), k = a.cols(), n = b.cols();
+  const bool slice = packs_a_slice(uk, n);
   float* packed_a = buffer;
-  float* packed_b = buffer + packed_a_span(uk, m, k);
+  float* packed_b = buffer + packed_a_span(uk, m, n, k);
 
-  for (std::ptrdiff_t jc = 0; jc < n; jc += uk.nc) {  // loop 5: nc columns of B and C
-    const std::ptrdiff_t nc = std::min(uk.nc, n - jc);
-    for (std::ptrdiff_t pc = 0; pc < k; pc += uk.kc) {  // loop 4: kc-deep slices of k
-      const std::ptrdiff_t kc = std::min(uk.kc, k - pc);
+  for (std::ptrdiff_t pc = 0; pc < k; pc += uk.kc) {  // loop 4: kc-deep slices of k
+    const std::ptrdiff_t kc = std::min(uk.kc, k - pc);
+    if (slice) {  // A is needed by every panel of B: pack its whole slice once
+      const ConstView<float> a_slice = a.block(0, pc, m, kc);
+      for (std::ptrdiff_t q = 0; q < micropanel_count(m, uk.mr); ++q) {
+        pack_a_micropanel(uk, a_slice, q, packed_a);
+      }
+    }
+    for (std::ptrdiff_t jc = 0; jc < n; jc += uk.nc) {  // loop 5: nc columns of B and C
+      const std::ptrdiff_t nc = std::min(uk.nc, n - jc);
       pack_b_panel(uk, b.block(pc, jc, kc, nc), packed_b);
       for (std::ptrdiff_t ic = 0; ic < m; ic += uk.mc) {  // loop 3: mc rows of A and C
         const std::ptrdiff_t mc = std::min(uk.mc, m - ic);
-        const ConstView<float> a_block = a.block(ic, pc, mc, kc);
-        for (std::ptrdiff_t q = 0; q < micropanel_count(mc, uk.mr); ++q) {
-          pack_a_micropanel(uk, a_block, q, packed_a);
+        // Loops 2 and 1 (jr, ir) and the micro-kernel, which meanwhile bring
+        // the A block used next into L2: the next packed one from the slice,
+        // else the next rows (or the next slice's first) to pack.
+        const float* a_block = packed_a;
+        ConstView<float> next;
+        if (slice) {
+          a_block = packed_a + ic * kc;  // whole micro-panels: mc is a multiple of mr
+          if (ic + mc < m) {
+            next = packed_a_lines(uk, a_block + mc * kc, std::min(uk.mc, m - ic - mc), kc);
+          }
+        } else {
+          const ConstView<float> a_rows = a.block(ic, pc, mc, kc);
+          for (std::ptrdiff_t q = 0; q < micropanel_count(mc, uk.mr); ++q) {
+            pack_a_micropanel(uk, a_rows, q, packed_a);
+          }
+          if (ic + mc < m) {
+            next = a.block(ic + mc, pc, std::min(uk.mc, m - ic - mc), kc);
+          } else if (pc + kc < k) {
+            next = a.block(0, pc + kc, std::min(uk.mc, m), std::min(uk.kc, k - pc - kc));
+          }
         }
-        // Loops 2 and 1 (jr, ir) and the micro-kernel, which meanwhile
-        // bring the next block of A into L2 for the next round of packing.
-        macro_kernel(uk, kc, packed_a, packed_b, c.block(ic, jc, mc, nc), pc > 0,
-                     next_a_block(uk, a, ic, pc, jc, n));
+        macro_kernel(uk, kc, a_block, packed_b, c.block(ic, jc, mc, nc), pc > 0, next);
       }
     }
   }

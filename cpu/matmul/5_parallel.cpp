@@ -5,8 +5,10 @@
 // Idea: for each kc x nc panel of B, the threads pack it (each its own copy
 //   if one core's L2 holds it, else each a share of one copy, then a
 //   barrier), then take blocks of C's rows from a shared counter (OpenMP's
-//   dynamic schedule); each packs its block of A and runs the macro-kernel
-//   on it against the panel. The barrier at the end of the blocks keeps a
+//   dynamic schedule); each packs its block of A (or, where A serves several
+//   panels, finds it in the slice of A the team packed, a share each, as
+//   rung 4 packs it alone) and runs the macro-kernel on it against the
+//   panel. The barrier at the end of the blocks keeps a
 //   block's next kc slice from starting before this one is added in (and a
 //   shared panel in place until every block is done).
 // Locality: A is packed once (its blocks are handed out, not repeated per
@@ -17,7 +19,8 @@
 //   panel too big for the L2 streams from the L3 either way, so there it is
 //   packed once, each core a share.
 // Cost: a copy of the panel per core (O(kn) per thread, small next to its
-//   O(mnk / threads) multiply-adds), or a barrier per kc slice where shared;
+//   O(mnk / threads) multiply-adds), or a barrier per kc slice where shared
+//   (and one per slice of A where the team packs it);
 //   a barrier at the end of each slice's blocks. Blocks go to threads as they
 //   come free, so a core slowed by a neighbour (or a virtual machine's stolen
 //   time) takes fewer of them instead of holding up the rest.
@@ -81,20 +84,33 @@ void parallel_matmul_with(const MicroKernel& uk, ConstView<float> a, ConstView<f
                  micropanel_count(std::min(uk.nc, n), uk.nr));
   const std::size_t panel_floats = packed_b_floats(uk, std::min(uk.kc, k), std::min(uk.nc, n));
   const bool own_panels = static_cast<std::ptrdiff_t>(panel_floats) <= uk.l2_panel_floats;
-  thread_local PackBuffer shared_b;  // the caller's; the team writes into it
+  // Where several panels of B need A, the team packs each kc slice of it
+  // once, together, as rung 4 does alone; the blocks then read it in place.
+  const bool slice = packs_a_slice(uk, n);
+  thread_local PackBuffer shared_a, shared_b;  // the caller's; the team writes into them
   float* const team_b = own_panels ? nullptr : shared_b.get(panel_floats);
+  float* const team_a = slice ? shared_a.get(packed_a_floats(uk, m, std::min(uk.kc, k))) : nullptr;
 
 #pragma omp parallel num_threads(threads)
   {
     thread_local PackBuffer own_a, own_b;
     float* const packed_b = own_panels ? own_b.get(panel_floats) : team_b;
-    float* packed_a = own_a.get(packed_a_floats(uk, std::min(uk.mc, m), std::min(uk.kc, k)));
+    float* const packed_a =
+        slice ? team_a : own_a.get(packed_a_floats(uk, std::min(uk.mc, m), std::min(uk.kc, k)));
     const int t = omp_get_thread_num(), team = omp_get_num_threads();
-    for (std::ptrdiff_t jc = 0; jc < n; jc += uk.nc) {  // loop 5
-      const std::ptrdiff_t nc = std::min(uk.nc, n - jc);
-      const std::ptrdiff_t panels = micropanel_count(nc, uk.nr);
-      for (std::ptrdiff_t pc = 0; pc < k; pc += uk.kc) {  // loop 4
-        const std::ptrdiff_t kc = std::min(uk.kc, k - pc);
+    for (std::ptrdiff_t pc = 0; pc < k; pc += uk.kc) {  // loop 4
+      const std::ptrdiff_t kc = std::min(uk.kc, k - pc);
+      if (slice) {
+        const ConstView<float> a_slice = a.block(0, pc, m, kc);
+        const std::ptrdiff_t micropanels_a = micropanel_count(m, uk.mr);
+        for (std::ptrdiff_t q = micropanels_a * t / team; q < micropanels_a * (t + 1) / team; ++q) {
+          pack_a_micropanel(uk, a_slice, q, packed_a);
+        }
+#pragma omp barrier
+      }
+      for (std::ptrdiff_t jc = 0; jc < n; jc += uk.nc) {  // loop 5
+        const std::ptrdiff_t nc = std::min(uk.nc, n - jc);
+        const std::ptrdiff_t panels = micropanel_count(nc, uk.nr);
         if (own_panels) {
           pack_b_panel(uk, b.block(pc, jc, kc, nc), packed_b);
         } else {
@@ -108,7 +124,7 @@ void parallel_matmul_with(const MicroKernel& uk, ConstView<float> a, ConstView<f
           const std::ptrdiff_t q0 = panels * chunk / chunks, q1 = panels * (chunk + 1) / chunks;
           if (q1 <= q0) continue;
           const std::ptrdiff_t ic = block * block_rows, mc = std::min(block_rows, m - ic);
-          if (block != packed_block) {
+          if (!slice && block != packed_block) {
             const ConstView<float> a_block = a.block(ic, pc, mc, kc);
             for (std::ptrdiff_t q = 0; q < micropanel_count(mc, uk.mr); ++q) {
               pack_a_micropanel(uk, a_block, q, packed_a);
@@ -116,16 +132,18 @@ void parallel_matmul_with(const MicroKernel& uk, ConstView<float> a, ConstView<f
             packed_block = block;
           }
           // Prefetch the block this thread is likely to take next: one
-          // team's worth of blocks further down, as if handed out in turn.
+          // team's worth of blocks further down, as if handed out in turn
+          // (packed already in the slice, else its rows to pack).
           const std::ptrdiff_t next_ic = ic + team * block_rows;
-          const bool last_chunk = chunk + 1 == chunks;
-          const ConstView<float> next =
-              last_chunk && next_ic < m
-                  ? a.block(next_ic, pc, std::min(block_rows, m - next_ic), kc)
-                  : ConstView<float>{};
+          const std::ptrdiff_t next_rows = std::min(block_rows, m - next_ic);
+          ConstView<float> next;
+          if (chunk + 1 == chunks && next_rows > 0) {
+            next = slice ? packed_a_lines(uk, packed_a + next_ic * kc, next_rows, kc)
+                         : a.block(next_ic, pc, next_rows, kc);
+          }
           const std::ptrdiff_t j0 = q0 * uk.nr, j1 = std::min(nc, q1 * uk.nr);
-          macro_kernel(uk, kc, packed_a, packed_b + j0 * kc, c.block(ic, jc + j0, mc, j1 - j0),
-                       pc > 0, next);
+          macro_kernel(uk, kc, slice ? packed_a + ic * kc : packed_a, packed_b + j0 * kc,
+                       c.block(ic, jc + j0, mc, j1 - j0), pc > 0, next);
         }  // the loop's own barrier: every block's slice is in before the next
       }
     }

@@ -62,6 +62,10 @@ const MicroKernel& best_microkernel();
 // call them with every available one. Shapes must already be checked.
 void packed_matmul_with(const MicroKernel& uk, ConstView<float> a, ConstView<float> b,
                         View<float> c);
+// Whether the packed loops pack a whole kc slice of A (all m rows) at once
+// and keep it for every panel of B: where there is more than one panel (n > nc).
+// Otherwise A is packed mc rows at a time, just before use.
+bool packs_a_slice(const MicroKernel& uk, std::ptrdiff_t n);
 // The packed rung's loops with the caller's packing buffer, of at least
 // packed_matmul_buffer_floats(uk, m, n, k) floats, 64-byte aligned (the
 // attention ladder carves it from its workspace).

@@ -74,6 +74,15 @@ inline std::ptrdiff_t micropanel_count(std::ptrdiff_t extent, std::ptrdiff_t wid
   return (extent + width - 1) / width;
 }
 
+// The packed A block of micro-panels holding `rows` rows, kc deep, at
+// `packed`, seen as a view of its whole cache lines (one per row): what
+// macro_kernel's `next` takes to prefetch a block that is packed already.
+inline ConstView<float> packed_a_lines(const MicroKernel& uk, const float* packed,
+                                       std::ptrdiff_t rows, std::ptrdiff_t kc) {
+  constexpr std::ptrdiff_t kLine = kCacheLineBytes / sizeof(float);
+  return {packed, micropanel_count(rows, uk.mr) * uk.mr * kc / kLine, kLine, kLine};
+}
+
 // C block (mc x nc) = or += packed A (mc x kc) * packed B (kc x nc): the two
 // innermost loops (ir over MR-tall rows, then jr over NR-wide columns) around
 // the micro-kernel, with a scratch tile for the ragged edges of C. Between calls

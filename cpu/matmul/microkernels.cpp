@@ -48,11 +48,12 @@ MicroKernel blocked_for(MicroKernel uk, const CacheSizes& caches) {
   uk.mc = std::max(uk.mr, round_down(l1 / 2 / (uk.kc * kFloat), uk.mr));
   // nc: the kc x nc panel of B, read once per MR rows of C, takes at most
   // half of L2 (at most 4096 columns: past that, the panel only grows the
-  // buffer). A is packed again for every nc columns, so where half of L2
-  // holds fewer than 1024 columns the panel is left to stream from L3, and
-  // then it takes the full 4096: it streams from L3 at any width, and the
-  // wider it is, the fewer times A is packed (docs/cpu-matmul.md, "Blocks
-  // from the caches"). Whole micro-panels.
+  // buffer). A is read again for every nc columns (its packed kc slice,
+  // where there are several panels), so where half of L2 holds fewer than
+  // 1024 columns the panel is left to stream from L3, and then it takes the
+  // full 4096: it streams from L3 at any width, and the wider it is, the
+  // fewer times A is read (docs/cpu-matmul.md, "Blocks from the caches";
+  // measured when A was packed again per panel). Whole micro-panels.
   const std::ptrdiff_t nc_max = round_down(4096, uk.nr);
   const std::ptrdiff_t nc_l2 = round_down(l2 / 2 / (uk.kc * kFloat), uk.nr);
   uk.nc = nc_l2 >= round_down(1024, uk.nr) ? std::min(nc_l2, nc_max) : nc_max;

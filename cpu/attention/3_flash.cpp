@@ -295,9 +295,8 @@ FlashBuffers::FlashBuffers(Carver& carve, const FlashLayout& layout) {
 bool flash_pack_kv(const FlashLayout& layout, ConstView<float> k, ConstView<float> v,
                    std::ptrdiff_t keys, const FlashBuffers& buf) {
   const MicroKernel& uk = *layout.uk;
-  const std::ptrdiff_t mr = uk.mr, d = layout.d;
-  const ConstView<float> k_used = k.block(0, 0, keys, d);
-  for (std::ptrdiff_t p = 0; p < (keys + mr - 1) / mr; ++p) pack_a_micropanel(uk, k_used, p, buf.k);
+  const std::ptrdiff_t d = layout.d;
+  pack_a_block(uk, k.block(0, 0, keys, d), buf.k);
   switch (layout.pv->mr) {  // the micro-kernels' MRs, so that a piece is a few moves, not a loop
     case 4: pack_v_panels<4>(layout, v, keys, buf.v); break;
     case 6: pack_v_panels<6>(layout, v, keys, buf.v); break;

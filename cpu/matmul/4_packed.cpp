@@ -61,13 +61,8 @@ void packed_matmul_into(const MicroKernel& uk, ConstView<float> a, ConstView<flo
 
   for (std::ptrdiff_t pc = 0; pc < k; pc += uk.kc) {  // loop 4: kc-deep slices of k
     const std::ptrdiff_t kc = std::min(uk.kc, k - pc);
-    if (slice) {  // A is needed by every panel of B: pack its whole slice once
-      const ConstView<float> a_slice = a.block(0, pc, m, kc);
-      for (std::ptrdiff_t q = 0; q < micropanel_count(m, uk.mr); ++q) {
-        pack_a_micropanel(uk, a_slice, q, packed_a);
-      }
-    }
-    for (std::ptrdiff_t jc = 0; jc < n; jc += uk.nc) {  // loop 5: nc columns of B and C
+    if (slice) pack_a_block(uk, a.block(0, pc, m, kc), packed_a);  // once, for every panel
+    for (std::ptrdiff_t jc = 0; jc < n; jc += uk.nc) {             // loop 5: nc columns of B and C
       const std::ptrdiff_t nc = std::min(uk.nc, n - jc);
       pack_b_panel(uk, b.block(pc, jc, kc, nc), packed_b);
       for (std::ptrdiff_t ic = 0; ic < m; ic += uk.mc) {  // loop 3: mc rows of A and C
@@ -83,10 +78,7 @@ void packed_matmul_into(const MicroKernel& uk, ConstView<float> a, ConstView<flo
             next = packed_a_lines(uk, a_block + mc * kc, std::min(uk.mc, m - ic - mc), kc);
           }
         } else {
-          const ConstView<float> a_rows = a.block(ic, pc, mc, kc);
-          for (std::ptrdiff_t q = 0; q < micropanel_count(mc, uk.mr); ++q) {
-            pack_a_micropanel(uk, a_rows, q, packed_a);
-          }
+          pack_a_block(uk, a.block(ic, pc, mc, kc), packed_a);
           if (ic + mc < m) {
             next = a.block(ic + mc, pc, std::min(uk.mc, m - ic - mc), kc);
           } else if (pc + kc < k) {

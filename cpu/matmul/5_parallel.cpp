@@ -125,10 +125,7 @@ void parallel_matmul_with(const MicroKernel& uk, ConstView<float> a, ConstView<f
           if (q1 <= q0) continue;
           const std::ptrdiff_t ic = block * block_rows, mc = std::min(block_rows, m - ic);
           if (!slice && block != packed_block) {
-            const ConstView<float> a_block = a.block(ic, pc, mc, kc);
-            for (std::ptrdiff_t q = 0; q < micropanel_count(mc, uk.mr); ++q) {
-              pack_a_micropanel(uk, a_block, q, packed_a);
-            }
+            pack_a_block(uk, a.block(ic, pc, mc, kc), packed_a);
             packed_block = block;
           }
           // Prefetch the block this thread is likely to take next: one

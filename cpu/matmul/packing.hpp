@@ -74,6 +74,13 @@ inline std::ptrdiff_t micropanel_count(std::ptrdiff_t extent, std::ptrdiff_t wid
   return (extent + width - 1) / width;
 }
 
+// Packs every micro-panel of the block `a` into `packed`, one after another.
+inline void pack_a_block(const MicroKernel& uk, ConstView<float> a, float* packed) {
+  for (std::ptrdiff_t q = 0; q < micropanel_count(a.rows(), uk.mr); ++q) {
+    pack_a_micropanel(uk, a, q, packed);
+  }
+}
+
 // The packed A block of micro-panels holding `rows` rows, kc deep, at
 // `packed`, seen as a view of its whole cache lines (one per row): what
 // macro_kernel's `next` takes to prefetch a block that is packed already.

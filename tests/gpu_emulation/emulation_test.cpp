@@ -7,8 +7,11 @@
 // double with the verifier's bounds, as tests/gpu_test.cpp checks them on a
 // GPU, on the same kinds of shapes, smaller (every CUDA thread is a CPU
 // thread here). What it proves: the indexing, masking, swizzles and
-// pipelines compute the right answer under CUDA's semantics. What it cannot:
-// speed, or what a race the barriers miss would do on hardware.
+// pipelines compute the right answer under CUDA's semantics, every
+// shared-memory address an instruction is given is one the GPU accepts, and
+// the rungs that say their ldmatrix loads are free of bank conflicts make
+// them so (banks.hpp). What it cannot: speed, or what a race the barriers
+// miss would do on hardware.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -18,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "banks.hpp"
 #include "locality/attention.hpp"
 #include "locality/bf16.hpp"
 #include "locality/gpu.hpp"
@@ -184,13 +188,42 @@ INSTANTIATE_TEST_SUITE_P(Emulated, EmulatedFloatMatmul,
                                            FloatCase{"warp_tiled", gpu::warp_tiled_matmul}),
                          [](const auto& p) { return std::string(p.param.name); });
 
+// The bank rule itself, on the layouts the rungs could have used: rows of a
+// tile 64 bf16 wide (128 bytes), 8 consecutive rows of one 16-byte column.
+TEST(EmulatedLdmatrix, CountsTheBankConflictsOfALayout) {
+  std::uint64_t plain[8], swizzled[8], half_width[8], padded[8], broadcast[8];
+  for (std::uint64_t r = 0; r < 8; ++r) {
+    plain[r] = 128 * r + 16 * 3;           // every row in bank group 3
+    swizzled[r] = 128 * r + 16 * (3 ^ r);  // chunk c of row r at c xor r
+    half_width[r] = 64 * r;                // 64-byte rows: two rows per 128 bytes
+    padded[r] = (128 + 16) * r;            // one 16-byte pad per row
+    broadcast[r] = 256;                    // one row given eight times
+  }
+  EXPECT_EQ(emu::ldmatrix_wavefronts(plain), 8);
+  EXPECT_EQ(emu::ldmatrix_wavefronts(swizzled), 1);
+  EXPECT_EQ(emu::ldmatrix_wavefronts(half_width), 4);
+  EXPECT_EQ(emu::ldmatrix_wavefronts(padded), 1);
+  EXPECT_EQ(emu::ldmatrix_wavefronts(broadcast), 1);
+}
+
 using Bf16Rung = void (*)(const std::uint16_t*, const std::uint16_t*, float*, int, int, int);
 
 struct Bf16Case {
   const char* name;
   Bf16Rung run;
-  int multiple;  // as the registry says
+  int multiple;   // as the registry says
+  bool ldmatrix;  // loads its fragments with ldmatrix, free of bank conflicts by its header
 };
+
+// After a rung's run: if it loads with ldmatrix, every matrix took one pass
+// through the banks; `what` names the run.
+void expect_conflict_free_ldmatrix(bool ldmatrix, const std::string& what) {
+  if (!ldmatrix) return;
+  const std::uint64_t matrices = emu::ldmatrix_count.matrices;
+  EXPECT_GT(matrices, 0u) << what << ": no ldmatrix ran";
+  EXPECT_EQ(emu::ldmatrix_count.wavefronts.load(), matrices)
+      << what << ": ldmatrix bank conflicts (passes through the banks against matrices read)";
+}
 
 void PrintTo(const Bf16Case& c, std::ostream* out) { *out << c.name; }
 
@@ -205,10 +238,14 @@ class EmulatedBf16Matmul : public ::testing::TestWithParam<Bf16Case> {
     round_to_bf16(b.view());
     const std::vector<std::uint16_t> ha = bf16_bits(a.cview()), hb = bf16_bits(b.cview());
     poison(c.view());  // c is contiguous (ld = n), as the rungs want
+    emu::ldmatrix_count.reset();
     GetParam().run(ha.data(), hb.data(), c.data(), m, n, k);
+    const std::string what = std::string(GetParam().name) + " " + std::to_string(m) + "x" +
+                             std::to_string(n) + "x" + std::to_string(k);
     const VerifyResult r =
         verify_matmul_bf16_rows(a.cview(), b.cview(), c.cview(), spread_rows(m, m));
-    EXPECT_TRUE(r.ok) << GetParam().name << " " << m << "x" << n << "x" << k << ": " << r.message;
+    EXPECT_TRUE(r.ok) << what << ": " << r.message;
+    expect_conflict_free_ldmatrix(GetParam().ldmatrix, what);
   }
   int ok(int x) const {
     return (x + GetParam().multiple - 1) / GetParam().multiple * GetParam().multiple;
@@ -234,10 +271,11 @@ TEST_P(EmulatedBf16Matmul, AnySizeWhereItTakesAny) {
 TEST_P(EmulatedBf16Matmul, NaNPropagatesToItsRow) { check(64, 64, 64, 10, true); }
 
 INSTANTIATE_TEST_SUITE_P(Emulated, EmulatedBf16Matmul,
-                         ::testing::Values(Bf16Case{"wmma", gpu::wmma_bf16_matmul, 1},
-                                           Bf16Case{"mma_sync", gpu::mma_sync_bf16_matmul, 8},
-                                           Bf16Case{"wgmma", gpu::wgmma_bf16_matmul, 8},
-                                           Bf16Case{"wgmma_ws", gpu::wgmma_ws_bf16_matmul, 8}),
+                         ::testing::Values(Bf16Case{"wmma", gpu::wmma_bf16_matmul, 1, false},
+                                           Bf16Case{"mma_sync", gpu::mma_sync_bf16_matmul, 8, true},
+                                           Bf16Case{"wgmma", gpu::wgmma_bf16_matmul, 8, false},
+                                           Bf16Case{"wgmma_ws", gpu::wgmma_ws_bf16_matmul, 8,
+                                                    false}),
                          [](const auto& p) { return std::string(p.param.name); });
 
 // The bf16 attention rungs: Q, K and V rounded to bf16, O written in bf16,
@@ -247,6 +285,7 @@ using Bf16AttentionRung = void (*)(const gpu::Bf16AttentionArgs&);
 struct Bf16AttentionCase {
   const char* name;
   Bf16AttentionRung run;
+  bool ldmatrix;  // as Bf16Case's
 };
 
 void PrintTo(const Bf16AttentionCase& c, std::ostream* out) { *out << c.name; }
@@ -265,15 +304,19 @@ class EmulatedBf16Attention : public ::testing::TestWithParam<Bf16AttentionCase>
                                      hv = bf16_bits(std::span<const float>(v));
     std::vector<std::uint16_t> ho(o.size(), 0xffff);  // NaN: an unwritten element shows
     const AttentionOptions options{std::nullopt, causal};
+    emu::ldmatrix_count.reset();
     GetParam().run(
         {s, hq.data(), hk.data(), hv.data(), ho.data(), attention_scale(s, options), causal});
     for (std::size_t i = 0; i < o.size(); ++i) o[i] = from_bf16_bits(ho[i]);
+    const std::string what = std::string(GetParam().name) + " [" + std::to_string(s.batch) + "," +
+                             std::to_string(s.heads) + "," + std::to_string(s.seq_q) + "," +
+                             std::to_string(s.seq_kv) + "," + std::to_string(s.head_dim) + "]" +
+                             (causal ? " causal" : "");
     const VerifyResult r = verify_attention_bf16_rows(
         s, q, k, v, o, options,
         spread_rows(s.batch * s.heads * s.seq_q, s.batch * s.heads * s.seq_q));
-    EXPECT_TRUE(r.ok) << GetParam().name << " [" << s.batch << "," << s.heads << "," << s.seq_q
-                      << "," << s.seq_kv << "," << s.head_dim << "]" << (causal ? " causal" : "")
-                      << ": " << r.message;
+    EXPECT_TRUE(r.ok) << what << ": " << r.message;
+    expect_conflict_free_ldmatrix(GetParam().ldmatrix, what);
   }
 };
 
@@ -297,10 +340,11 @@ TEST_P(EmulatedBf16Attention, ManyTilesLargeScoresAndNonFiniteInputs) {
 
 INSTANTIATE_TEST_SUITE_P(
     Emulated, EmulatedBf16Attention,
-    ::testing::Values(Bf16AttentionCase{"flash2_mma", gpu::flash2_mma_bf16_attention},
-                      Bf16AttentionCase{"flash_hopper", gpu::flash_hopper_bf16_attention},
-                      Bf16AttentionCase{"flash_overlap", gpu::flash_overlap_bf16_attention},
-                      Bf16AttentionCase{"flash_pingpong", gpu::flash_pingpong_bf16_attention}),
+    ::testing::Values(Bf16AttentionCase{"flash2_mma", gpu::flash2_mma_bf16_attention, true},
+                      Bf16AttentionCase{"flash_hopper", gpu::flash_hopper_bf16_attention, false},
+                      Bf16AttentionCase{"flash_overlap", gpu::flash_overlap_bf16_attention, false},
+                      Bf16AttentionCase{"flash_pingpong", gpu::flash_pingpong_bf16_attention,
+                                        false}),
     [](const auto& p) { return std::string(p.param.name); });
 
 }  // namespace

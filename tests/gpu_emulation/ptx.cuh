@@ -1,25 +1,23 @@
 // gpu/matmul_bf16/ptx.cuh for the emulation: each instruction computed from
 // the semantics that file documents (the PTX ISA's fragment layouts), the
 // warp-wide ones through locality::emu::exchange. cp.async copies at once,
-// so the waits have nothing left to wait for.
+// so the waits have nothing left to wait for. An address the GPU would
+// fault on (outside shared memory, or not 16-byte aligned) stops the test
+// with a message; ldmatrix's passes through the banks are counted
+// (banks.hpp).
 #pragma once
 
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <vector>
 
+#include "banks.hpp"
 #include "cuda_bf16.h"
 #include "cuda_runtime.h"
 
 namespace locality::gpu::ptx {
-
-inline void cp_async_16(void* smem, const void* global, int bytes) {
-  unsigned char chunk[16] = {};
-  if (bytes > 0) std::memcpy(chunk, global, static_cast<std::size_t>(bytes));
-  std::memcpy(smem, chunk, 16);
-}
-inline void cp_async_commit() {}
-template <int kPending>
-void cp_async_wait() {}
 
 namespace detail {
 
@@ -36,10 +34,51 @@ const T* as(std::uint64_t address) {
   return reinterpret_cast<const T*>(static_cast<std::uintptr_t>(address));
 }
 
+// p's offset in the block's shared memory, where `bytes` from p must lie
+// and p be 16-byte aligned.
+inline std::uint64_t shared_offset(const void* p, std::size_t bytes, const char* instruction) {
+  const std::ptrdiff_t at = static_cast<const unsigned char*>(p) - emu::shared.bytes;
+  if (at < 0 || static_cast<std::size_t>(at) + bytes > emu::kSharedBytes || at % 16 != 0) {
+    std::fprintf(stderr, "emulation: %s at shared offset %td, outside or not 16-byte aligned\n",
+                 instruction, at);
+    std::abort();
+  }
+  return static_cast<std::uint64_t>(at);
+}
+
+// ldmatrix's 32 row addresses (lane l's is row l % 8 of matrix l / 8):
+// checked, and each matrix's passes counted, once per warp.
+inline void count_ldmatrix(const std::vector<std::uint64_t>& rows) {
+  if (threadIdx.x % 32 != 0) return;
+  for (int i = 0; i < 4; ++i) {
+    std::uint64_t matrix[8];
+    for (int r = 0; r < 8; ++r) {
+      matrix[r] = shared_offset(as<void>(rows[8 * i + r]), 16, "ldmatrix");
+    }
+    emu::ldmatrix_count.matrices += 1;
+    emu::ldmatrix_count.wavefronts += static_cast<std::uint64_t>(emu::ldmatrix_wavefronts(matrix));
+  }
+}
+
 }  // namespace detail
+
+inline void cp_async_16(void* smem, const void* global, int bytes) {
+  detail::shared_offset(smem, 16, "cp.async");
+  if (bytes > 0 && reinterpret_cast<std::uintptr_t>(global) % 16 != 0) {
+    std::fprintf(stderr, "emulation: cp.async from a global address not 16-byte aligned\n");
+    std::abort();
+  }
+  unsigned char chunk[16] = {};
+  if (bytes > 0) std::memcpy(chunk, global, static_cast<std::size_t>(bytes));
+  std::memcpy(smem, chunk, 16);
+}
+inline void cp_async_commit() {}
+template <int kPending>
+void cp_async_wait() {}
 
 inline void ldmatrix_x4(std::uint32_t (&r)[4], const void* row) {
   const auto rows = emu::exchange(reinterpret_cast<std::uintptr_t>(row));
+  detail::count_ldmatrix(rows);
   const int l = threadIdx.x % 32;
   for (int i = 0; i < 4; ++i) {
     const void* src = detail::as<void>(rows[8 * i + l / 4]);
@@ -49,6 +88,7 @@ inline void ldmatrix_x4(std::uint32_t (&r)[4], const void* row) {
 
 inline void ldmatrix_x4_trans(std::uint32_t (&r)[4], const void* row) {
   const auto rows = emu::exchange(reinterpret_cast<std::uintptr_t>(row));
+  detail::count_ldmatrix(rows);
   const int l = threadIdx.x % 32;
   for (int i = 0; i < 4; ++i) {
     const void* first = detail::as<void>(rows[8 * i + 2 * (l % 4)]);

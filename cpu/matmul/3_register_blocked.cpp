@@ -1,42 +1,52 @@
 // Rung 3 -- register-blocked: a small tile of C held in registers, plain C++.
 //
-// Idea: compute an 8 x 32 tile of C completely, over a kBlockK-long slice of
-//   k, in local accumulators the compiler keeps in vector registers; load it
-//   from C and store it back once per slice instead of once per multiply-add.
+// Idea: compute a 6 x 2-vector tile of C completely, over a kBlockK-long
+//   slice of k, in local accumulators the compiler keeps in vector registers;
+//   load it from C and store it back once per slice instead of once per
+//   multiply-add.
 // Locality: registers now hold the data reused most (each loaded B vector
-//   meets 8 rows of A, each A value meets 32 columns of B); a kBlockK x 32
-//   strip of B (32 KiB) stays in L1 while the tiles of one column strip of C
-//   go by, as in rung 2.
-// Cost: the compiler must be coaxed: GCC 12 at -O3 vectorizes the long k loop
-//   (with gathers) and leaves the tile in memory, unless told to unroll the
-//   short loops and vectorize straight-line code only (slp_only.hpp). A and B
-//   are still read in place: the B strip is 32 lines a whole row of B apart,
-//   and A's 8 rows are 8 separate streams, which is what rung 4's packing fixes.
+//   meets 6 rows of A, each A value meets a whole row of the tile); a
+//   kBlockK-row strip of B (16 KiB with AVX2, 32 KiB with AVX-512) stays in
+//   L1 while the tiles of one column strip of C go by, as in rung 2.
+// Cost: the tile must fit the register file, with room left for the B
+//   vectors and the broadcast A value: 12 accumulators of AVX2's 16
+//   registers (AVX-512 has 32); a tile of 8 x 32 floats needs 32 AVX2
+//   registers and spills to the stack on every step. The compiler is told which loop to vectorize (omp simd on the
+//   columns); left alone, GCC 12 vectorizes the long k loop with gathers.
+//   A and B are still read in place: the B strip is kBlockK lines a whole
+//   row of B apart, A's 6 rows 6 separate streams, which rung 4's packing
+//   fixes.
 // Edges: tiles that overhang C take a scalar path of the same loop order.
 #include <algorithm>
 
 #include "locality/matmul.hpp"
-#include "slp_only.hpp"
 
 namespace locality::cpu {
 namespace {
 
-constexpr std::ptrdiff_t kTileRows = 8;   // rows of C per tile: B vectors reused 8 times
-constexpr std::ptrdiff_t kTileCols = 32;  // columns: two AVX-512 (four AVX2) vectors
-// kBlockK x kTileCols floats of B = 32 KiB: the strip stays in a 48 KiB L1.
+// Floats in the widest vector register the build targets.
+#if defined(__AVX512F__)
+constexpr std::ptrdiff_t kVectorFloats = 16;
+#elif defined(__AVX__)
+constexpr std::ptrdiff_t kVectorFloats = 8;
+#else
+constexpr std::ptrdiff_t kVectorFloats = 4;
+#endif
+constexpr std::ptrdiff_t kTileRows = 6;  // rows of C per tile: B vectors reused 6 times
+constexpr std::ptrdiff_t kTileCols = 2 * kVectorFloats;  // columns: two vectors
+// kBlockK x kTileCols floats of B: 16 KiB (AVX2) or 32 KiB (AVX-512), within L1.
 constexpr std::ptrdiff_t kBlockK = 256;
 
-// c(0..8, 0..32) (+)= a(0..8, 0..kc) * b(0..kc, 0..32), the tile in registers.
-LOCALITY_SLP_ONLY void full_tile(std::ptrdiff_t kc, const float* a, std::ptrdiff_t lda,
-                                 const float* b, std::ptrdiff_t ldb, float* c, std::ptrdiff_t ldc,
-                                 bool accumulate) {
+// c(0..6, 0..cols) (+)= a(0..6, 0..kc) * b(0..kc, 0..cols), the tile in registers.
+void full_tile(std::ptrdiff_t kc, const float* a, std::ptrdiff_t lda, const float* b,
+               std::ptrdiff_t ldb, float* c, std::ptrdiff_t ldc, bool accumulate) {
   float acc[kTileRows][kTileCols] = {};
   for (std::ptrdiff_t p = 0; p < kc; ++p) {
     const float* b_row = b + p * ldb;
-#pragma GCC unroll 8
+#pragma GCC unroll 6
     for (std::ptrdiff_t r = 0; r < kTileRows; ++r) {
       const float a_rp = a[r * lda + p];
-#pragma GCC unroll 32
+#pragma omp simd
       for (std::ptrdiff_t j = 0; j < kTileCols; ++j) acc[r][j] += a_rp * b_row[j];
     }
   }
@@ -48,7 +58,7 @@ LOCALITY_SLP_ONLY void full_tile(std::ptrdiff_t kc, const float* a, std::ptrdiff
   }
 }
 
-// The same for a tile cut short by the edge of C (rows x cols, at most 8 x 32).
+// The same for a tile cut short by the edge of C (rows x cols, at most the full tile).
 void edge_tile(std::ptrdiff_t rows, std::ptrdiff_t cols, std::ptrdiff_t kc, const float* a,
                std::ptrdiff_t lda, const float* b, std::ptrdiff_t ldb, float* c, std::ptrdiff_t ldc,
                bool accumulate) {

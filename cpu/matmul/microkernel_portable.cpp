@@ -2,26 +2,24 @@
 //
 // The 4 x 16 accumulator tile is a local array that a compiler can keep in
 // vector registers (a row of 16 floats is one AVX-512, two AVX or four SSE
-// registers) once the two short loops are unrolled. GCC 12 at -O3 instead
-// vectorized the long k loop, with gathers, and left the tile in memory (a
-// fraction of the speed; docs/cpu-matmul.md); asking it to unroll the short loops and
-// not to vectorize loops, so that straight-line (SLP) vectorization packs the
-// unrolled statements, is what the intrinsics kernels beside it spell out.
+// registers). Left alone, GCC 12 at -O3 vectorizes the long k loop, with
+// gathers, and leaves the tile in memory (a fraction of the speed;
+// docs/cpu-matmul.md); `omp simd` on the 16 columns tells it which loop to
+// vectorize, as rung 3 does, and the intrinsics kernels beside it spell out.
 #include "microkernel_impl.hpp"
-#include "slp_only.hpp"
 
 namespace locality::cpu {
 
-LOCALITY_SLP_ONLY void microkernel_portable_4x16(std::ptrdiff_t kc, const float* __restrict a,
-                                                 const float* __restrict b, float* __restrict c,
-                                                 std::ptrdiff_t ldc, bool accumulate) {
+void microkernel_portable_4x16(std::ptrdiff_t kc, const float* __restrict a,
+                               const float* __restrict b, float* __restrict c, std::ptrdiff_t ldc,
+                               bool accumulate) {
   constexpr int kMR = 4, kNR = 16;
   float acc[kMR][kNR] = {};
   for (std::ptrdiff_t p = 0; p < kc; ++p) {
 #pragma GCC unroll 4
     for (int r = 0; r < kMR; ++r) {
       const float a_r = a[r];
-#pragma GCC unroll 16
+#pragma omp simd
       for (int j = 0; j < kNR; ++j) acc[r][j] += a_r * b[j];
     }
     a += kMR;

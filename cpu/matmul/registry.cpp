@@ -21,8 +21,8 @@
   SERIAL(2, tiled, kAnySize,                                                                      \
          "cache blocking: a block of B is reused from L1 by a block of C held in L2")             \
   SERIAL(3, register_blocked, kAnySize,                                                           \
-         "an 8 x 32 tile of C kept in registers over a slice of k, in plain C++ the "             \
-         "compiler vectorizes")                                                                   \
+         "a 6-row, two-vector-wide tile of C kept in registers over a slice of k, in plain "      \
+         "C++ the compiler vectorizes")                                                           \
   SERIAL(4, packed, kAnySize,                                                                     \
          "five loops around a register-blocked micro-kernel, A and B packed into "                \
          "contiguous panels sized for L2 and L1")                                                 \

@@ -17,6 +17,7 @@
 #include "locality/attention.hpp"
 #include "locality/exp2.hpp"
 #include "locality/matrix.hpp"
+#include "microkernel.hpp"
 
 namespace locality::cpu {
 
@@ -26,13 +27,7 @@ namespace locality::cpu {
 // instructions. Its width is the register's, not a fixed 16: a type wider
 // than the register is split by the compiler, and not always well (under
 // AVX2, a select on a 16-float type became 16 scalar max instructions).
-#if defined(__AVX512F__)
-inline constexpr int kLanes = 16;
-#elif defined(__AVX__)
-inline constexpr int kLanes = 8;
-#else
-inline constexpr int kLanes = 4;
-#endif
+inline constexpr int kLanes = kVectorFloats;
 using Vec = float __attribute__((vector_size(kLanes * sizeof(float))));
 using VecU = std::uint32_t __attribute__((vector_size(kLanes * sizeof(float))));
 

@@ -11,8 +11,9 @@
 // Cost: the tile must fit the register file, with room left for the B
 //   vectors and the broadcast A value: 12 accumulators of AVX2's 16
 //   registers (AVX-512 has 32); a tile of 8 x 32 floats needs 32 AVX2
-//   registers and spills to the stack on every step. The compiler is told which loop to vectorize (omp simd on the
-//   columns); left alone, GCC 12 vectorizes the long k loop with gathers.
+//   registers and spills to the stack on every step. The compiler is told
+//   which loop to vectorize (omp simd on the columns); left alone, GCC 12
+//   vectorizes the long k loop with gathers.
 //   A and B are still read in place: the B strip is kBlockK lines a whole
 //   row of B apart, A's 6 rows 6 separate streams, which rung 4's packing
 //   fixes.
@@ -20,18 +21,11 @@
 #include <algorithm>
 
 #include "locality/matmul.hpp"
+#include "microkernel.hpp"  // kVectorFloats
 
 namespace locality::cpu {
 namespace {
 
-// Floats in the widest vector register the build targets.
-#if defined(__AVX512F__)
-constexpr std::ptrdiff_t kVectorFloats = 16;
-#elif defined(__AVX__)
-constexpr std::ptrdiff_t kVectorFloats = 8;
-#else
-constexpr std::ptrdiff_t kVectorFloats = 4;
-#endif
 constexpr std::ptrdiff_t kTileRows = 6;  // rows of C per tile: B vectors reused 6 times
 constexpr std::ptrdiff_t kTileCols = 2 * kVectorFloats;  // columns: two vectors
 // kBlockK x kTileCols floats of B: 16 KiB (AVX2) or 32 KiB (AVX-512), within L1.

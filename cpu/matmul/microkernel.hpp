@@ -20,6 +20,16 @@
 
 namespace locality::cpu {
 
+// Floats in the widest vector register the build targets (rung 3's tile and
+// the flash rungs' softmax vectors are as wide).
+#if defined(__AVX512F__)
+inline constexpr int kVectorFloats = 16;
+#elif defined(__AVX__)
+inline constexpr int kVectorFloats = 8;
+#else
+inline constexpr int kVectorFloats = 4;
+#endif
+
 // Largest MR x NR tile in the table; the macro-kernel's edge scratch holds one.
 inline constexpr std::ptrdiff_t kMaxMicroTileFloats = 512;
 // Largest MR in the table; packing keeps one row pointer per row of a tile.

@@ -3,6 +3,7 @@
 # GPU benchmarks, with everything written to the folder named first.
 #
 #   bash gpu/run_on_device.sh OUTDIR [--quick] [--steps tests,sanitize,bench,sass,torch,profile]
+#                                    [--limit SECONDS]
 #
 # Needs .gpu-carry/ from gpu/pack.sh (built on a machine with the packages;
 # carried along), or builds the `gpu` preset here when CMake finds Eigen,
@@ -18,17 +19,22 @@
 #   OUTDIR/gpu.log      everything printed, and a short table last.
 # --quick: matmul at n <= 2048 and attention at seq <= 2048 only. --steps
 # picks what runs (default: tests,sanitize,bench,sass,torch). Each step
-# prints its own time.
+# prints its own time. --limit: the most seconds any one program of a step
+# may run (default 240): a kernel that never finishes (an mbarrier whose
+# phase never completes spins for ever) costs that much of a short device
+# session, not all of it; the log then names the test that was running,
+# and the steps after it still run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-usage="usage: bash gpu/run_on_device.sh OUTDIR [--quick] [--steps tests,sanitize,bench,sass,torch,profile]"
+usage="usage: bash gpu/run_on_device.sh OUTDIR [--quick] [--steps tests,sanitize,bench,sass,torch,profile] [--limit SECONDS]"
 out="${1:?$usage}"
 shift
-quick="" steps="tests,sanitize,bench,sass,torch"
+quick="" steps="tests,sanitize,bench,sass,torch" limit=240
 while (($#)); do
   case "$1" in
     --quick) quick=--quick ;;
     --steps) steps="${2:?$usage}"; shift ;;
+    --limit) limit="${2:?$usage}"; shift ;;
     *) echo "$usage" >&2; exit 2 ;;
   esac
   shift
@@ -36,7 +42,23 @@ done
 for s in ${steps//,/ }; do
   [[ "$s" =~ ^(tests|sanitize|bench|sass|torch|profile)$ ]] || { echo "unknown step '$s'; $usage" >&2; exit 2; }
 done
+[[ "$limit" =~ ^[1-9][0-9]{0,3}$ ]] || { echo "--limit takes 1 to 9999 seconds, got '$limit'; $usage" >&2; exit 2; }
 step() { [[ ",$steps," == *",$1,"* ]]; }
+# limited WHAT CMD...: CMD, stopped after $limit seconds (exit 124), with a
+# line in the log and on this script's stderr (fd 3: the calls send theirs
+# to the log) that says so and which test it was running.
+exec 3>&2
+limited() {
+  local what=$1 rc=0
+  shift
+  timeout -k 10 "$limit" "$@" || rc=$?
+  if ((rc == 124 || rc == 137)); then
+    echo "gpu: $what stopped after $limit s (a kernel that never finishes?);" \
+      "the last test started: $(grep -E '^\[ RUN' "$log" | tail -n 1 | sed 's/^\[ RUN *\] //')" |
+      tee -a "$log" >&3
+  fi
+  return "$rc"
+}
 timed() {  # timed NAME: the seconds since the step began
   echo "== $1 took $((SECONDS - step_start)) s" | tee -a "$log"
 }
@@ -75,7 +97,7 @@ status=0
 if step tests; then
   step_start=$SECONDS
   echo "== GPU tests" | tee -a "$log"
-  "$tests" --gtest_filter='Gpu*' >>"$log" 2>&1 || status=1
+  limited "the GPU tests" "$tests" --gtest_filter='Gpu*' >>"$log" 2>&1 || status=1
   tail -n 3 "$log"
   timed tests
 fi
@@ -87,10 +109,10 @@ if step sanitize; then
   for tool in memcheck racecheck; do
     step_start=$SECONDS
     echo "== compute-sanitizer --tool $tool" | tee -a "$log"
-    compute-sanitizer --tool "$tool" --error-exitcode 3 \
+    limited "compute-sanitizer --tool $tool" compute-sanitizer --tool "$tool" --error-exitcode 3 \
       "$tests" --gtest_filter='Gpu/GpuMatmulRung.NotMultiplesOfAnyTile/*:Gpu/GpuMatmulRung.WideTilesOnMostSms/pipelined:Gpu/GpuAttentionRung.SeqQAndSeqKvDifferBothWays/*:Gpu/GpuBf16MatmulRung.NotMultiplesOfAnyTile/*:Gpu/GpuBf16AttentionRung.SeqQAndSeqKvDifferBothWays/*:Gpu/GpuBf16AttentionRung.NonFiniteInputsPropagateAsDocumented/*' \
       >>"$log" 2>&1 || status=1
-    grep -E "ERROR SUMMARY|RACECHECK SUMMARY|PASSED|FAILED" "$log" | tail -n 2
+    grep -E "ERROR SUMMARY|RACECHECK SUMMARY|PASSED|FAILED" "$log" | tail -n 2 || true
     timed "$tool"
   done
 fi
@@ -99,7 +121,7 @@ fi
 bench_ladder() {  # bench_ladder matmul|attention FILTER
   local tmp="$out/.gpu_$1.json.tmp"
   echo "== GPU benchmarks: $1" | tee -a "$log"
-  "$bench" --locality_family=gpu --benchmark_filter="$2" --benchmark_repetitions=5 \
+  limited "the $1 benchmarks" "$bench" --locality_family=gpu --benchmark_filter="$2" --benchmark_repetitions=5 \
     --benchmark_enable_random_interleaving=true --benchmark_display_aggregates_only=true \
     --benchmark_min_time=0.2 --benchmark_out="$tmp" --benchmark_out_format=json \
     --benchmark_context=git_commit="$commit" >>"$log" 2>&1 || status=1
@@ -134,7 +156,7 @@ if step sass; then
     awk '/Function : / {f = $3} f ~ /bf16|bfloat16|mma/ && /HGMMA|HMMA/ {
            op = ($0 ~ /HGMMA/) ? "HGMMA" : "HMMA"; n[f " " op]++ }
          END {for (k in n) print k, n[k]}' "$out/.sass" | sort >"$out/sass.txt"
-    cat "$out/sass.txt" | tee -a "$log"
+    tee -a "$log" <"$out/sass.txt"
   else
     status=1
   fi
@@ -148,7 +170,7 @@ if step torch; then
     step_start=$SECONDS
     if [[ $dtype == float32 ]]; then file=gpu_attention f="$attention"; else file=gpu_attention_bf16 f="$attention_bf16"; fi
     echo "== torch scaled_dot_product_attention ($dtype)" | tee -a "$log"
-    if python3 gpu/torch_sdpa.py --bench "$bench" --dtype "$dtype" --filter "$f" \
+    if limited "torch_sdpa.py ($dtype)" python3 gpu/torch_sdpa.py --bench "$bench" --dtype "$dtype" --filter "$f" \
         --out "$out/.torch_sdpa.json" >>"$log" 2>&1 && [[ -s "$out/$file.json" ]]; then
       python3 bench/fused_peers.py --merge-into "$out/$file.json" \
         "$out/.torch_sdpa.json" >>"$log" 2>&1 || status=1
@@ -156,7 +178,7 @@ if step torch; then
       status=1
     fi
     rm -f "$out/.torch_sdpa.json"
-    grep -E "^torch_sdpa" "$log" | tail -n 4
+    grep -E "^torch_sdpa" "$log" | tail -n 4 || true
     timed "torch $dtype"
   done
 fi
@@ -166,9 +188,9 @@ if step profile; then
   echo "== ncu profile" | tee -a "$log"
   python3 gpu/ncu_profile.py --locality "$cli" --out "$out/gpu_profile.json" >>"$log" 2>&1 \
     || status=1
-  grep -E "^profile" "$log" | tail -n 20
+  grep -E "^profile" "$log" | tail -n 20 || true
   timed profile
 fi
 # The medians, last, for the reply's tail: name, time, and the counters.
-grep -E "_median" "$log" | tr -s ' ' | cut -c1-200 | tail -n 60
+grep -E "_median" "$log" | tr -s ' ' | cut -c1-200 | tail -n 60 || true
 exit "$status"

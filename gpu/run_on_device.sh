@@ -23,7 +23,7 @@
 # may run (default 240): a kernel that never finishes (an mbarrier whose
 # phase never completes spins for ever) costs that much of a short device
 # session, not all of it; the log then names the test that was running,
-# and the steps after it still run.
+# and the steps after it still run (the sanitizers not, after the tests).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 usage="usage: bash gpu/run_on_device.sh OUTDIR [--quick] [--steps tests,sanitize,bench,sass,torch,profile] [--limit SECONDS]"
@@ -93,19 +93,26 @@ if grep -q "Skipped" <<<"$probe"; then
   exit 2
 fi
 
-status=0
+status=0 hung=""
 if step tests; then
   step_start=$SECONDS
   echo "== GPU tests" | tee -a "$log"
-  limited "the GPU tests" "$tests" --gtest_filter='Gpu*' >>"$log" 2>&1 || status=1
+  rc=0
+  limited "the GPU tests" "$tests" --gtest_filter='Gpu*' >>"$log" 2>&1 || rc=$?
+  ((rc == 0)) || status=1
+  ((rc == 124 || rc == 137)) && hung=1
   tail -n 3 "$log"
   timed tests
 fi
 
 # Every rung of both ladders at ragged sizes under memcheck (out-of-bounds
 # and misaligned accesses) and racecheck (shared-memory races); matmul rung
-# 6's wide tiles too.
-if step sanitize; then
+# 6's wide tiles too. Not after the tests hung: the sanitizers run the same
+# kernels, and would only hang twice more.
+if step sanitize && [[ -n "$hung" ]]; then
+  echo "gpu: compute-sanitizer skipped: the GPU tests did not finish" | tee -a "$log" >&2
+  status=1
+elif step sanitize; then
   for tool in memcheck racecheck; do
     step_start=$SECONDS
     echo "== compute-sanitizer --tool $tool" | tee -a "$log"

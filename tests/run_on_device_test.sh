@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # gpu/run_on_device.sh with stand-ins for the carried binaries and for
 # compute-sanitizer, where no GPU is: a GPU test that never finishes is
-# stopped after --limit seconds, named in the log, and the later steps still
-# run; a run whose steps all pass exits 0, even with no benchmark to list;
+# stopped after --limit seconds and named in the log, the sanitizers (the
+# same kernels) skipped; a hang under a sanitizer is stopped too and the
+# next one still runs; a run whose steps all pass exits 0, even with no benchmark to list;
 # no usable device and a bad --limit exit 2 with a line that says why.
 set -euo pipefail
 source_dir=$1
@@ -30,13 +31,13 @@ case "$*" in
     fi ;;
   *)
     echo "[ RUN      ] Gpu/GpuBf16MatmulRung.Primes/wgmma"
-    [[ $MODE == hang ]] && exec sleep 600
+    [[ $MODE == hang || ($MODE == hang_under_sanitizer && -n ${SANITIZED:-}) ]] && exec sleep 600
     echo "[       OK ] Gpu/GpuBf16MatmulRung.Primes/wgmma (1 ms)"
     echo "[  PASSED  ] 1 test." ;;
 esac
 EOF
 # compute-sanitizer --tool T --error-exitcode N PROGRAM ARGS...: runs PROGRAM.
-printf '#!/usr/bin/env bash\nshift 4\nexec "$@"\n' >"$work/path/compute-sanitizer"
+printf '#!/usr/bin/env bash\nshift 4\nSANITIZED=1 exec "$@"\n' >"$work/path/compute-sanitizer"
 chmod +x "$tests" "$work/path/compute-sanitizer"
 run() {  # run MODE ARGS...: the script's exit status in $rc, its time in $took
   local start=$SECONDS
@@ -52,12 +53,21 @@ run hang --steps tests,sanitize --limit 2
 grep -q "^gpu: the GPU tests stopped after 2 s .*the last test started: Gpu/GpuBf16MatmulRung.Primes/wgmma" \
   "$work/out/gpu.log" || fail "the log does not name the test that hung"
 grep -q "^gpu: the GPU tests stopped after 2 s" "$work/stderr" || fail "no line on stderr for the hang"
+grep -q "^gpu: compute-sanitizer skipped: the GPU tests did not finish" "$work/out/gpu.log" ||
+  fail "the sanitizers were not skipped after the tests hung"
+echo "ok: a hanging GPU test is stopped after --limit and named; the sanitizers skipped (${took} s)"
+
+# A hang under a sanitizer only (the tests finish): stopped, named, and the
+# next sanitizer still runs.
+rm -rf "$work/out"
+run hang_under_sanitizer --steps tests,sanitize --limit 2
+((rc == 1)) || fail "a hang under the sanitizers: exit $rc, not 1"
 for tool in memcheck racecheck; do
-  grep -q "^gpu: compute-sanitizer --tool $tool stopped after 2 s" "$work/out/gpu.log" ||
-    fail "the $tool step did not run (or was not stopped) after the tests hung"
+  grep -q "^gpu: compute-sanitizer --tool $tool stopped after 2 s .*Primes/wgmma" "$work/out/gpu.log" ||
+    fail "the $tool step did not run, or was not stopped and named"
   grep -q "^== $tool took" "$work/out/gpu.log" || fail "no time for the $tool step"
 done
-echo "ok: a hanging GPU test is stopped after --limit, named, and the next steps run (${took} s)"
+echo "ok: a hang under a sanitizer is stopped and named, and the next one runs"
 
 rm -rf "$work/out"
 run pass --steps tests,sanitize

@@ -3,8 +3,9 @@
 # compute-sanitizer, where no GPU is: a GPU test that never finishes is
 # stopped after --limit seconds and named in the log, the sanitizers (the
 # same kernels) skipped; a hang under a sanitizer is stopped too and the
-# next one still runs; a run whose steps all pass exits 0, even with no benchmark to list;
-# no usable device and a bad --limit exit 2 with a line that says why.
+# next one still runs; a run whose steps all pass exits 0, even with no
+# benchmark to list; no usable device and a bad --limit exit 2 with a line
+# that says why.
 set -euo pipefail
 source_dir=$1
 work=$(mktemp -d)

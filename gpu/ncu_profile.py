@@ -3,7 +3,8 @@
 pipe use, measured, beside its speed (what bench/cachegrind.py is for the
 CPU ladders).
 
-    python3 gpu/ncu_profile.py --locality .gpu-carry/bin/locality --out OUTDIR/gpu_profile.json
+    python3 gpu/ncu_profile.py --locality .gpu-carry/bin/locality --out OUTDIR/gpu_profile.json \
+        [--skip FAMILY/VARIANT,...] [--case-timeout SECONDS]
     python3 gpu/ncu_profile.py --table results/<gpu>/gpu_profile.json [--readme README.md] \
         [--plot results/<gpu>/gpu_roofline.png]
 
@@ -18,7 +19,9 @@ and the clocks left alone; the counts of a rung's launches are summed, and
 its rates averaged over them by the count they are rates of. Metrics this
 ncu does not know (`ncu --query-metrics`) are left out and named in the
 context, with the ncu version and the device. A rung whose profile fails
-is named with the reason; the others go on.
+is named with the reason; the others go on. One that runs past
+--case-timeout seconds (120) is stopped, its program with it; --skip
+leaves rungs out (those whose tests failed or hung) and names them.
 
 The second prints the tables "Reading the GPU ladders" from such a file,
 writes them between a page's <!-- gpu-profile:begin/end --> markers, and
@@ -36,6 +39,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -178,15 +182,26 @@ def combine(launches, metrics):
     return out
 
 
-def profile_case(ncu, binary, family, rung, variant, label, flops, extra, metrics, work):
+def profile_case(ncu, binary, family, rung, variant, label, flops, extra, metrics, work,
+                 timeout=120):
     args = ["run", family, variant, "--device", "gpu", "--repeat", "1", "--no-verify"] + extra
     report = os.path.join(work, f"{family}_{variant}_{label}")
     names = ",".join(name for name, _ in metrics.values())
     cmd = [ncu, "--metrics", names, "--clock-control", "none", "--cache-control", "all",
            "--export", report, "--force-overwrite", binary] + args
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    # In a session of its own, so that a kernel that never finishes is
+    # stopped with ncu: the whole group, not ncu alone with the program left
+    # running on the GPU.
+    r = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         start_new_session=True)
+    try:
+        stdout, stderr = r.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(r.pid, signal.SIGKILL)
+        r.communicate()
+        raise ProfileError(f"stopped after {timeout} s (a kernel that never finishes?)")
     if r.returncode != 0:
-        tail = " ".join((r.stderr or r.stdout).strip().splitlines()[-2:])
+        tail = " ".join((stderr or stdout).strip().splitlines()[-2:])
         raise ProfileError(f"ncu exited {r.returncode}: {tail}")
     raw = subprocess.run([ncu, "--import", report + ".ncu-rep", "--csv", "--page", "raw",
                           "--print-units", "base"], capture_output=True, text=True, timeout=300)
@@ -358,6 +373,11 @@ def main():
                                                            "locality"))
     parser.add_argument("--ncu", default=shutil.which("ncu") or "ncu")
     parser.add_argument("--only", help="profile only variants whose name contains this")
+    parser.add_argument("--skip", default="",
+                        help="leave these out, family/variant words separated by commas "
+                             "(rungs whose tests failed or hung)")
+    parser.add_argument("--case-timeout", type=int, default=120,
+                        help="stop one rung's profile of one shape after this many seconds")
     parser.add_argument("--out", help="write the profile here (JSON, atomically)")
     parser.add_argument("--table", metavar="FILE", help="print the tables of an earlier profile")
     parser.add_argument("--readme", action="append", default=[],
@@ -379,13 +399,17 @@ def main():
         known = known_metrics(args.ncu)
         metrics = {k: v for k, v in METRICS.items() if v[0].split(".")[0] in known}
         missing = sorted(v[0] for v in METRICS.values() if v[0].split(".")[0] not in known)
+        if args.case_timeout < 1:
+            raise ProfileError("--case-timeout must be at least 1 second")
+        skip = {w for w in args.skip.split(",") if w}
         ladder = [(f, r, v) for f, r, v in gpu_rungs(args.locality)
-                  if not args.only or args.only in v]
+                  if (not args.only or args.only in v) and f"{f}/{v}" not in skip]
         cases = [(f, r, v, label, flops, extra) for f, r, v in ladder
                  for family, label, flops, extra in CASES if family == f]
         # A family `locality run` cannot run yet is named, not skipped in silence.
         unprofiled = [f"{f}/{v}: no profile case for the {f} family"
                       for f, r, v in ladder if f not in {c[0] for c in CASES}]
+        unprofiled += [f"{w}: left out (--skip)" for w in sorted(skip)]
         if not cases:
             raise ProfileError(f"{args.locality} list names no GPU rung to profile")
         rows, failed = [], []
@@ -394,7 +418,8 @@ def main():
                 start = datetime.datetime.now()
                 try:
                     rows.append(profile_case(args.ncu, args.locality, family, rung, variant,
-                                             label, flops, extra, metrics, work))
+                                             label, flops, extra, metrics, work,
+                                             args.case_timeout))
                 except (ProfileError, OSError, subprocess.SubprocessError) as e:
                     failed.append(f"{family}/{variant} {label}: {results.one_line(e)}")
                 seconds = (datetime.datetime.now() - start).total_seconds()

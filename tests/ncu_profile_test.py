@@ -4,7 +4,9 @@
 page of its report as the real one does, from numbers this test chose) and
 a stand-in `locality list`. The profile sums a rung's launches and weights
 its rates, leaves out the metrics this ncu lacks and names them, names a
-rung whose profile failed and goes on (exit 1); the tables show the lesson
+rung whose profile failed and goes on (exit 1), stops one that never
+finishes (its program too) and goes on, leaves out and names the rungs
+--skip names; the tables show the lesson
 numbers (sectors per request, bytes per FLOP); compare.py flags DRAM growth
 and not noise; bad files exit 2 with one line."""
 
@@ -15,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import time
 import unittest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -37,7 +40,7 @@ echo "attention  3     flash2           gpu    fused"
 # metric stall_barrier's base name is "unknown" to it.
 NCU = textwrap.dedent("""\
     #!/usr/bin/env python3
-    import csv, json, sys
+    import csv, json, os, sys
     args = sys.argv[1:]
     LAUNCHES = {LAUNCHES}
     if args == ["--query-metrics"]:
@@ -66,6 +69,11 @@ NCU = textwrap.dedent("""\
             sys.exit(1)
     report = args[args.index("--export") + 1]
     variant = args[args.index("run") + 2]
+    if variant == os.environ.get("NCU_HANG"):  # its program never finishes
+        import subprocess
+        child = subprocess.Popen(["sleep", "600"])
+        open(os.environ["NCU_HANG_PID"], "w").write(str(child.pid))
+        child.wait()
     if variant not in LAUNCHES:
         print("==ERROR== The application returned an error code (2)", file=sys.stderr)
         sys.exit(1)
@@ -167,6 +175,33 @@ class NcuProfile(unittest.TestCase):
         self.assertIn("attention/flash2", text)
         if plotting:
             self.assertGreater(os.path.getsize(plot), 0)
+
+    def test_a_rung_that_never_finishes_is_stopped_and_skip_leaves_out(self):
+        pid_file = os.path.join(self.dir.name, "hung.pid")
+        os.environ.update(NCU_HANG="coalesced", NCU_HANG_PID=pid_file)
+        try:
+            r = self.profile("--case-timeout", "2", "--skip", "attention/flash2,attention/tiled")
+        finally:
+            del os.environ["NCU_HANG"], os.environ["NCU_HANG_PID"]
+        self.assertEqual(r.returncode, 1, r.stderr)
+        with open(self.out, encoding="utf-8") as f:
+            doc = json.load(f)
+        failed = doc["context"]["failed"]
+        self.assertEqual(len(failed), 2, failed)  # both of coalesced's sizes
+        self.assertTrue(all(f.startswith("matmul/coalesced") and "stopped after 2 s" in f
+                            for f in failed), failed)
+        self.assertEqual({(r["variant"], r["size"]) for r in doc["profiles"]},
+                         {("naive", "2048"), ("naive", "4096")})
+        self.assertEqual(doc["context"]["not_profiled"],
+                         ["attention/flash2: left out (--skip)",
+                          "attention/tiled: left out (--skip)"])
+        # The stopped profile's program went with it.
+        with open(pid_file, encoding="utf-8") as f:
+            pid = int(f.read())
+        with self.assertRaises(ProcessLookupError):
+            for _ in range(50):  # a moment for the kill to land
+                os.kill(pid, 0)
+                time.sleep(0.1)
 
     def test_compare_flags_dram_growth(self):
         self.assertEqual(self.profile().returncode, 1)

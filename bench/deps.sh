@@ -21,10 +21,13 @@ export LOCALITY_PYTHON
 # on purpose), into a virtual environment of the project's own, $LOCALITY_VENV
 # (default .venv, git-ignored): Intel's MKL, a current OpenBLAS that knows newer
 # CPUs than Debian's 0.3.21 (with its symbols prefixed scipy_, so that it
-# links beside Debian's), and ONNX Runtime for a fused attention peer.
+# links beside Debian's), and ONNX Runtime for a fused attention peer; and
+# CUDA's cuobjdump and nvdisasm (6 MB), which read the GPU rungs' machine code
+# (gpu/sass.py) where the CUDA toolkit came without them.
 LOCALITY_PIP_PACKAGES=(
   mkl-devel==2026.2.0 mkl-include==2026.2.0 scipy-openblas32==0.3.34.481.3
   onnxruntime==1.32.0 onnx==1.23.2 numpy==2.3.5
+  nvidia-cuda-cuobjdump==13.5.37 nvidia-cuda-nvdisasm==13.5.37
 )
 LOCALITY_VENV=${LOCALITY_VENV:-$PWD/.venv}
 export LOCALITY_VENV

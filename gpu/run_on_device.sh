@@ -231,19 +231,13 @@ if step bench; then
   done
 fi
 # Which tensor-core instructions each bf16 kernel was compiled to (HMMA:
-# mma.sync, as wmma and rung 2 use; HGMMA: Hopper's wgmma), from the binary.
+# mma.sync, as wmma and rung 2 use; HGMMA: Hopper's wgmma), from the binary,
+# each rung's checked against its architecture (gpu/sass.py).
 if step sass; then
   step_start=$SECONDS
   echo "== SASS of the bf16 kernels" | tee -a "$log"
-  if cuobjdump -sass "$tests" >"$out/.sass" 2>>"$log"; then
-    awk '/Function : / {f = $3} f ~ /bf16|bfloat16|mma/ && /HGMMA|HMMA/ {
-           op = ($0 ~ /HGMMA/) ? "HGMMA" : "HMMA"; n[f " " op]++ }
-         END {for (k in n) print k, n[k]}' "$out/.sass" | sort >"$out/sass.txt"
-    tee -a "$log" <"$out/sass.txt"
-  else
+  python3 gpu/sass.py "$tests" --check "$cli" --out "$out/sass.txt" 2>&1 | tee -a "$log" ||
     status=1
-  fi
-  rm -f "$out/.sass"
   timed sass
 fi
 # PyTorch's attention on the same shapes, merged into each ladder's file:

@@ -141,15 +141,18 @@ if step tests; then
       echo "$name skipped (--skip)" | tee -a "$log" "$out/tests.txt"
       continue
     fi
-    start=$SECONDS rc=0
+    start=$SECONDS rc=0 from=$(wc -l <"$log")
     limited "the tests of $name" "$test_limit" "$tests" --gtest_filter="Gpu/$suite.*/$rung" \
       >>"$log" 2>&1 || rc=$?
+    # What this rung's run printed: the test it started last, the one that failed.
+    started=$(tail -n "+$((from + 1))" "$log" | { grep -E '^\[ RUN' || true; } | tail -n 1 |
+      sed 's/^\[ RUN *\] //')
+    failed=$(tail -n "+$((from + 1))" "$log" | { grep -E '^\[  FAILED  \] Gpu/' || true; } |
+      tail -n 1 | sed 's/^\[  FAILED  \] //; s/ (.*//')
     case $rc in
       0) verdict=passed ;;
-      124 | 137) verdict="stopped after $test_limit s (last started: $(grep -E '^\[ RUN' "$log" |
-        tail -n 1 | sed 's/^\[ RUN *\] //'))" ;;
-      *) verdict="failed (exit $rc: $(grep -E '^\[  FAILED  \] Gpu/' "$log" | tail -n 1 |
-        sed 's/^\[  FAILED  \] //; s/ (.*//'))" ;;
+      124 | 137) verdict="stopped after $test_limit s (last started: ${started:-none})" ;;
+      *) verdict="failed (exit $rc: ${failed:-in ${started:-no test}})" ;;
     esac
     ((rc == 0)) || { bad+="$name "; status=1; }
     echo "$name $verdict ($((SECONDS - start)) s)" | tee -a "$log" "$out/tests.txt"

@@ -2,9 +2,10 @@
 # gpu/run_on_device.sh with stand-ins for the carried binaries and for
 # compute-sanitizer, where no GPU is. The tests run rung by rung: a rung
 # whose tests never finish is stopped after --test-limit seconds, one whose
-# tests fail is named with the test, the other rungs' tests still run, and
-# both are left out of the sanitizers, of the benchmarks (the ladder's
-# filter names the rungs kept) and of the tests that run every rung; --skip
+# tests fail or crash is named with its test, the other rungs' tests still
+# run, and both are left out of the sanitizers, of the benchmarks (the
+# ladder's filter names the rungs kept) and of the tests that run every
+# rung; --skip
 # leaves rungs out of a call that runs no tests. A hang under a sanitizer
 # is stopped after --limit and the next one still runs; a run whose steps
 # all pass exits 0, even with no benchmark to list; no usable device and
@@ -50,6 +51,7 @@ case "$*" in
   *'filter=Gpu/GpuBf16MatmulRung.*/wgmma')
     run Gpu/GpuBf16MatmulRung.Primes/wgmma
     [[ $MODE == hang ]] && exec sleep 600
+    [[ $MODE == crash ]] && kill -SEGV $$
     ok Gpu/GpuBf16MatmulRung.Primes/wgmma ;;
   *'filter=Gpu/GpuBf16MatmulRung.*/mma_sync')
     run Gpu/GpuBf16MatmulRung.Primes/mma_sync
@@ -119,6 +121,12 @@ grep -qx "matmul_bf16/mma_sync failed (exit 1: Gpu/GpuBf16MatmulRung.Primes/mma_
 grep -qx "matmul_bf16/wgmma passed ([0-9]* s)" "$work/out/tests.txt" || fail "the other rungs' tests did not run"
 called "/*-Gpu/GpuBf16MatmulRung.*/mma_sync" || fail "the sanitizers did not leave the failing rung out"
 echo "ok: a rung whose tests fail is named with the test and left out of the sanitizers"
+
+run crash --steps tests
+((rc == 1)) || fail "a rung that crashes: exit $rc, not 1"
+grep -qx "matmul_bf16/wgmma failed (exit 139: in Gpu/GpuBf16MatmulRung.Primes/wgmma) ([0-9]* s)" \
+  "$work/out/tests.txt" || fail "tests.txt does not name the test the rung crashed in"
+echo "ok: a rung that crashes is named with the test it was running, not another rung's"
 
 # A hang under a sanitizer only (the tests finish): stopped, named, and the
 # next sanitizer still runs.

@@ -6,7 +6,9 @@
 //   write 128 consecutive bytes of C. Global memory is read in whole lines.
 // Cost: every operand still comes from global memory (through L1/L2) once per
 //   multiply-add: 2 loads per FMA, so memory bandwidth is the limit.
-// Edges: threads outside C return at once; any shape.
+// Edges: threads outside C return at once; any shape. Where to see it:
+//   global sectors per load request (Nsight Compute; gpu/ncu_profile.py):
+//   rung 0's loads of A touch 32 sectors each, this rung's loads of B 4.
 #include "../cuda_check.cuh"
 #include "rungs.cuh"
 

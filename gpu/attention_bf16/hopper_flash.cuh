@@ -20,6 +20,7 @@
 
 #include "../cuda_check.cuh"
 #include "../matmul/rungs.cuh"
+#include "../matmul_bf16/wgmma_tile.cuh"
 #include "locality/exp2.hpp"
 #include "locality/gpu.hpp"
 
@@ -28,10 +29,10 @@ namespace locality::gpu::hopper_flash {
 using Index = std::int64_t;
 // 128 query rows a block: a producer warpgroup and two consumers of 64 rows,
 // the registers moved from the first to the others (setmaxnreg: 24 + 2 x 240
-// per thread of a warpgroup fit the 512 of the 384 threads' 170 each).
+// = 504, the 3 x 168 the warpgroups start with).
 constexpr int kBR = 128, kConsumers = 2, kThreads = 128 * (1 + kConsumers);
 constexpr int kProducerRegs = 24, kConsumerRegs = 240;
-static_assert(128 * (kProducerRegs + kConsumers * kConsumerRegs) <= 65536);
+static_assert(hopper::role_registers_fit(kProducerRegs, kConsumers, kConsumerRegs));
 constexpr unsigned kAll = 0xffffffffu;
 
 template <int D, int kStages>

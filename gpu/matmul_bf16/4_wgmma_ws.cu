@@ -43,6 +43,9 @@ namespace {
 
 constexpr int kBM = 128, kBN = 256, kBK = 64, kStages = 4;
 constexpr int kConsumers = 2, kThreads = 128 * (1 + kConsumers);
+// setmaxnreg: 40 + 2 x 232 = 504, the 3 x 168 the warpgroups start with.
+constexpr int kProducerRegs = 40, kConsumerRegs = 232;
+static_assert(hopper::role_registers_fit(kProducerRegs, kConsumers, kConsumerRegs));
 constexpr int kGroupRows = 8;               // tile-rows per group of the order
 constexpr int kABytes = kBM * kBK * 2;      // 16 KiB: 128 rows of 128 bytes
 constexpr int kBSliceBytes = kBK * 64 * 2;  // 8 KiB: 64 k-rows of 64 n values
@@ -84,7 +87,7 @@ __global__ void __launch_bounds__(kThreads, 1)
   __syncthreads();
 
   if (warpgroup == 0) {
-    hopper::setmaxnreg_dec<40>();
+    hopper::setmaxnreg_dec<kProducerRegs>();
     if (tid == 0) {
       int it = 0;  // stages used so far, over all tiles: slot it % kStages
       for (int id = blockIdx.x; id < tiles; id += gridDim.x) {
@@ -106,7 +109,7 @@ __global__ void __launch_bounds__(kThreads, 1)
       }
     }
   } else {
-    hopper::setmaxnreg_inc<232>();
+    hopper::setmaxnreg_inc<kConsumerRegs>();
     const int consumer = warpgroup - 1, lane = tid % 32;
     int it = 0;
     for (int id = blockIdx.x; id < tiles; id += gridDim.x) {

@@ -13,6 +13,20 @@
 
 namespace locality::gpu::hopper {
 
+// setmaxnreg moves registers within what the block was given at launch:
+// under __launch_bounds__(threads, 1) each thread starts with the register
+// file's 64 K shared out in steps of 8 (168 for 384 threads), and a
+// warpgroup's setmaxnreg.inc waits until the others' .dec have freed enough.
+// So a producer warpgroup's count and its consumers' (each a multiple of 8
+// from 24 to 256) must add up to no more than the warpgroups started with,
+// or the consumers wait for ever.
+constexpr bool role_registers_fit(int producer_regs, int consumers, int consumer_regs) {
+  const int threads = 128 * (1 + consumers), at_launch = 65536 / threads / 8 * 8;
+  const auto valid = [](int regs) { return regs % 8 == 0 && regs >= 24 && regs <= 256; };
+  return valid(producer_regs) && valid(consumer_regs) &&
+         producer_regs + consumers * consumer_regs <= (1 + consumers) * at_launch;
+}
+
 // What the copy engine needs of a row-major matrix (row strides a multiple of
 // 16 bytes, 16-byte aligned starts), checked for a rung's A (m x k bf16), B
 // (k x n bf16) and C (m x n float); ShapeError otherwise.

@@ -11,7 +11,9 @@
 // kernel that reads accumulators before the wait, changes an A register in
 // flight, or lets a stage be refilled while an MMA still reads it computes
 // wrong answers here too (fences and commits also bring the warp's threads
-// together, as .sync.aligned does).
+// together, as .sync.aligned does), and every group of MMAs must start with
+// a wgmma_fence (stricter than the ISA, which the emulation cannot follow
+// register by register).
 #pragma once
 
 #include <condition_variable>
@@ -199,15 +201,32 @@ namespace detail {
 struct InFlight {
   std::vector<std::function<void()>> open;
   std::deque<std::vector<std::function<void()>>> groups;
+  bool fenced = false;  // a wgmma_fence since the last commit
 };
 inline thread_local InFlight in_flight;
+
+// The PTX ISA wants wgmma.fence before a warpgroup's first MMA and between
+// any access to registers and an MMA that reads or writes them (the A
+// fragments, the accumulators), which the emulation cannot see. It asks for
+// more, and checks it: every group of MMAs starts with a fence (the kernels
+// touch their accumulators or fragments between groups, or may come to).
+inline void check_fenced() {
+  if (!in_flight.fenced) {
+    std::fprintf(stderr, "emulation: a wgmma issued without a wgmma_fence since the last commit\n");
+    std::abort();
+  }
+}
 }  // namespace detail
 
-inline void wgmma_fence() { warp_converges(); }
+inline void wgmma_fence() {
+  warp_converges();
+  detail::in_flight.fenced = true;
+}
 inline void wgmma_commit() {
   warp_converges();
   detail::in_flight.groups.push_back(std::move(detail::in_flight.open));
   detail::in_flight.open.clear();
+  detail::in_flight.fenced = false;
 }
 // Retires the oldest groups until at most kPending remain in flight: their
 // MMAs happen now, reading shared memory and the A registers as they are.
@@ -256,6 +275,7 @@ void wgmma_m64nk16(float (&d)[N / 2], AAt a_at, std::uint64_t b_desc, bool b_kma
 template <int N>
 void wgmma_ss(float (&d)[N / 2], std::uint64_t a_desc, std::uint64_t b_desc, bool b_kmajor) {
   warp_converges();
+  detail::check_fenced();
   if ((a_desc >> 62) != 1) std::abort();
   detail::in_flight.open.push_back([&d, a_desc, b_desc, b_kmajor] {
     unsigned char* a = emu::shared.bytes + detail::field(a_desc, 0);
@@ -274,6 +294,7 @@ void wgmma_ss(float (&d)[N / 2], std::uint64_t a_desc, std::uint64_t b_desc, boo
 template <int N>
 void wgmma_rs(float (&d)[N / 2], const std::uint32_t (&a)[4], std::uint64_t b_desc) {
   warp_converges();
+  detail::check_fenced();
   detail::in_flight.open.push_back([&d, &a, b_desc] {
     float am[16][16];
     ptx::gather_a_16x16(a, am);

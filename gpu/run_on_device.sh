@@ -274,6 +274,11 @@ if step profile; then
   grep -E "^profile" "$log" | tail -n 20 || true
   timed profile
 fi
-# The medians, last, for the reply's tail: name, time, and the counters.
+# The medians, last, for the reply's tail: name, time, and the counters;
+# then each rung's tests, the lines a next call's --skip is made from.
 grep -E "_median" "$log" | tr -s ' ' | cut -c1-200 | tail -n 60 || true
+if step tests; then
+  echo "== the tests, rung by rung (tests.txt)"
+  cat "$out/tests.txt"
+fi
 exit "$status"

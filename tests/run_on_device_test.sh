@@ -112,7 +112,10 @@ called "/*-Gpu/GpuBf16MatmulRung.*/wgmma" || fail "the sanitizers did not leave 
 called "filter=^gpu/matmul_bf16/(cublas|mma_sync)/ " || fail "the benchmarks did not leave the hung rung out"
 called "filter=^gpu/matmul/[a-z_0-9]+/ " || fail "a ladder with no rung left out lost its filter"
 [[ -s "$work/out/gpu_matmul_bf16.json" ]] || fail "the benchmarks' file was not written"
-echo "ok: a rung that hangs is stopped after --test-limit and named, the others' tests run, and it is left out after (${took} s)"
+[[ $(tail -n "$(($(wc -l <"$work/out/tests.txt") + 1))" "$work/stdout") == \
+  $(printf '%s\n' "== the tests, rung by rung (tests.txt)" "$(cat "$work/out/tests.txt")") ]] ||
+  fail "the output does not end with each rung's verdict"
+echo "ok: a rung that hangs is stopped after --test-limit and named, the others' tests run, it is left out after, and the output ends with each rung's verdict (${took} s)"
 
 run fail --steps tests,sanitize
 ((rc == 1)) || fail "a failing rung: exit $rc, not 1"

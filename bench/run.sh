@@ -17,6 +17,8 @@
 #   bash bench/run.sh --no-profile      skip the cachegrind profile (bench/cachegrind.py)
 #   bash bench/run.sh --save-baseline   make this run the machine's baseline
 #   bash bench/run.sh --update-readme   also write the tables into README.md and docs/
+#   bash bench/run.sh --report-only --label X   no runs: rewrite results/X/README.md (tables,
+#                                plots) from the JSON already there, e.g. after report.py changed
 #   extra Google Benchmark flags go after --, e.g. -- --benchmark_filter=packed
 #   LOCALITY_FUSED_PEERS="onnxruntime torch" bash bench/run.sh   also PyTorch's attention
 #                                (opt-in: .venv/bin/pip install torch first, several GB)
@@ -34,6 +36,7 @@ min_time=0.2
 update_readme=0
 profile=1
 save_baseline=0
+report_only=0
 label=""
 families=(matmul attention)
 extra=()
@@ -52,8 +55,9 @@ while (($#)); do
     --pairs=*) pairs="${1#--pairs=}" ;;
     --no-profile) profile=0 ;;
     --save-baseline) save_baseline=1 ;;
+    --report-only) report_only=1 ;;
     --) shift; extra=("$@"); break ;;
-    -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,28p' "$0"; exit 0 ;;
     *) echo "bench/run.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -95,10 +99,16 @@ if [[ ! "$label" =~ ^[A-Za-z0-9._-]+$ ]]; then
   exit 2
 fi
 
-cmake --preset release >/dev/null
-cmake --build --preset release -j "$(nproc)"
-
 outdir="results/$label"
+if ((report_only)) && [[ ! -f "$outdir/cpu_matmul.json" && ! -f "$outdir/cpu_attention.json" ]]; then
+  echo "bench/run.sh: --report-only: no cpu_matmul.json or cpu_attention.json in $outdir" >&2
+  exit 2
+fi
+if ((!report_only)); then
+  cmake --preset release >/dev/null
+  cmake --build --preset release -j "$(nproc)"
+fi
+
 mkdir -p "$outdir"
 # Temporaries of an earlier run that was killed before it could tidy up (the
 # results beside them are whole: every file is replaced by a rename).
@@ -214,7 +224,7 @@ in_turns() {
     "wrote $outdir/cpu_$family.json"
 }
 
-for family in "${families[@]}"; do in_turns "$family"; done
+((report_only)) || for family in "${families[@]}"; do in_turns "$family"; done
 
 # Cache evidence: every rung once under cachegrind, from the AVX2 profile build.
 profile_json="$outdir/cachegrind.json"
@@ -228,7 +238,7 @@ cache_profile() {
   "$LOCALITY_PYTHON" bench/cachegrind.py --set "$profile_set" --out "$profile_json" >/dev/null
   echo "locality: cachegrind profile took $(( $(date +%s) - start )) s; wrote $profile_json"
 }
-if ((profile)); then late "the cachegrind profile" cache_profile; fi
+if ((profile && !report_only)); then late "the cachegrind profile" cache_profile; fi
 
 # The report: results/<label>/README.md, from every result file in the folder
 # (tables, then plots), written whole and atomically. The top-level README's
@@ -241,8 +251,9 @@ profile_args=()
 {
   echo "# locality results: $label"
   echo
-  echo "Written by \`bash bench/run.sh\` from the JSON files in this folder (CPU ${model:-unknown}," \
-    "commit $commit, $(date -u +%Y-%m-%dT%H:%M:%SZ)); every table is generated, do not edit it."
+  echo "Written by \`bash bench/run.sh\` from the JSON files in this folder" \
+    "($(date -u +%Y-%m-%dT%H:%M:%SZ)); each table's first line names the machine, compiler and" \
+    "commit of its run. Every table is generated: do not edit it."
   for family in matmul attention; do
     [[ -f "$outdir/cpu_$family.json" ]] || continue
     echo
@@ -282,6 +293,10 @@ chmod 644 "$page_tmp"
 mv "$page_tmp" "$page"
 trap - EXIT
 echo "locality: wrote $page"
+if ((report_only)); then
+  ((${#skipped[@]} == 0)) || echo "locality: skipped: $(IFS=,; echo "${skipped[*]}")" >&2
+  exit 0
+fi
 
 # The baseline: the first run on a machine becomes it; --save-baseline replaces it.
 # Otherwise this run is compared with it (timings need 5+ repetitions to show

@@ -149,6 +149,20 @@ leftover=$(compgen -G "$out/.*.??????" || true)
 [[ "$(sha256sum "$out/cpu_matmul.json")" == "$sum_before" ]] || fail "an interrupted run changed cpu_matmul.json"
 echo "fresh machine: an interrupted run left no temporary and the results as they were"
 
+# The report alone, from the JSON already there: the same tables; a folder
+# without results is refused in one line.
+sed 1,3d "$out/README.md" >/root/report.before
+rm "$out/README.md"
+bash bench/run.sh --report-only --label fresh >/root/report.log 2>&1 || fail "--report-only failed"
+sed 1,3d "$out/README.md" | cmp -s - /root/report.before ||
+  fail "--report-only wrote other tables than the run did"
+status=0
+bash bench/run.sh --report-only --label no-such-run >/root/report.log 2>&1 || status=$?
+((status == 2)) && grep -q "no cpu_matmul.json or cpu_attention.json" /root/report.log ||
+  fail "--report-only on a folder without results exited $status"
+[[ ! -e results/no-such-run ]] || fail "--report-only made a folder for a run that is not there"
+echo "fresh machine: --report-only rewrote the same report, and refused a folder without results"
+
 others=$(grep "^locality: skipped" /root/bench.log | grep -v "the cachegrind profile" || true)
 [[ -z "$others" ]] || fail "bench/run.sh skipped a step: $others"
 [[ -z "$(git status --porcelain --untracked-files=no)" ]] || fail "the run changed tracked files"

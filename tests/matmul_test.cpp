@@ -50,6 +50,11 @@ TEST_P(MatmulRung, WiderThanTheBPanel) {  // n > nc = 1024: several panels of B
   check({61, 1100, 300, 3}, 20);  // A packed a kc slice at a time: blocks, slices, edges
 }
 
+// Rung 5 with 2 threads: 260 rows each, so each packs its own panel of B
+// even where the panel (kc = 256 by 600 columns, 600 KiB) is past half of a
+// small L2.
+TEST_P(MatmulRung, RowsEnoughForAPanelPerThread) { check({520, 600, 260}, 21); }
+
 TEST_P(MatmulRung, TallSkinnyAndShortWide) {
   check({1000, 3, 5}, 10);
   check({3, 1000, 5}, 11);

@@ -1,29 +1,28 @@
 // Rung 5 -- parallel: rung 4's loops on every core, the B panel kept where
 // the cache it lives in is: a copy per core in a private L2, one shared copy
-// in the L3.
+// in the L3 unless every core has work enough to repay a copy of its own.
 //
 // Idea: for each kc x nc panel of B, the threads pack it (each its own copy
-//   if one core's L2 holds it, else each a share of one copy, then a
-//   barrier), then take blocks of C's rows from a shared counter (OpenMP's
-//   dynamic schedule); each packs its block of A (or, where A serves several
-//   panels, finds it in the slice of A the team packed, a share each, as
-//   rung 4 packs it alone) and runs the macro-kernel on it against the
-//   panel. The barrier at the end of the blocks keeps a
-//   block's next kc slice from starting before this one is added in (and a
-//   shared panel in place until every block is done).
+//   if one core's L2 holds it or each has rows enough to repay the copy,
+//   else each a share of one copy, then a barrier), then take blocks of C's
+//   rows from a shared counter (OpenMP's dynamic schedule); each packs its
+//   block of A (or, where A serves several panels, finds it in the slice of
+//   A the team packed, a share each) and runs the macro-kernel on it. The
+//   barrier at the end of the blocks keeps a block's next kc slice from
+//   starting before this one is added in.
 // Locality: A is packed once (its blocks are handed out, not repeated per
-//   thread) and each core keeps its block in L1/L2. A panel that fits the
-//   L2 is read from the L2 that packed it, as in rung 4: packing it once for
-//   the team instead leaves each core's share dirty in its own L2, and
-//   fetching those lines across cores costs more than packing them again. A
-//   panel too big for the L2 streams from the L3 either way, so there it is
-//   packed once, each core a share.
-// Cost: a copy of the panel per core (O(kn) per thread, small next to its
-//   O(mnk / threads) multiply-adds), or a barrier per kc slice where shared
-//   (and one per slice of A where the team packs it);
-//   a barrier at the end of each slice's blocks. Blocks go to threads as they
-//   come free, so a core slowed by a neighbour (or a virtual machine's stolen
-//   time) takes fewer of them instead of holding up the rest.
+//   thread) and each core keeps its block in L1/L2. A panel the L2 holds is
+//   read from the L2 that packed it: one packed for the team leaves each
+//   share dirty in its packer's L2, and fetching it across costs more than
+//   packing it again. A panel that streams from L3 is shared, since a copy
+//   per core packs the whole panel on every core, unless each core has 256
+//   rows of C or more, where the copy costs less than the barrier and the
+//   other core's lines.
+// Cost: a copy of the panel per core (O(kn) per thread, against O(mnk /
+//   threads) multiply-adds), or a barrier per kc slice where shared (and one
+//   per slice of A where the team packs it); a barrier at the end of each
+//   slice's blocks. Blocks go to threads as they come free, so a core slowed
+//   by a neighbour (or a VM's stolen time) takes fewer of them.
 // Edges: blocks of fewer rows than mc where that shares C's rows more evenly;
 //   a C with too few row blocks to keep every thread busy is also cut into
 //   column chunks of the panel (a thread that takes the next chunk of the
@@ -83,7 +82,12 @@ void parallel_matmul_with(const MicroKernel& uk, ConstView<float> a, ConstView<f
       std::clamp(micropanel_count(wanted_items, row_blocks), std::ptrdiff_t{1},
                  micropanel_count(std::min(uk.nc, n), uk.nr));
   const std::size_t panel_floats = packed_b_floats(uk, std::min(uk.kc, k), std::min(uk.nc, n));
-  const bool own_panels = static_cast<std::ptrdiff_t>(panel_floats) <= uk.l2_panel_floats;
+  // A copy per thread where the panel fits the L2, or where each thread has
+  // enough rows of C that packing the whole panel again is a small part of
+  // its work (docs/cpu-matmul.md, "A panel per core"); else one shared copy.
+  constexpr std::ptrdiff_t kOwnPanelRowsPerThread = 256;
+  const bool own_panels = static_cast<std::ptrdiff_t>(panel_floats) <= uk.l2_panel_floats ||
+                          m >= kOwnPanelRowsPerThread * threads;
   // Where several panels of B need A, the team packs each kc slice of it
   // once, together, as rung 4 does alone; the blocks then read it in place.
   const bool slice = packs_a_slice(uk, n);

@@ -27,8 +27,8 @@
          "five loops around a register-blocked micro-kernel, A and B packed into "                \
          "contiguous panels sized for L2 and L1")                                                 \
   THREADED(5, parallel, kAnySize,                                                                 \
-           "the team packs each panel of B once, together, then takes blocks of C's rows from "   \
-           "a shared counter, each packing its own block of A")                                   \
+           "each core packs a panel of B of its own where that pays (else the team packs one "    \
+           "together), then the threads take blocks of C's rows from a shared counter")           \
   /* a new rung: one line above this one */
 
 namespace locality {

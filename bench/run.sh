@@ -293,10 +293,6 @@ chmod 644 "$page_tmp"
 mv "$page_tmp" "$page"
 trap - EXIT
 echo "locality: wrote $page"
-if ((report_only)); then
-  ((${#skipped[@]} == 0)) || echo "locality: skipped: $(IFS=,; echo "${skipped[*]}")" >&2
-  exit 0
-fi
 
 # The baseline: the first run on a machine becomes it; --save-baseline replaces it.
 # Otherwise this run is compared with it (timings need 5+ repetitions to show
@@ -330,7 +326,9 @@ compare_with_baseline() {
   fi
   return "$status"
 }
-if ((save_baseline)) || [[ ! -d "$baseline" ]]; then
+if ((report_only)); then
+  :  # no run to keep or compare
+elif ((save_baseline)) || [[ ! -d "$baseline" ]]; then
   late "saving the baseline" save_baseline_files
 else
   for f in "${results[@]}"; do

@@ -37,7 +37,7 @@
 
 #include "../cuda_check.cuh"
 #include "../matmul/rungs.cuh"
-#include "../matmul_bf16/ptx.cuh"
+#include "../ptx.cuh"
 #include "locality/exp2.hpp"
 #include "locality/gpu.hpp"
 

@@ -28,6 +28,7 @@
 //   float at a time. When every tile is whole the checks are compiled out.
 //   Speed, the gap to cuBLAS and what was tried: docs/gpu-matmul.md.
 #include "../cuda_check.cuh"
+#include "../ptx.cuh"
 #include "locality/gpu.hpp"
 #include "pipelined_width.hpp"
 #include "rungs.cuh"
@@ -55,37 +56,24 @@ struct Tile {
   static_assert((kBK * kBN / 4) % kThreads == 0 && kTM % 4 == 0 && kTN % 4 == 0);
 };
 
-// Asynchronous copies global -> shared of 4 or 16 bytes. The checked form
-// reads nothing and zero-fills the destination when `ok` is false; the
-// unchecked one (whole tiles) saves the operand and the predicate.
+// Asynchronous copies global -> shared of 4 or 16 bytes (ptx.cuh). The
+// checked form reads nothing and zero-fills the destination when `ok` is
+// false; the unchecked one (whole tiles) saves the operand and the predicate.
 template <int kBytes>
 __device__ __forceinline__ void copy_async(float* dst, const float* src) {
-  const unsigned s = static_cast<unsigned>(__cvta_generic_to_shared(dst));
   if constexpr (kBytes == 16) {
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(s), "l"(src));
+    ptx::cp_async_16(dst, src);
   } else {
-    asm volatile("cp.async.ca.shared.global [%0], [%1], 4;\n" ::"r"(s), "l"(src));
+    ptx::cp_async_4(dst, src);
   }
 }
 template <int kBytes>
 __device__ __forceinline__ void copy_async(float* dst, const float* src, bool ok) {
-  const unsigned s = static_cast<unsigned>(__cvta_generic_to_shared(dst));
-  const int src_bytes = ok ? kBytes : 0;
   if constexpr (kBytes == 16) {
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(s), "l"(src),
-                 "r"(src_bytes));
+    ptx::cp_async_16(dst, src, ok ? kBytes : 0);
   } else {
-    asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(s), "l"(src),
-                 "r"(src_bytes));
+    ptx::cp_async_4(dst, src, ok ? kBytes : 0);
   }
-}
-__device__ __forceinline__ void commit_copies() {
-  asm volatile("cp.async.commit_group;\n" ::: "memory");
-}
-// Waits until at most `kPending` committed groups are still in flight.
-template <int kPending>
-__device__ __forceinline__ void wait_copies() {
-  asm volatile("cp.async.wait_group %0;\n" ::"n"(kPending) : "memory");
 }
 
 // kCount values of one row of a shared tile into registers, 4 at a time
@@ -201,14 +189,14 @@ __global__ void __launch_bounds__(Tile<kBN>::kThreads, Tile<kBN>::kBlocksPerSm)
 #pragma unroll
   for (int s = 0; s < kStages - 1; ++s) {
     if (s < steps) load_step(s, s * kBK);
-    commit_copies();
+    ptx::cp_async_commit();
   }
   for (int t = 0; t < steps; ++t) {
-    wait_copies<kStages - 2>();  // step t has landed (for this thread's copies) ...
-    __syncthreads();             // ... and everyone's; step t - 1's buffer is free again
+    ptx::cp_async_wait<kStages - 2>();  // step t has landed (for this thread's copies) ...
+    __syncthreads();                    // ... and everyone's; step t - 1's buffer is free again
     const int next = t + kStages - 1;
     if (next < steps) load_step(next % kStages, next * kBK);
-    commit_copies();
+    ptx::cp_async_commit();
     const float* as = as_ring + (t % kStages) * kAStage;
     const float* bs = bs_ring + (t % kStages) * kBStage;
 #pragma unroll
@@ -222,7 +210,7 @@ __global__ void __launch_bounds__(Tile<kBN>::kThreads, Tile<kBN>::kBlocksPerSm)
         for (int s = 0; s < kTN; ++s) sum[r][s] = fmaf(ar[r], br[s], sum[r][s]);
     }
   }
-  wait_copies<0>();  // only empty groups are left; nothing may be in flight at exit
+  ptx::cp_async_wait<0>();  // only empty groups are left; nothing may be in flight at exit
 
 #pragma unroll
   for (int r = 0; r < kTM; ++r) {

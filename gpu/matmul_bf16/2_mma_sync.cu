@@ -31,7 +31,7 @@
 #include "../cuda_check.cuh"
 #include "../matmul/rungs.cuh"
 #include "locality/gpu.hpp"
-#include "ptx.cuh"
+#include "../ptx.cuh"
 
 namespace locality::gpu {
 namespace {

@@ -12,7 +12,7 @@
 #include <string>
 
 #include "../cuda_check.cuh"
-#include "ptx.cuh"
+#include "../ptx.cuh"
 
 namespace locality::gpu::hopper {
 

@@ -74,28 +74,34 @@ inline std::barrier<>* block_barrier = nullptr;
 inline std::vector<void (*)()> between_blocks;
 inline std::vector<std::unique_ptr<Warp>> warps;
 
-inline Warp& my_warp() { return *warps[threadIdx.x / 32]; }
+// A thread's place in its block, x fastest (as CUDA numbers threads into
+// warps), and its lane.
+inline thread_local unsigned thread_rank;
+inline unsigned lane() { return thread_rank % 32; }
+
+inline Warp& my_warp() { return *warps[thread_rank / 32]; }
 
 // Every lane's `value`, in lane order: the primitive the shuffles and the
 // warp-wide PTX instructions are built on. All 32 lanes must call it.
 inline std::vector<std::uint64_t> exchange(std::uint64_t value) {
   Warp& w = my_warp();
-  w.slots[threadIdx.x % 32] = value;
+  w.slots[lane()] = value;
   w.barrier.arrive_and_wait();
   std::vector<std::uint64_t> all(w.slots, w.slots + 32);
   w.barrier.arrive_and_wait();
   return all;
 }
 
-// Runs `body` as grid.x x grid.y blocks of `block` threads (a multiple of
-// 32), block after block, on one team of `block` CPU threads made once per
-// launch. Shared memory is refilled with 0xff bytes (NaN as floats) before
+// Runs `body` as grid.x x grid.y blocks of `block` threads (1-, 2- or 3-D,
+// a multiple of 32 in all), block after block, on one team of as many CPU
+// threads made once per launch. Shared memory is refilled with 0xff bytes (NaN as floats) before
 // each block, so a kernel that reads what it never wrote shows it.
-inline void launch(dim3 grid, unsigned block, std::size_t shared_bytes,
+inline void launch(dim3 grid, dim3 block_dim, std::size_t shared_bytes,
                    const std::function<void()>& body) {
+  const unsigned block = block_dim.x * block_dim.y * block_dim.z;
   if (shared_bytes > kSharedBytes || block % 32 != 0 || block == 0) std::abort();
   gridDim = grid;
-  blockDim = dim3(block);
+  blockDim = block_dim;
   const std::uint64_t blocks = std::uint64_t{grid.x} * grid.y;
   std::uint64_t next = 0;  // the block the team starts on its next round
   bool done = false;
@@ -115,7 +121,9 @@ inline void launch(dim3 grid, unsigned block, std::size_t shared_bytes,
   threads.reserve(block);
   for (unsigned t = 0; t < block; ++t) {
     threads.emplace_back([&, t] {
-      threadIdx = dim3(t);
+      thread_rank = t;
+      threadIdx =
+          dim3(t % block_dim.x, t / block_dim.x % block_dim.y, t / (block_dim.x * block_dim.y));
       for (;;) {
         round.arrive_and_wait();
         if (done) return;
@@ -138,7 +146,7 @@ inline void __syncwarp(unsigned = 0xffffffffu) {
 inline float __shfl_xor_sync(unsigned, float value, int lane_mask) {
   std::uint32_t bits;
   std::memcpy(&bits, &value, 4);
-  const std::uint64_t other = locality::emu::exchange(bits)[(threadIdx.x % 32) ^ lane_mask];
+  const std::uint64_t other = locality::emu::exchange(bits)[locality::emu::lane() ^ lane_mask];
   const auto other_bits = static_cast<std::uint32_t>(other);
   float out;
   std::memcpy(&out, &other_bits, 4);
@@ -170,6 +178,8 @@ inline float __uint_as_float(unsigned x) {
 }
 
 inline int min(int a, int b) { return a < b ? a : b; }
+// CUDA's math functions that <cmath> has only in std.
+using std::isfinite;
 
 // The device's multiprocessor count, small, so that a persistent grid's
 // blocks each take several tiles.
@@ -177,6 +187,22 @@ enum cudaDeviceAttr { cudaDevAttrMultiProcessorCount };
 inline constexpr int kEmulatedMultiprocessors = 3;
 inline cudaError_t cudaDeviceGetAttribute(int* value, cudaDeviceAttr, int) {
   *value = kEmulatedMultiprocessors;
+  return cudaSuccess;
+}
+
+inline cudaError_t cudaGetDevice(int* device) {
+  *device = 0;
+  return cudaSuccess;
+}
+
+// Device memory is host memory here: copies and fills are memcpy and memset.
+enum cudaMemcpyKind { cudaMemcpyHostToDevice, cudaMemcpyDeviceToHost, cudaMemcpyDeviceToDevice };
+inline cudaError_t cudaMemcpy(void* dst, const void* src, std::size_t bytes, cudaMemcpyKind) {
+  std::memcpy(dst, src, bytes);
+  return cudaSuccess;
+}
+inline cudaError_t cudaMemsetAsync(void* p, int value, std::size_t bytes) {
+  std::memset(p, value, bytes);
   return cudaSuccess;
 }
 

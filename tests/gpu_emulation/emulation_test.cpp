@@ -1,17 +1,17 @@
-// GPU rungs run on the CPU (those not yet run on a GPU, and the float
-// ladder's rungs 3-5 as a guard): their
-// kernels compiled from the same .cu files (rewrite.py changes only the
-// launches, shared-memory declarations and includes), each CUDA thread a
-// std::thread (cuda_runtime.h here), wmma and the PTX instructions emulated
-// from their documented semantics (mma.h, ptx.cuh). Checked against Eigen in
-// double with the verifier's bounds, as tests/gpu_test.cpp checks them on a
-// GPU, on the same kinds of shapes, smaller (every CUDA thread is a CPU
-// thread here). What it proves: the indexing, masking, swizzles and
-// pipelines compute the right answer under CUDA's semantics, every
-// shared-memory address an instruction is given is one the GPU accepts, and
-// the rungs that say their ldmatrix loads are free of bank conflicts make
-// them so (banks.hpp). What it cannot: speed, or what a race the barriers
-// miss would do on hardware.
+// Every GPU rung run on the CPU (those not yet run on a GPU, and the others
+// as a guard against a change that breaks them): their kernels compiled
+// from the same .cu files (rewrite.py changes only the launches,
+// shared-memory declarations and includes), each CUDA thread a std::thread
+// (cuda_runtime.h here), wmma and the PTX instructions emulated from their
+// documented semantics (mma.h, ptx.cuh). Checked against Eigen in double
+// with the verifier's bounds, as tests/gpu_test.cpp checks them on a GPU, on
+// the same kinds of shapes, smaller (every CUDA thread is a CPU thread
+// here). What it proves: the indexing, masking, swizzles and pipelines
+// compute the right answer under CUDA's semantics, every shared-memory
+// address an instruction is given is one the GPU accepts, and the rungs
+// that say their ldmatrix loads are free of bank conflicts make them so
+// (banks.hpp). What it cannot: speed, or what a race the barriers miss
+// would do on hardware.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -29,11 +29,10 @@
 #include "locality/verify.hpp"
 
 namespace locality::gpu {
-void register_1d_matmul(const float* a, const float* b, float* c, int m, int n, int k);
-void register_2d_matmul(const float* a, const float* b, float* c, int m, int n, int k);
-void warp_tiled_matmul(const float* a, const float* b, float* c, int m, int n, int k);
 void naive_attention(const AttentionArgs& args, float* workspace);
 std::size_t naive_attention_workspace(const AttentionShape& shape);
+void tiled_attention(const AttentionArgs& args, float* workspace);
+std::size_t tiled_attention_workspace(const AttentionShape& shape);
 std::size_t flash_attention_workspace(const AttentionShape& shape);
 std::size_t flash2_attention_workspace(const AttentionShape& shape);
 void flash_attention(const AttentionArgs& args, float* workspace);
@@ -50,6 +49,7 @@ void flash2_mma_bf16_attention(const Bf16AttentionArgs& args);
 void flash_hopper_bf16_attention(const Bf16AttentionArgs& args);
 void flash_overlap_bf16_attention(const Bf16AttentionArgs& args);
 void flash_pingpong_bf16_attention(const Bf16AttentionArgs& args);
+void PrintTo(const GpuMatmulVariant& v, std::ostream* out) { *out << v.name; }
 }  // namespace locality::gpu
 
 namespace locality {
@@ -141,26 +141,18 @@ TEST_P(EmulatedAttention, ManyTilesLargeScoresAndNonFiniteInputs) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Emulated, EmulatedAttention,
-                         ::testing::Values(AttentionCase{"naive", gpu::naive_attention,
-                                                         gpu::naive_attention_workspace, true},
-                                           AttentionCase{"flash", gpu::flash_attention,
-                                                         gpu::flash_attention_workspace, false},
-                                           AttentionCase{"flash2", gpu::flash2_attention,
-                                                         gpu::flash2_attention_workspace, false}),
-                         [](const auto& p) { return std::string(p.param.name); });
+INSTANTIATE_TEST_SUITE_P(
+    Emulated, EmulatedAttention,
+    ::testing::Values(
+        AttentionCase{"naive", gpu::naive_attention, gpu::naive_attention_workspace, true},
+        AttentionCase{"tiled", gpu::tiled_attention, gpu::tiled_attention_workspace, false},
+        AttentionCase{"flash", gpu::flash_attention, gpu::flash_attention_workspace, false},
+        AttentionCase{"flash2", gpu::flash2_attention, gpu::flash2_attention_workspace, false}),
+    [](const auto& p) { return std::string(p.param.name); });
 
-// The float ladder's rungs with one-dimensional blocks (rungs 3-5; 0-2 use
-// two-dimensional ones, rung 6 cp.async in its own inline assembly), which
-// a GPU run has checked: here they guard against a change that breaks them.
-struct FloatCase {
-  const char* name;
-  void (*run)(const float*, const float*, float*, int, int, int);
-};
-
-void PrintTo(const FloatCase& c, std::ostream* out) { *out << c.name; }
-
-class EmulatedFloatMatmul : public ::testing::TestWithParam<FloatCase> {
+// The float matmul ladder, every rung of its registry: a GPU run has
+// checked them all, so here they guard against a change that breaks them.
+class EmulatedFloatMatmul : public ::testing::TestWithParam<gpu::GpuMatmulVariant> {
  protected:
   void check(int m, int n, int k, std::uint64_t seed) {
     Matrix<float> a(m, k), b(k, n), c(m, n);
@@ -180,12 +172,10 @@ TEST_P(EmulatedFloatMatmul, NotMultiplesOfAnyTile) {
   check(129, 131, 9, 5);
   check(130, 132, 20, 7);
   check(65, 257, 33, 6);
+  check(256, 256, 48, 8);  // whole tiles: the unchecked paths
 }
 
-INSTANTIATE_TEST_SUITE_P(Emulated, EmulatedFloatMatmul,
-                         ::testing::Values(FloatCase{"register_1d", gpu::register_1d_matmul},
-                                           FloatCase{"register_2d", gpu::register_2d_matmul},
-                                           FloatCase{"warp_tiled", gpu::warp_tiled_matmul}),
+INSTANTIATE_TEST_SUITE_P(Emulated, EmulatedFloatMatmul, ::testing::ValuesIn(gpu::matmul_variants()),
                          [](const auto& p) { return std::string(p.param.name); });
 
 // The bank rule itself, on the layouts the rungs could have used: rows of a

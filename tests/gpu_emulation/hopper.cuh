@@ -258,7 +258,7 @@ void wgmma_m64nk16(float (&d)[N / 2], AAt a_at, std::uint64_t b_desc, bool b_kma
     return detail::bf16_at(detail::swizzled(b + (col / 64) * b_lbo + (k / 8) * b_sbo +
                                             (k % 8) * 128 + 2 * (col % 64)));
   };
-  const int t = static_cast<int>(threadIdx.x % 128), warp = t / 32, lane = t % 32;
+  const int t = static_cast<int>(emu::thread_rank % 128), warp = t / 32, lane = t % 32;
   for (int j = 0; j < N / 8; ++j) {
     for (int h = 0; h < 2; ++h) {
       for (int e = 0; e < 2; ++e) {

@@ -57,7 +57,7 @@ inline void store_matrix_sync(float* p, const fragment<accumulator, 16, 16, 16, 
   if (layout != mem_row_major) __builtin_trap();
   // Every lane holds the whole tile; lane 0 writes it (a GPU's lanes each
   // write their part, once).
-  if (threadIdx.x % 32 == 0) {
+  if (locality::emu::lane() == 0) {
     for (int i = 0; i < 16; ++i)
       for (int j = 0; j < 16; ++j) p[i * ld + j] = f.x[i * 16 + j];
   }

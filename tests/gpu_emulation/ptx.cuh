@@ -1,4 +1,4 @@
-// gpu/matmul_bf16/ptx.cuh for the emulation: each instruction computed from
+// gpu/ptx.cuh for the emulation: each instruction computed from
 // the semantics that file documents (the PTX ISA's fragment layouts), the
 // warp-wide ones through locality::emu::exchange. cp.async copies at once,
 // so the waits have nothing left to wait for. An address the GPU would
@@ -49,7 +49,7 @@ inline std::uint64_t shared_offset(const void* p, std::size_t bytes, const char*
 // ldmatrix's 32 row addresses (lane l's is row l % 8 of matrix l / 8):
 // checked, and each matrix's passes counted, once per warp.
 inline void count_ldmatrix(const std::vector<std::uint64_t>& rows) {
-  if (threadIdx.x % 32 != 0) return;
+  if (emu::lane() != 0) return;
   for (int i = 0; i < 4; ++i) {
     std::uint64_t matrix[8];
     for (int r = 0; r < 8; ++r) {
@@ -62,16 +62,30 @@ inline void count_ldmatrix(const std::vector<std::uint64_t>& rows) {
 
 }  // namespace detail
 
-inline void cp_async_16(void* smem, const void* global, int bytes) {
-  detail::shared_offset(smem, 16, "cp.async");
-  if (bytes > 0 && reinterpret_cast<std::uintptr_t>(global) % 16 != 0) {
-    std::fprintf(stderr, "emulation: cp.async from a global address not 16-byte aligned\n");
+// cp.async of `size` bytes, `bytes` of them read: both addresses must be
+// aligned to the size (shared memory's checked as ldmatrix's are).
+inline void cp_async(void* smem, const void* global, int size, int bytes) {
+  const std::ptrdiff_t at = static_cast<const unsigned char*>(smem) - emu::shared.bytes;
+  if (at < 0 || static_cast<std::size_t>(at) + size > emu::kSharedBytes || at % size != 0 ||
+      (bytes > 0 && reinterpret_cast<std::uintptr_t>(global) % size != 0)) {
+    std::fprintf(stderr,
+                 "emulation: cp.async of %d bytes at shared offset %td, outside or a "
+                 "source or destination not aligned to the size\n",
+                 size, at);
     std::abort();
   }
   unsigned char chunk[16] = {};
   if (bytes > 0) std::memcpy(chunk, global, static_cast<std::size_t>(bytes));
-  std::memcpy(smem, chunk, 16);
+  std::memcpy(smem, chunk, static_cast<std::size_t>(size));
 }
+inline void cp_async_16(void* smem, const void* global, int bytes) {
+  cp_async(smem, global, 16, bytes);
+}
+inline void cp_async_16(void* smem, const void* global) { cp_async(smem, global, 16, 16); }
+inline void cp_async_4(void* smem, const void* global, int bytes) {
+  cp_async(smem, global, 4, bytes);
+}
+inline void cp_async_4(void* smem, const void* global) { cp_async(smem, global, 4, 4); }
 inline void cp_async_commit() {}
 template <int kPending>
 void cp_async_wait() {}
@@ -79,7 +93,7 @@ void cp_async_wait() {}
 inline void ldmatrix_x4(std::uint32_t (&r)[4], const void* row) {
   const auto rows = emu::exchange(reinterpret_cast<std::uintptr_t>(row));
   detail::count_ldmatrix(rows);
-  const int l = threadIdx.x % 32;
+  const int l = emu::lane();
   for (int i = 0; i < 4; ++i) {
     const void* src = detail::as<void>(rows[8 * i + l / 4]);
     r[i] = detail::half(src, 2 * (l % 4)) | (detail::half(src, 2 * (l % 4) + 1) << 16);
@@ -89,7 +103,7 @@ inline void ldmatrix_x4(std::uint32_t (&r)[4], const void* row) {
 inline void ldmatrix_x4_trans(std::uint32_t (&r)[4], const void* row) {
   const auto rows = emu::exchange(reinterpret_cast<std::uintptr_t>(row));
   detail::count_ldmatrix(rows);
-  const int l = threadIdx.x % 32;
+  const int l = emu::lane();
   for (int i = 0; i < 4; ++i) {
     const void* first = detail::as<void>(rows[8 * i + 2 * (l % 4)]);
     const void* second = detail::as<void>(rows[8 * i + 2 * (l % 4) + 1]);
@@ -128,7 +142,7 @@ inline void mma_bf16_16816(float (&d)[4], const std::uint32_t (&a)[4],
       bm[2 * t + 8 * i + 1][g] = detail::bf16(bits >> 16);
     }
   }
-  const int l = threadIdx.x % 32, g = l / 4, t = l % 4;
+  const int l = emu::lane(), g = l / 4, t = l % 4;
   for (int h = 0; h < 2; ++h) {
     for (int c = 0; c < 2; ++c) {
       float s = d[2 * h + c];

@@ -1,7 +1,8 @@
-// The PTX instructions the tensor-core rungs use, each behind one small
-// function, so a rung reads as what it does (copy ahead, load a fragment,
-// multiply) rather than as inline assembly. Semantics as the PTX ISA gives
-// them; sm_80 and later.
+// The PTX instructions the GPU rungs use beyond CUDA C++ (the float
+// ladder's cp.async pipeline, the tensor-core rungs' copies, fragment loads
+// and multiplies), each behind one small function, so a rung reads as what
+// it does (copy ahead, load a fragment, multiply) rather than as inline
+// assembly. Semantics as the PTX ISA gives them; sm_80 and later.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -16,21 +17,36 @@ __device__ __forceinline__ std::uint32_t smem_address(const void* p) {
   return static_cast<std::uint32_t>(__cvta_generic_to_shared(p));
 }
 
-// cp.async.cg: 16 bytes from global memory to shared memory without passing
-// through registers (or L1). `bytes` of them are read (16, or 0 for a chunk
-// outside the matrix); the rest of the 16 are written as zeros.
+// cp.async: 16 bytes (.cg: around L1) or 4 bytes (.ca) from global memory to
+// shared memory without passing through registers; both addresses aligned
+// to the size. With `bytes`, that many of them are read (the size, or 0 for
+// a chunk outside the matrix) and the rest written as zeros.
+__device__ __forceinline__ void cp_async_16(void* smem, const void* global) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(smem_address(smem)),
+               "l"(global));
+}
 __device__ __forceinline__ void cp_async_16(void* smem, const void* global, int bytes) {
   asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_address(smem)),
                "l"(global), "r"(bytes));
 }
+__device__ __forceinline__ void cp_async_4(void* smem, const void* global) {
+  asm volatile("cp.async.ca.shared.global [%0], [%1], 4;\n" ::"r"(smem_address(smem)), "l"(global));
+}
+__device__ __forceinline__ void cp_async_4(void* smem, const void* global, int bytes) {
+  asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(smem_address(smem)),
+               "l"(global), "r"(bytes));
+}
 
 // Closes the group of copies issued since the last commit.
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+__device__ __forceinline__ void cp_async_commit() {
+  asm volatile("cp.async.commit_group;\n" ::: "memory");
+}
 
-// Waits until at most `kPending` committed groups are still in flight.
+// Waits until at most `kPending` committed groups are still in flight (the
+// clobber keeps the compiler from moving shared-memory reads above it).
 template <int kPending>
 __device__ __forceinline__ void cp_async_wait() {
-  asm volatile("cp.async.wait_group %0;\n" ::"n"(kPending));
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(kPending) : "memory");
 }
 
 // ldmatrix.x4: four 8 x 8 matrices of 16-bit values from shared memory, one

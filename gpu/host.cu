@@ -49,6 +49,24 @@ DeviceStatus query_device() {
   return status;
 }
 
+// Why a tensor-core rung cannot run on device 0 ("" if it can).
+std::string unavailable_reason(std::string_view name, int min_sm) {
+  const DeviceStatus status = query_device();
+  if (!status.available) return status.reason;
+  int major = 0, minor = 0;
+  if (cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, 0) != cudaSuccess ||
+      cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, 0) != cudaSuccess) {
+    return "cannot read device 0's compute capability";
+  }
+  const int sm = 10 * major + minor;
+  // sm_90a code runs on compute capability 9.0 only; sm_80 code on 8.0 and later.
+  const bool runs = min_sm == 90 ? sm == 90 : sm >= min_sm;
+  if (runs) return "";
+  return std::string(name) + " needs compute capability " + std::to_string(min_sm / 10) + "." +
+         std::to_string(min_sm % 10) + (min_sm == 90 ? " exactly (sm_90a)" : " or later") +
+         "; device 0 has " + std::to_string(major) + "." + std::to_string(minor);
+}
+
 namespace {
 
 void require_device() {

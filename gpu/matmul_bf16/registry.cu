@@ -2,10 +2,7 @@
 // benchmarks, the driver and the report derive from it. Adding a rung: one
 // file, gpu/matmul_bf16/<number>_<name>.cu, defining <name>_bf16_matmul; one
 // line below; one line in gpu/CMakeLists.txt.
-#include <cuda_runtime.h>
-
 #include <algorithm>
-#include <string>
 
 #include "locality/gpu.hpp"
 
@@ -47,23 +44,6 @@ const GpuBf16MatmulVariant* find_bf16_matmul_variant(std::string_view name) {
   const auto it = std::find_if(std::begin(kVariants), std::end(kVariants),
                                [&](const GpuBf16MatmulVariant& v) { return v.name == name; });
   return it == std::end(kVariants) ? nullptr : &*it;
-}
-
-std::string unavailable_reason(std::string_view name, int min_sm) {
-  const DeviceStatus status = query_device();
-  if (!status.available) return status.reason;
-  int major = 0, minor = 0;
-  if (cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, 0) != cudaSuccess ||
-      cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, 0) != cudaSuccess) {
-    return "cannot read device 0's compute capability";
-  }
-  const int sm = 10 * major + minor;
-  // sm_90a code runs on compute capability 9.0 only; sm_80 code on 8.0 and later.
-  const bool runs = min_sm == 90 ? sm == 90 : sm >= min_sm;
-  if (runs) return "";
-  return std::string(name) + " needs compute capability " + std::to_string(min_sm / 10) + "." +
-         std::to_string(min_sm % 10) + (min_sm == 90 ? " exactly (sm_90a)" : " or later") +
-         "; device 0 has " + std::to_string(major) + "." + std::to_string(minor);
 }
 
 }  // namespace locality::gpu

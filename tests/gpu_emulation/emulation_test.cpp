@@ -29,42 +29,27 @@
 #include "locality/verify.hpp"
 
 namespace locality::gpu {
-void naive_attention(const AttentionArgs& args, float* workspace);
-std::size_t naive_attention_workspace(const AttentionShape& shape);
-void tiled_attention(const AttentionArgs& args, float* workspace);
-std::size_t tiled_attention_workspace(const AttentionShape& shape);
-std::size_t flash_attention_workspace(const AttentionShape& shape);
-std::size_t flash2_attention_workspace(const AttentionShape& shape);
-void flash_attention(const AttentionArgs& args, float* workspace);
-void flash2_attention(const AttentionArgs& args, float* workspace);
-void wmma_bf16_matmul(const std::uint16_t* a, const std::uint16_t* b, float* c, int m, int n,
-                      int k);
-void mma_sync_bf16_matmul(const std::uint16_t* a, const std::uint16_t* b, float* c, int m, int n,
-                          int k);
-void wgmma_bf16_matmul(const std::uint16_t* a, const std::uint16_t* b, float* c, int m, int n,
-                       int k);
-void wgmma_ws_bf16_matmul(const std::uint16_t* a, const std::uint16_t* b, float* c, int m, int n,
-                          int k);
-void flash2_mma_bf16_attention(const Bf16AttentionArgs& args);
-void flash_hopper_bf16_attention(const Bf16AttentionArgs& args);
-void flash_overlap_bf16_attention(const Bf16AttentionArgs& args);
-void flash_pingpong_bf16_attention(const Bf16AttentionArgs& args);
+// The rungs come from the ladders' registries (compiled here as they are).
 void PrintTo(const GpuMatmulVariant& v, std::ostream* out) { *out << v.name; }
+void PrintTo(const GpuAttentionVariant& v, std::ostream* out) { *out << v.name; }
+void PrintTo(const GpuBf16MatmulVariant& v, std::ostream* out) { *out << v.name; }
+void PrintTo(const GpuBf16AttentionVariant& v, std::ostream* out) { *out << v.name; }
 }  // namespace locality::gpu
 
 namespace locality {
 namespace {
 
-using AttentionRung = void (*)(const AttentionArgs&, float*);
+// Rungs the benchmarks keep to short sequences (naive: a thread per score)
+// are kept to small shapes here too: every CUDA thread is a CPU thread.
+bool short_sequences_only(const gpu::GpuAttentionVariant& v) {
+  return v.largest_timed != std::numeric_limits<std::int64_t>::max();
+}
 
-struct AttentionCase {
-  const char* name;
-  AttentionRung run;
-  std::size_t (*workspace_floats)(const AttentionShape&);
-  bool thread_per_score;  // naive: too many CPU threads past small shapes
-};
-
-void PrintTo(const AttentionCase& c, std::ostream* out) { *out << c.name; }
+// The rungs whose headers say their ldmatrix loads are free of bank
+// conflicts: the emulation counts the passes through the banks.
+bool conflict_free_ldmatrix(std::string_view rung) {
+  return rung == "mma_sync" || rung == "flash2_mma";
+}
 
 struct Inputs {
   std::vector<float> q, k, v;
@@ -96,7 +81,7 @@ Inputs attention_inputs(const AttentionShape& s, std::uint64_t seed, float gain,
   return in;
 }
 
-class EmulatedAttention : public ::testing::TestWithParam<AttentionCase> {
+class EmulatedAttention : public ::testing::TestWithParam<gpu::GpuAttentionVariant> {
  protected:
   void check(AttentionShape s, bool causal, std::uint64_t seed, float gain = 1.0f,
              int special = 0) {
@@ -133,7 +118,7 @@ TEST_P(EmulatedAttention, EveryPaddedHeadDim) {
 
 TEST_P(EmulatedAttention, ManyTilesLargeScoresAndNonFiniteInputs) {
   for (bool causal : {false, true}) {
-    if (!GetParam().thread_per_score) check({1, 3, 300, 1025, 128}, causal, 31);
+    if (!short_sequences_only(GetParam())) check({1, 3, 300, 1025, 128}, causal, 31);
     check({1, 2, 130, 130, 64}, causal, 40, 1000.0f);
     check({1, 2, 40, 40, 32}, causal, 50, 1.0f, 1);
     check({1, 2, 40, 40, 32}, causal, 51, 1.0f, 2);
@@ -141,14 +126,9 @@ TEST_P(EmulatedAttention, ManyTilesLargeScoresAndNonFiniteInputs) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Emulated, EmulatedAttention,
-    ::testing::Values(
-        AttentionCase{"naive", gpu::naive_attention, gpu::naive_attention_workspace, true},
-        AttentionCase{"tiled", gpu::tiled_attention, gpu::tiled_attention_workspace, false},
-        AttentionCase{"flash", gpu::flash_attention, gpu::flash_attention_workspace, false},
-        AttentionCase{"flash2", gpu::flash2_attention, gpu::flash2_attention_workspace, false}),
-    [](const auto& p) { return std::string(p.param.name); });
+INSTANTIATE_TEST_SUITE_P(Emulated, EmulatedAttention,
+                         ::testing::ValuesIn(gpu::attention_variants()),
+                         [](const auto& p) { return std::string(p.param.name); });
 
 // The float matmul ladder, every rung of its registry: a GPU run has
 // checked them all, so here they guard against a change that breaks them.
@@ -196,28 +176,18 @@ TEST(EmulatedLdmatrix, CountsTheBankConflictsOfALayout) {
   EXPECT_EQ(emu::ldmatrix_wavefronts(broadcast), 1);
 }
 
-using Bf16Rung = void (*)(const std::uint16_t*, const std::uint16_t*, float*, int, int, int);
-
-struct Bf16Case {
-  const char* name;
-  Bf16Rung run;
-  int multiple;   // as the registry says
-  bool ldmatrix;  // loads its fragments with ldmatrix, free of bank conflicts by its header
-};
-
-// After a rung's run: if it loads with ldmatrix, every matrix took one pass
-// through the banks; `what` names the run.
-void expect_conflict_free_ldmatrix(bool ldmatrix, const std::string& what) {
-  if (!ldmatrix) return;
+// After a rung's run: if its header says its ldmatrix loads are free of
+// bank conflicts, every matrix took one pass through the banks; `what`
+// names the run.
+void expect_conflict_free_ldmatrix(std::string_view rung, const std::string& what) {
+  if (!conflict_free_ldmatrix(rung)) return;
   const std::uint64_t matrices = emu::ldmatrix_count.matrices;
   EXPECT_GT(matrices, 0u) << what << ": no ldmatrix ran";
   EXPECT_EQ(emu::ldmatrix_count.wavefronts.load(), matrices)
       << what << ": ldmatrix bank conflicts (passes through the banks against matrices read)";
 }
 
-void PrintTo(const Bf16Case& c, std::ostream* out) { *out << c.name; }
-
-class EmulatedBf16Matmul : public ::testing::TestWithParam<Bf16Case> {
+class EmulatedBf16Matmul : public ::testing::TestWithParam<gpu::GpuBf16MatmulVariant> {
  protected:
   void check(int m, int n, int k, std::uint64_t seed, bool with_nan = false) {
     Matrix<float> a(m, k), b(k, n), c(m, n);
@@ -235,7 +205,7 @@ class EmulatedBf16Matmul : public ::testing::TestWithParam<Bf16Case> {
     const VerifyResult r =
         verify_matmul_bf16_rows(a.cview(), b.cview(), c.cview(), spread_rows(m, m));
     EXPECT_TRUE(r.ok) << what << ": " << r.message;
-    expect_conflict_free_ldmatrix(GetParam().ldmatrix, what);
+    expect_conflict_free_ldmatrix(GetParam().name, what);
   }
   int ok(int x) const {
     return (x + GetParam().multiple - 1) / GetParam().multiple * GetParam().multiple;
@@ -261,26 +231,12 @@ TEST_P(EmulatedBf16Matmul, AnySizeWhereItTakesAny) {
 TEST_P(EmulatedBf16Matmul, NaNPropagatesToItsRow) { check(64, 64, 64, 10, true); }
 
 INSTANTIATE_TEST_SUITE_P(Emulated, EmulatedBf16Matmul,
-                         ::testing::Values(Bf16Case{"wmma", gpu::wmma_bf16_matmul, 1, false},
-                                           Bf16Case{"mma_sync", gpu::mma_sync_bf16_matmul, 8, true},
-                                           Bf16Case{"wgmma", gpu::wgmma_bf16_matmul, 8, false},
-                                           Bf16Case{"wgmma_ws", gpu::wgmma_ws_bf16_matmul, 8,
-                                                    false}),
+                         ::testing::ValuesIn(gpu::bf16_matmul_variants()),
                          [](const auto& p) { return std::string(p.param.name); });
 
 // The bf16 attention rungs: Q, K and V rounded to bf16, O written in bf16,
 // checked with the bf16 bound; the diagonal steps' non-finite V included.
-using Bf16AttentionRung = void (*)(const gpu::Bf16AttentionArgs&);
-
-struct Bf16AttentionCase {
-  const char* name;
-  Bf16AttentionRung run;
-  bool ldmatrix;  // as Bf16Case's
-};
-
-void PrintTo(const Bf16AttentionCase& c, std::ostream* out) { *out << c.name; }
-
-class EmulatedBf16Attention : public ::testing::TestWithParam<Bf16AttentionCase> {
+class EmulatedBf16Attention : public ::testing::TestWithParam<gpu::GpuBf16AttentionVariant> {
  protected:
   // As EmulatedAttention::check; `special` 1 puts V's non-finite values
   // inside diagonal 16-key steps (keys 3, 20 and 30).
@@ -306,7 +262,7 @@ class EmulatedBf16Attention : public ::testing::TestWithParam<Bf16AttentionCase>
         s, q, k, v, o, options,
         spread_rows(s.batch * s.heads * s.seq_q, s.batch * s.heads * s.seq_q));
     EXPECT_TRUE(r.ok) << what << ": " << r.message;
-    expect_conflict_free_ldmatrix(GetParam().ldmatrix, what);
+    expect_conflict_free_ldmatrix(GetParam().name, what);
   }
 };
 
@@ -328,14 +284,9 @@ TEST_P(EmulatedBf16Attention, ManyTilesLargeScoresAndNonFiniteInputs) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Emulated, EmulatedBf16Attention,
-    ::testing::Values(Bf16AttentionCase{"flash2_mma", gpu::flash2_mma_bf16_attention, true},
-                      Bf16AttentionCase{"flash_hopper", gpu::flash_hopper_bf16_attention, false},
-                      Bf16AttentionCase{"flash_overlap", gpu::flash_overlap_bf16_attention, false},
-                      Bf16AttentionCase{"flash_pingpong", gpu::flash_pingpong_bf16_attention,
-                                        false}),
-    [](const auto& p) { return std::string(p.param.name); });
+INSTANTIATE_TEST_SUITE_P(Emulated, EmulatedBf16Attention,
+                         ::testing::ValuesIn(gpu::bf16_attention_variants()),
+                         [](const auto& p) { return std::string(p.param.name); });
 
 }  // namespace
 }  // namespace locality

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Adding a rung is one file, one registry line and one CMake line, and
 # nothing else: in a copy of this checkout, a dummy CPU matmul rung is added
-# exactly so, and it must show up in `locality list`, run and verify under
+# exactly so, and it must keep the house rules for rung files
+# (tests/rung_headers_test.py), show up in `locality list`, run and verify under
 # `locality run`, be timed and verified by locality_bench (with its rung
 # number in the JSON), and appear in the report's tables and in the rungs the
 # plots draw, with no other edit anywhere.
@@ -22,6 +23,16 @@ git init -q . && git add -A && git -c user.name=t -c user.email=t@t commit -qm b
 # 1. One file: the rung.
 cat >cpu/matmul/6_dummy.cpp <<'EOF'
 // Rung 6 -- dummy: a test's rung (tests/dummy_rung_test.sh), j-i-k order.
+//
+// Idea: rung 0's dot products, taken column of C by column of C.
+// Locality: B's column is walked down its rows for every row of A, one
+//   cache line per element, and C is written down its columns; nothing is
+//   reused from a cache that rung 0 does not already reuse.
+// Cost: m n k multiply-adds, each on a strided load of B, as in rung 0,
+//   and a strided store per element of C.
+// Edges: any m, n, k (k = 0 writes zeros). It exists to prove that a rung
+//   is one file, one registry line and one CMake line: tests,
+//   benchmarks, the driver, the report and the plots all find it.
 #include "locality/matmul.hpp"
 
 namespace locality::cpu {
@@ -53,6 +64,8 @@ cmake --build build -j "$(nproc)" --target locality_cli locality_bench >>build.l
   { tail -30 build.log; exit 1; }
 
 fail() { echo "dummy rung: FAIL: $*"; exit 1; }
+"$LOCALITY_PYTHON" tests/rung_headers_test.py >headers.log 2>&1 ||
+  { cat headers.log; fail "the rung file or its registry line breaks the house rules"; }
 build/bench/locality list | grep -Eq '^matmul +6 +dummy +cpu' || fail "not in locality list"
 build/bench/locality run matmul dummy --m 37 --n 41 --k 29 --threads 2 | grep -q "verify: ok" ||
   fail "locality run matmul dummy did not verify"

@@ -92,10 +92,11 @@ inline std::vector<std::uint64_t> exchange(std::uint64_t value) {
   return all;
 }
 
-// Runs `body` as grid.x x grid.y blocks of `block` threads (1-, 2- or 3-D,
-// a multiple of 32 in all), block after block, on one team of as many CPU
-// threads made once per launch. Shared memory is refilled with 0xff bytes (NaN as floats) before
-// each block, so a kernel that reads what it never wrote shows it.
+// Runs `body` as grid.x x grid.y blocks of `block_dim` threads (1-, 2- or
+// 3-D, a multiple of 32 in all), block after block, on one team of as many
+// CPU threads made once per launch. Shared memory is refilled with 0xff
+// bytes (NaN as floats) before each block, so a kernel that reads what it
+// never wrote shows it.
 inline void launch(dim3 grid, dim3 block_dim, std::size_t shared_bytes,
                    const std::function<void()>& body) {
   const unsigned block = block_dim.x * block_dim.y * block_dim.z;

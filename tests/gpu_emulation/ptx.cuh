@@ -34,13 +34,15 @@ const T* as(std::uint64_t address) {
   return reinterpret_cast<const T*>(static_cast<std::uintptr_t>(address));
 }
 
-// p's offset in the block's shared memory, where `bytes` from p must lie
-// and p be 16-byte aligned.
+// p's offset in the block's shared memory, where the `bytes` an
+// instruction moves from p must lie, p aligned to them (16 for an ldmatrix
+// row or a 16-byte cp.async, 4 for a 4-byte one).
 inline std::uint64_t shared_offset(const void* p, std::size_t bytes, const char* instruction) {
   const std::ptrdiff_t at = static_cast<const unsigned char*>(p) - emu::shared.bytes;
-  if (at < 0 || static_cast<std::size_t>(at) + bytes > emu::kSharedBytes || at % 16 != 0) {
-    std::fprintf(stderr, "emulation: %s at shared offset %td, outside or not 16-byte aligned\n",
-                 instruction, at);
+  if (at < 0 || static_cast<std::size_t>(at) + bytes > emu::kSharedBytes ||
+      static_cast<std::size_t>(at) % bytes != 0) {
+    std::fprintf(stderr, "emulation: %s at shared offset %td, outside or not %zu-byte aligned\n",
+                 instruction, at, bytes);
     std::abort();
   }
   return static_cast<std::uint64_t>(at);
@@ -60,32 +62,30 @@ inline void count_ldmatrix(const std::vector<std::uint64_t>& rows) {
   }
 }
 
-}  // namespace detail
-
-// cp.async of `size` bytes, `bytes` of them read: both addresses must be
-// aligned to the size (shared memory's checked as ldmatrix's are).
+// cp.async of `size` bytes, `bytes` of them read (the rest zeros): both
+// addresses aligned to the size.
 inline void cp_async(void* smem, const void* global, int size, int bytes) {
-  const std::ptrdiff_t at = static_cast<const unsigned char*>(smem) - emu::shared.bytes;
-  if (at < 0 || static_cast<std::size_t>(at) + size > emu::kSharedBytes || at % size != 0 ||
-      (bytes > 0 && reinterpret_cast<std::uintptr_t>(global) % size != 0)) {
-    std::fprintf(stderr,
-                 "emulation: cp.async of %d bytes at shared offset %td, outside or a "
-                 "source or destination not aligned to the size\n",
-                 size, at);
+  detail::shared_offset(smem, static_cast<std::size_t>(size), "cp.async");
+  if (bytes > 0 &&
+      reinterpret_cast<std::uintptr_t>(global) % static_cast<std::uintptr_t>(size) != 0) {
+    std::fprintf(stderr, "emulation: cp.async from a global address not %d-byte aligned\n", size);
     std::abort();
   }
   unsigned char chunk[16] = {};
   if (bytes > 0) std::memcpy(chunk, global, static_cast<std::size_t>(bytes));
   std::memcpy(smem, chunk, static_cast<std::size_t>(size));
 }
+
+}  // namespace detail
+
 inline void cp_async_16(void* smem, const void* global, int bytes) {
-  cp_async(smem, global, 16, bytes);
+  detail::cp_async(smem, global, 16, bytes);
 }
-inline void cp_async_16(void* smem, const void* global) { cp_async(smem, global, 16, 16); }
+inline void cp_async_16(void* smem, const void* global) { detail::cp_async(smem, global, 16, 16); }
 inline void cp_async_4(void* smem, const void* global, int bytes) {
-  cp_async(smem, global, 4, bytes);
+  detail::cp_async(smem, global, 4, bytes);
 }
-inline void cp_async_4(void* smem, const void* global) { cp_async(smem, global, 4, 4); }
+inline void cp_async_4(void* smem, const void* global) { detail::cp_async(smem, global, 4, 4); }
 inline void cp_async_commit() {}
 template <int kPending>
 void cp_async_wait() {}

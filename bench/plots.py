@@ -4,10 +4,11 @@ Called by report.py (--plots DIR); needs matplotlib (Debian's
 python3-matplotlib). For each family it writes:
 
   <family>_ladder.png    the rungs as bars (GFLOP/s, log scale), one panel per
-                         thread count, the peers and the FMA probe as lines;
+                         thread count, the peers and the FMA peak (the best
+                         FMA probe) as lines;
   <family>_sizes.png     GFLOP/s against size for every rung (1 thread), with
                          the sizes where the working set outgrows L1, L2, L3;
-  <family>_roofline.png  the roofs (FMA probe; STREAM triad bandwidth of L2,
+  <family>_roofline.png  the roofs (FMA peak; STREAM triad bandwidth of L2,
                          L3 and memory) and each rung at two arithmetic
                          intensities: FLOPs per byte moved into L1 and past
                          L2, from cachegrind's misses (bench/cachegrind.py);
@@ -21,7 +22,7 @@ import statistics
 
 import matplotlib
 
-from results import fmt_bytes, headline_size
+from results import fma_peaks, fmt_bytes, headline_size
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -68,14 +69,13 @@ def stream_bandwidths(doc, threads=1):
     return {k: statistics.median(v) for k, v in samples.items()}
 
 
-def fma_peak(ctx, threads):
-    try:
-        return float(ctx[f"fma_peak_flops_omp_threads_{threads}"]) / 1e9
-    except (KeyError, TypeError, ValueError):
-        return None
+def fma_peak(doc, threads):
+    """The FMA peak in GFLOP/s (results.fma_peaks: the best probe), or None."""
+    best = fma_peaks(doc).get(threads)
+    return best[0] / 1e9 if best else None
 
 
-def ladder_bars(path, title, rungs, peers, med, key, threads, ctx):
+def ladder_bars(path, title, rungs, peers, med, key, threads, doc):
     fig, axes = plt.subplots(1, len(threads), figsize=(5.5 * len(threads), 4.2), squeeze=False)
     for ax, t in zip(axes[0], threads):
         values = [med.get(key(v, t)) for v in rungs]
@@ -89,9 +89,9 @@ def ladder_bars(path, title, rungs, peers, med, key, threads, ctx):
         ax.set_yscale("log")
         ax.set_ylabel("GFLOP/s (log scale)")
         ax.set_title(f"{t} thread{'s' if t > 1 else ''}")
-        peak = fma_peak(ctx, t)
+        peak = fma_peak(doc, t)
         if peak:
-            ax.axhline(peak, color="black", linestyle=":", label=f"FMA probe {peak:.0f}")
+            ax.axhline(peak, color="black", linestyle=":", label=f"FMA peak {peak:.0f}")
         for p in peers:
             g = med.get(key(p, t))
             if g:
@@ -132,7 +132,7 @@ CACHEGRIND_LEVELS = {"L1": ("o", False, "rung: bytes into L1 (cachegrind D1 miss
                      "L2": ("s", True, "rung: bytes past L2 (cachegrind LL misses)")}
 
 
-def roofline(path, title, points, peak, roofs, peak_label="FMA probe", levels=CACHEGRIND_LEVELS,
+def roofline(path, title, points, peak, roofs, peak_label="FMA peak", levels=CACHEGRIND_LEVELS,
              xlabel="arithmetic intensity: FLOPs per byte moved at that level (64 B per miss)",
              ylabel="GFLOP/s, 1 thread"):
     """points: [(rung, {level: intensity}, GFLOP/s)]; roofs: [(label, bytes/s)]."""
@@ -204,7 +204,7 @@ def matmul_plots(doc, outdir, med, rungs, peers, threads, profile=None):
     path = os.path.join(outdir, "matmul_ladder.png")
     ladder_bars(path, f"The matmul ladder at n = {n0} (float32), {ctx.get('cpu_model', '')}",
                 [r for r in rungs if any(k[0] == r and k[1] == n0 for k in med)], peers, med,
-                lambda v, t: (v, n0, t), threads, ctx)
+                lambda v, t: (v, n0, t), threads, doc)
     written.append(path)
 
     crossings = [(f"3n² floats = {label} ({fmt_bytes(size, 0)})", math.sqrt(size / 12))
@@ -222,7 +222,7 @@ def matmul_plots(doc, outdir, med, rungs, peers, threads, profile=None):
         path = os.path.join(outdir, "matmul_roofline.png")
         roofline(path, f"Roofline, matmul n = {n1}, 1 thread: each rung at two cache levels",
                  intensity_points(rungs, lambda v: med.get((v, n1, 1)), rows, 2 * n1 ** 3),
-                 fma_peak(ctx, 1), roof_list(doc))
+                 fma_peak(doc, 1), roof_list(doc))
         written.append(path)
     return written
 
@@ -237,7 +237,7 @@ def attention_plots(doc, outdir, med, rungs, peers, threads, profile=None):
     ladder_bars(path, f"The attention ladder at seq {s0}, head_dim {d0} (float32), "
                 f"{ctx.get('cpu_model', '')}",
                 [r for r in rungs if any(k[0] == r and k[1] == s0 and k[2] == d0 for k in med)],
-                peers, med, lambda v, t: (v, s0, d0, 0, t), threads, ctx)
+                peers, med, lambda v, t: (v, s0, d0, 0, t), threads, doc)
     written.append(path)
 
     crossings = [(f"seq² scores = {label} ({fmt_bytes(size, 0)})", math.sqrt(size / 4))
@@ -257,6 +257,6 @@ def attention_plots(doc, outdir, med, rungs, peers, threads, profile=None):
                  "cache levels",
                  intensity_points(rungs, lambda v: med.get((v, s0, d0, 0, 1)), rows,
                                   4 * s0 * s0 * d0),
-                 fma_peak(ctx, 1), roof_list(doc))
+                 fma_peak(doc, 1), roof_list(doc))
         written.append(path)
     return written

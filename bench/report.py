@@ -30,8 +30,8 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import cachegrind  # noqa: E402  (the profile reader, for the rooflines)
 from results import (MARKERS, HEADLINE_MARKERS, ResultError as ReportError,  # noqa: E402,F401
-                     fmt_bytes, headline, headline_size, one_line, read_json, update_readme,
-                     write_atomically)
+                     fma_peaks, fmt_bytes, headline, headline_size, number, one_line, read_json,
+                     update_readme, write_atomically)
 
 NAME = re.compile(r"^cpu/matmul/(?P<variant>[^/]+)/(?P<m>\d{1,9})x(?P<n>\d{1,9})x(?P<k>\d{1,9})"
                   r"/omp_threads:(?P<threads>\d{1,9})(?:/real_time)?$")
@@ -79,19 +79,6 @@ def load(path):
     return doc
 
 
-def number(value, what):
-    """A finite, non-negative number from a counter or context value."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        raise ReportError(f"{what} is not a number: {type(value).__name__}")
-    try:
-        x = float(value)
-    except (ValueError, OverflowError):
-        raise ReportError(f"{what} is not a number: {str(value)[:40]!r}")
-    if not math.isfinite(x) or x < 0:
-        raise ReportError(f"{what} must be finite and non-negative, got {str(value)[:40]!r}")
-    return x
-
-
 def ladder(doc, pattern, which):
     """({variant: rung number} for the rungs, [peers]) among the benchmarks
     `pattern` names: a benchmark with a `rung` counter is that rung, one
@@ -129,9 +116,24 @@ def text(ctx, key):
     return "?"
 
 
-def peaks_text(ctx):
-    return ", ".join(f"{number(ctx[k], k) / 1e9:.0f} GFLOP/s with {k.rsplit('_', 1)[1]} thread(s)"
-                     for k in sorted(ctx) if k.startswith("fma_peak_flops_omp_threads_"))
+def peaks_text(peaks):
+    """The header's account of the FMA peak the "% of FMA peak" columns use."""
+    if not peaks:
+        return "FMA peak: not measured"
+
+    def one(t):
+        best, lowest = (f"{x / 1e9:.0f}" for x in peaks[t])
+        return (f"{best} GFLOP/s with {t} thread{'s' if t > 1 else ''}"
+                + (f" (lowest probe {lowest})" if lowest != best else ""))
+    return ('FMA peak (the best FMA probe of the run; "% of FMA peak" divides by it): '
+            + ", ".join(one(t) for t in sorted(peaks)))
+
+
+def peak_percent(gflops, peaks, threads):
+    """GFLOP/s as a percentage of the FMA peak with that many threads."""
+    if gflops is None or threads not in peaks:
+        return None
+    return 100 * gflops * 1e9 / peaks[threads][0]
 
 
 def error_line(name, b):
@@ -182,11 +184,11 @@ def attention_key(m):
 
 
 def collect(doc):
-    """{(variant, n, threads): median GFLOP/s} and the same for peak_fraction."""
-    (flops, frac), errors, reps = medians(doc, NAME, matmul_key, ["flops", "peak_fraction"])
+    """{(variant, n, threads): median GFLOP/s}."""
+    (flops,), errors, reps = medians(doc, NAME, matmul_key, ["flops"])
     if not flops and not errors:
         raise ReportError("no cpu/matmul benchmark in the file")
-    return {k: v / 1e9 for k, v in flops.items()}, frac, errors, reps
+    return {k: v / 1e9 for k, v in flops.items()}, errors, reps
 
 
 def family(doc):
@@ -213,15 +215,14 @@ FUSED_PEERS = {"onnxruntime", "torch"}
 
 
 def collect_attention(doc):
-    """{(variant, seq, d, causal, threads): median GFLOP/s}, peak fractions, workspace bytes."""
-    (flops, frac), errors, reps = medians(doc, ATTENTION, attention_key,
-                                          ["flops", "peak_fraction"])
+    """{(variant, seq, d, causal, threads): median GFLOP/s}, workspace bytes."""
+    (flops,), errors, reps = medians(doc, ATTENTION, attention_key, ["flops"])
     unfused = re.compile(r"^cpu/attention/(?!(?:" + "|".join(sorted(FUSED_PEERS)) + r")/).*")
     (workspace,), _, _ = medians(
         {"benchmarks": [b for b in doc["benchmarks"]
                         if unfused.match(b.get("run_name") or b.get("name", ""))]},
         ATTENTION, attention_key, ["workspace_bytes"])
-    return {k: v / 1e9 for k, v in flops.items()}, frac, workspace, errors, reps
+    return {k: v / 1e9 for k, v in flops.items()}, workspace, errors, reps
 
 
 def pairs_table(doc, bad):
@@ -279,7 +280,7 @@ def turn_ratio(turns, a, b):
 
 
 def attention_tables(doc):
-    med, frac, workspace, errors, repetitions = collect_attention(doc)
+    med, workspace, errors, repetitions = collect_attention(doc)
     ctx = doc["context"]
     in_turns = "locality_turns" in ctx
     threads = sorted({k[4] for k in med})
@@ -288,11 +289,11 @@ def attention_tables(doc):
     rungs, peers = ladder(doc, ATTENTION, "attention")
     variants = [v for v in list(rungs) + peers if any(k[0] == v for k in med)]
     out = []
-    peaks = peaks_text(ctx)
+    peaks = fma_peaks(doc)
     out.append(f"Measured on {text(ctx, 'cpu_model')} ({text(ctx, 'num_cpus')} cores), "
                f"{text(ctx, 'compiler')}, commit {text(ctx, 'git_commit')}, "
                f"{text(ctx, 'date')}; micro-kernel {text(ctx, 'locality_microkernel')}. "
-               f"FMA probe: {peaks}. Medians of {repetitions} interleaved repetitions. "
+               f"{peaks_text(peaks)}. Medians of {repetitions} interleaved repetitions. "
                f"FLOPs counted as 4 B H seq_q seq_kv d (half with the causal mask). Unfused "
                f"peers (S materialized per head, the rungs' softmax): oneDNN "
                f"{text(ctx, 'onednn_version')} sgemm, Eigen {text(ctx, 'eigen_version')}."
@@ -324,8 +325,7 @@ def attention_tables(doc):
                 cells = []
                 for t in threads:
                     key = (v, s0, d, causal, t)
-                    f = frac.get(key)
-                    cells += [fmt(med.get(key)), fmt(None if f is None else 100 * f, 0),
+                    cells += [fmt(med.get(key)), fmt(peak_percent(med.get(key), peaks, t), 0),
                               fmt_bytes(workspace.get(key))]
                 out.append(f"| {rung} | {v} | " + " | ".join(cells) + " |")
             out.append("")
@@ -435,7 +435,7 @@ def peers_text(ctx):
 
 
 def tables(doc):
-    med, frac, errors, repetitions = collect(doc)
+    med, errors, repetitions = collect(doc)
     ctx = doc["context"]
     bad = misconfigured_peers(ctx)
     med = {k: v for k, v in med.items() if k[0] not in bad}
@@ -447,12 +447,12 @@ def tables(doc):
     variants = present + [p for p in peers if any(k[0] == p for k in med)]
     out = []
 
-    peaks = peaks_text(ctx)
+    peaks = fma_peaks(doc)
     out.append(f"Measured on {text(ctx, 'cpu_model')} ({text(ctx, 'num_cpus')} cores), "
                f"{text(ctx, 'compiler')}, `{text(ctx, 'compiler_flags')}`, "
                f"commit {text(ctx, 'git_commit')}, {text(ctx, 'date')}; "
                f"micro-kernel {text(ctx, 'locality_microkernel')}. "
-               f"FMA probe: {peaks}. Medians of {repetitions} interleaved repetitions. "
+               f"{peaks_text(peaks)}. Medians of {repetitions} interleaved repetitions. "
                f"Peers: {peers_text(ctx)}.")
     out.append("")
 
@@ -470,10 +470,9 @@ def tables(doc):
             g = med.get((v, n0, t))
             below = med.get((present[index - 1], n0, t)) if index else None
             naive = med.get(("naive", n0, t))
-            f = frac.get((v, n0, t))
             cells += [fmt(g), fmt(ratio(g, naive)) if v != "naive" else "1.0",
                       fmt(ratio(g, below), 2) if below else "—",
-                      fmt(None if f is None else 100 * f, 0)]
+                      fmt(peak_percent(g, peaks, t), 0)]
         out.append(f"| {rung} | {v} | " + " | ".join(cells) + " |")
     out.append("")
 
@@ -544,12 +543,12 @@ def write_plots(doc, which, outdir, profile):
                           "apt-get install python3-matplotlib, and run Debian's /usr/bin/python3")
     try:
         if which == "matmul":
-            med, _, _, _ = collect(doc)
+            med, _, _ = collect(doc)
             threads = sorted({k[2] for k in med})
             rungs, peers = ladder(doc, NAME, "matmul")
             return plots.matmul_plots(doc, outdir, med, list(rungs), [p for p in peers if
                                       any(k[0] == p for k in med)], threads, profile)
-        med, _, _, _, _ = collect_attention(doc)
+        med, _, _, _ = collect_attention(doc)
         threads = sorted({k[4] for k in med})
         rungs, peers = ladder(doc, ATTENTION, "attention")
         return plots.attention_plots(doc, outdir, med, list(rungs),

@@ -97,6 +97,43 @@ def read_json(path):
         raise ResultError(f"{path} cannot be read as JSON ({type(e).__name__})")
 
 
+def number(value, what):
+    """A finite, non-negative number from a counter or context value."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise ResultError(f"{what} is not a number: {type(value).__name__}")
+    try:
+        x = float(value)
+    except (ValueError, OverflowError):
+        raise ResultError(f"{what} is not a number: {str(value)[:40]!r}")
+    if not math.isfinite(x) or x < 0:
+        raise ResultError(f"{what} must be finite and non-negative, got {str(value)[:40]!r}")
+    return x
+
+
+FMA_CONTEXT = re.compile(r"^fma_peak_flops_omp_threads_(?P<t>\d{1,9})$")
+FMA_PROBE = re.compile(r"^cpu/probe/fma/omp_threads:(?P<t>\d{1,9})(?:/real_time)?$")
+
+
+def fma_peaks(doc):
+    """{threads: (best, lowest)} FLOP/s over every measurement of the FMA
+    probe in a result file: the one each run takes at its start (the
+    context's fma_peak_flops_omp_threads_<t>) and the cpu/probe/fma rows.
+    A probe can only fall short of what the FMA units do (a neighbour on the
+    core, a lower clock), so the best is the peak the tables' "% of FMA
+    peak" divides by; the lowest says how far the machine strayed."""
+    samples = {}
+    for key, value in doc["context"].items():
+        m = FMA_CONTEXT.fullmatch(key)
+        if m:
+            samples.setdefault(int(m["t"]), []).append(number(value, key))
+    for b in doc["benchmarks"]:
+        name = b.get("run_name") or b.get("name", "")
+        m = FMA_PROBE.fullmatch(str(name))
+        if m and "flops" in b and b.get("run_type") != "aggregate" and not b.get("error_occurred"):
+            samples.setdefault(int(m["t"]), []).append(number(b["flops"], f"{name} flops"))
+    return {t: (max(v), min(v)) for t, v in samples.items() if max(v) > 0}
+
+
 def headline_size(wanted, complete):
     """The size a headline table or plot shows: `wanted` where every rung ran
     at it, else the largest size where they all did (a --quick run)."""
@@ -163,7 +200,8 @@ def combine_turns(docs):
     """One Google Benchmark document from runs that took turns (bench/run.sh:
     a repetition of a whole ladder, and again; then, for matmul, the
     call-by-call pairs): the context of the first with what the later ones add,
-    and every repetition of every run, numbered again per benchmark, so that
+    except the FMA probe, which keeps the best of the runs' (fma_peaks), and
+    every repetition of every run, numbered again per benchmark, so that
     repetition r of every benchmark comes from turn r. Aggregates are left
     out; the report and compare.py recompute what they need."""
     context, rows, count = {}, [], {}
@@ -172,7 +210,11 @@ def combine_turns(docs):
                 or not isinstance(doc.get("benchmarks"), list):
             raise ResultError("not a Google Benchmark result (no context and benchmarks)")
         for key, value in doc["context"].items():
-            context.setdefault(key, value)
+            if FMA_CONTEXT.fullmatch(key) and key in context:
+                if number(value, key) > number(context[key], key):
+                    context[key] = value
+            else:
+                context.setdefault(key, value)
         for b in doc["benchmarks"]:
             if not isinstance(b, dict):
                 raise ResultError("a benchmark entry is not an object")

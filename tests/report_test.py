@@ -244,7 +244,7 @@ class ReportTest(unittest.TestCase):
         self.assert_refused(json.dumps(doc), "lacks a workspace_bytes counter")
         doc = json.loads(json.dumps(ATTENTION))
         del doc["benchmarks"][1]["flops"]
-        self.assert_refused(json.dumps(doc), "lacks a flops or peak_fraction counter")
+        self.assert_refused(json.dumps(doc), "lacks a flops counter")
 
     def test_a_misconfigured_peer_is_left_out_and_named(self):
         doc = json.loads(json.dumps(MATMUL))
@@ -320,9 +320,11 @@ class ReportTest(unittest.TestCase):
         def row(name, t):
             return {"name": name, "run_type": "iteration", "repetitions": 1,
                     "repetition_index": 0, "real_time": t}
-        turns = [{"context": {"cpu_model": "x", "git_commit": "a"}, "benchmarks": [row(rung, 1.0)]},
-                 {"context": {"onnxruntime": "v"}, "benchmarks": [row(peer, 2.0)]},
-                 {"context": {"cpu_model": "y"},
+        probe = "fma_peak_flops_omp_threads_1"
+        turns = [{"context": {"cpu_model": "x", "git_commit": "a", probe: "1.5e11"},
+                  "benchmarks": [row(rung, 1.0)]},
+                 {"context": {"onnxruntime": "v", probe: "2e11"}, "benchmarks": [row(peer, 2.0)]},
+                 {"context": {"cpu_model": "y", probe: "1e11"},
                   "benchmarks": [row(rung, 3.0), dict(row(rung, 2.0), run_type="aggregate")]},
                  {"context": {}, "benchmarks": [row(peer, 4.0)]}]
         with tempfile.TemporaryDirectory() as tmp:
@@ -339,6 +341,7 @@ class ReportTest(unittest.TestCase):
                 doc = json.load(f)
         self.assertEqual(doc["context"]["cpu_model"], "x")  # the first turn's
         self.assertEqual(doc["context"]["onnxruntime"], "v")
+        self.assertEqual(doc["context"][probe], "2e11")  # the best turn's
         self.assertIn("4 runs", doc["context"]["locality_turns"])
         got = [(b["name"], b["real_time"], b["repetition_index"], b["repetitions"])
                for b in doc["benchmarks"]]
@@ -396,6 +399,28 @@ class ReportTest(unittest.TestCase):
             doc = json.loads(json.dumps(ATTENTION))
             doc["benchmarks"][0]["repetitions"] = bad
             self.assert_refused(json.dumps(doc), "repetitions")
+
+    def test_fma_peak_is_the_best_probe_in_the_file(self):
+        # The run's start measured 200 GFLOP/s, a cpu/probe/fma row 300 and
+        # another 250: the peak is 300, so the parallel rung's 150 is 50%.
+        doc = json.loads(json.dumps(MATMUL))
+        doc["benchmarks"] += [{"name": "cpu/probe/fma/omp_threads:1/real_time",
+                               "run_type": "iteration", "repetitions": 2, "flops": f}
+                              for f in (3e11, 2.5e11)]
+        r = self.run_report(json.dumps(doc))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("the best FMA probe of the run", r.stdout)
+        self.assertIn("300 GFLOP/s with 1 thread (lowest probe 200)", r.stdout)
+        row = next(line for line in r.stdout.splitlines() if line.startswith("| 5 | parallel |"))
+        self.assertEqual(row.split("|")[6].strip(), "50", row)
+        # No probe at all: the column says so rather than guessing.
+        del doc["context"]["fma_peak_flops_omp_threads_1"]
+        doc["benchmarks"] = doc["benchmarks"][:3]
+        r = self.run_report(json.dumps(doc))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("FMA peak: not measured", r.stdout)
+        row = next(line for line in r.stdout.splitlines() if line.startswith("| 5 | parallel |"))
+        self.assertEqual(row.split("|")[6].strip(), "—", row)
 
     def test_peak_in_context_not_a_number(self):
         doc = json.loads(json.dumps(MATMUL))

@@ -178,6 +178,20 @@ def describe(geometry):
     return ", ".join(one(n) for n in ("I1", "D1", "LL")) + f" ({geometry['note']})"
 
 
+def host_cpu():
+    """The CPU model of the machine that runs the simulation ("?" if unknown).
+    The counts do not depend on it (the geometry and the blocks are given),
+    but where the geometry came from another machine, the file says so."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return " ".join(line.split(":", 1)[1].split()) or "?"
+    except OSError:
+        pass
+    return "?"
+
+
 def rungs(binary):
     """{family: [(rung, variant)]} from `locality list`."""
     try:
@@ -240,10 +254,14 @@ def derived(row):
 
 def table(doc):
     ctx = doc["context"]
+    geometry = ctx["cache_geometry"]
+    borrowed = str(geometry.get("source", "")).endswith(".json") and "host" in ctx
     out = [f"Cachegrind, one call per rung, 1 thread ({ctx.get('build', '?')}; valgrind "
            f"{ctx.get('valgrind', '?')}; commit {ctx.get('git_commit', '?')}). Simulated caches: "
-           f"{describe(ctx['cache_geometry'])}. Counts are the kernel's alone (the run with "
-           f"--repeat 0 subtracted).", ""]
+           f"{describe(geometry)}"
+           + (f"; simulated on {ctx['host']} with the geometry recorded in {geometry['source']}"
+              if borrowed else "")
+           + ". Counts are the kernel's alone (the run with --repeat 0 subtracted).", ""]
     groups = []
     for row in doc["profiles"]:
         key = (row["family"], row["size"])
@@ -373,7 +391,8 @@ def main():
             "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "git_commit": git_commit(), "valgrind": version, "set": args.set,
             "build": "profile preset, -O3 -g -march=x86-64-v3",
-            "binary": os.path.relpath(args.binary, ROOT), "cache_geometry": geometry},
+            "binary": os.path.relpath(args.binary, ROOT), "host": host_cpu(),
+            "cache_geometry": geometry},
             "profiles": rows}
         print(table(doc))
         if args.out:

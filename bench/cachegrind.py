@@ -394,9 +394,9 @@ def main():
             "binary": os.path.relpath(args.binary, ROOT), "host": host_cpu(),
             "cache_geometry": geometry},
             "profiles": rows}
-        print(table(doc))
-        if args.out:
+        if args.out:  # first, so that a closed stdout (| head) does not lose the counts
             results.write_atomically(args.out, json.dumps(doc, indent=1) + "\n")
+        print(table(doc))
     except (ProfileError, results.ResultError) as e:
         print(f"cachegrind.py: {results.one_line(e)}", file=sys.stderr)
         return 2

@@ -181,7 +181,8 @@ def describe(geometry):
 def host_cpu():
     """The CPU model of the machine that runs the simulation ("?" if unknown).
     The counts do not depend on it (the geometry and the blocks are given),
-    but where the geometry came from another machine, the file says so."""
+    but where the geometry came from another machine's file, the table says
+    so."""
     try:
         with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
             for line in f:
@@ -255,12 +256,11 @@ def derived(row):
 def table(doc):
     ctx = doc["context"]
     geometry = ctx["cache_geometry"]
-    borrowed = str(geometry.get("source", "")).endswith(".json") and "host" in ctx
     out = [f"Cachegrind, one call per rung, 1 thread ({ctx.get('build', '?')}; valgrind "
            f"{ctx.get('valgrind', '?')}; commit {ctx.get('git_commit', '?')}). Simulated caches: "
            f"{describe(geometry)}"
-           + (f"; simulated on {ctx['host']} with the geometry recorded in {geometry['source']}"
-              if borrowed else "")
+           + (f"; simulated on {ctx['host']}, the geometry from {geometry.get('source', '?')}"
+              if "host" in ctx else "")
            + ". Counts are the kernel's alone (the run with --repeat 0 subtracted).", ""]
     groups = []
     for row in doc["profiles"]:

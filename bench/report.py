@@ -21,7 +21,6 @@ non-benchmark file; nothing is written then.
 
 import argparse
 import json
-import math
 import os
 import re
 import statistics

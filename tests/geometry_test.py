@@ -101,14 +101,13 @@ class Geometry(unittest.TestCase):
         caches, _ = cachegrind.read_caches(BINARY, cachegrind.blocks_sysfs(legacy, self.empty()))
         self.assertEqual([c[2] for c in caches], [48 << 10, 2 << 20])
 
-    def test_a_borrowed_geometry_names_its_file_and_the_host(self):
+    def test_the_table_names_the_host_and_where_the_geometry_came_from(self):
         g = cachegrind.geometry_from(EPYC_SYSCONF, "sysconf")
         doc = {"context": {"build": "b", "valgrind": "v", "git_commit": "c", "host": "Some CPU",
                            "cache_geometry": g}, "profiles": []}
-        self.assertNotIn("simulated on", cachegrind.table(doc))  # its own machine's caches
+        self.assertIn("; simulated on Some CPU, the geometry from sysconf.", cachegrind.table(doc))
         doc["context"]["cache_geometry"] = dict(g, source="results/x/cachegrind.json")
-        self.assertIn("; simulated on Some CPU with the geometry recorded in "
-                      "results/x/cachegrind.json.",
+        self.assertIn("; simulated on Some CPU, the geometry from results/x/cachegrind.json.",
                       cachegrind.table(doc))
         del doc["context"]["host"]  # a file from before the host was recorded
         self.assertNotIn("simulated on", cachegrind.table(doc))
